@@ -1,0 +1,28 @@
+//! Compiles `proto/` into Rust (tonic + prost) and writes the descriptor set
+//! that server reflection serves. protox parses the protos in pure Rust, so
+//! building roster never needs a `protoc` binary.
+
+use std::{env, fs, path::PathBuf};
+
+use prost::Message;
+
+const PROTOS: &[&str] = &[
+    "proto/roster/v1/common.proto",
+    "proto/roster/v1/organization.proto",
+    "proto/roster/v1/membership.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let descriptors = protox::compile(PROTOS, ["proto"])?;
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    fs::write(
+        out_dir.join("roster_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(descriptors)?;
+    Ok(())
+}

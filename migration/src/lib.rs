@@ -1,0 +1,17 @@
+//! roster's schema, as an ordered, append-only list of migrations.
+//!
+//! Never edit a migration once it has landed on `main`: add a new one.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_create_core_tables;
+
+/// Applies roster's migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_create_core_tables::Migration)]
+    }
+}

@@ -1,0 +1,304 @@
+//! Proto ⇄ domain. Requests are parsed into validated domain inputs (every
+//! bad field named at once); replies are built from domain values.
+
+use chrono::{DateTime, Utc};
+use prost_types::Timestamp;
+
+use crate::{
+    domain::{
+        Error, FieldViolation,
+        error::all_valid,
+        ids::{InvitationId, OrganizationId, UserId, parse_request_id},
+        input::{Email, LogoUrl, OrganizationName, SearchPrefix, Slug},
+        model::{Invitation, InvitationState, Member, Organization, Role, UserOrganization},
+        page::PageRequest,
+        rules,
+    },
+    pb,
+    service::{
+        InvitationFilter, MemberQuery, NewOrganization, OrganizationKey, OrganizationUpdate,
+    },
+    store::membership::MemberFilter,
+};
+
+pub fn timestamp(time: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+pub fn role_to_proto(role: Role) -> i32 {
+    match role {
+        Role::Owner => pb::Role::Owner,
+        Role::Admin => pb::Role::Admin,
+        Role::Member => pb::Role::Member,
+    }
+    .into()
+}
+
+/// A role the request must name.
+fn role(field: &str, value: i32) -> Result<Role, FieldViolation> {
+    optional_role(field, value)?.ok_or_else(|| FieldViolation::new(field, "is required"))
+}
+
+/// `ROLE_UNSPECIFIED` means "no role given".
+fn optional_role(field: &str, value: i32) -> Result<Option<Role>, FieldViolation> {
+    match pb::Role::try_from(value) {
+        Ok(pb::Role::Unspecified) => Ok(None),
+        Ok(pb::Role::Owner) => Ok(Some(Role::Owner)),
+        Ok(pb::Role::Admin) => Ok(Some(Role::Admin)),
+        Ok(pb::Role::Member) => Ok(Some(Role::Member)),
+        Err(_) => Err(FieldViolation::new(field, "is not a known Role")),
+    }
+}
+
+pub fn state_to_proto(state: InvitationState) -> i32 {
+    match state {
+        InvitationState::Pending => pb::InvitationState::Pending,
+        InvitationState::Accepted => pb::InvitationState::Accepted,
+        InvitationState::Rejected => pb::InvitationState::Rejected,
+        InvitationState::Cancelled => pb::InvitationState::Cancelled,
+        InvitationState::Expired => pb::InvitationState::Expired,
+    }
+    .into()
+}
+
+fn optional_state(field: &str, value: i32) -> Result<Option<InvitationState>, FieldViolation> {
+    match pb::InvitationState::try_from(value) {
+        Ok(pb::InvitationState::Unspecified) => Ok(None),
+        Ok(pb::InvitationState::Pending) => Ok(Some(InvitationState::Pending)),
+        Ok(pb::InvitationState::Accepted) => Ok(Some(InvitationState::Accepted)),
+        Ok(pb::InvitationState::Rejected) => Ok(Some(InvitationState::Rejected)),
+        Ok(pb::InvitationState::Cancelled) => Ok(Some(InvitationState::Cancelled)),
+        Ok(pb::InvitationState::Expired) => Ok(Some(InvitationState::Expired)),
+        Err(_) => Err(FieldViolation::new(field, "is not a known InvitationState")),
+    }
+}
+
+impl From<Organization> for pb::Organization {
+    fn from(org: Organization) -> Self {
+        let etag = org.etag();
+        pb::Organization {
+            id: org.id.to_string(),
+            slug: org.slug,
+            name: org.name,
+            logo_url: org.logo_url,
+            developer_id: org.developer_id.to_string(),
+            create_time: Some(timestamp(org.created_at)),
+            update_time: Some(timestamp(org.updated_at)),
+            etag,
+        }
+    }
+}
+
+impl From<UserOrganization> for pb::UserOrganization {
+    fn from(entry: UserOrganization) -> Self {
+        pb::UserOrganization {
+            organization: Some(entry.organization.into()),
+            role: role_to_proto(entry.role),
+            join_time: Some(timestamp(entry.joined_at)),
+        }
+    }
+}
+
+impl From<Member> for pb::Member {
+    fn from(member: Member) -> Self {
+        pb::Member {
+            id: member.id.to_string(),
+            organization_id: member.organization_id.to_string(),
+            user_id: member.user_id.to_string(),
+            email: member.email,
+            display_name: member.display_name,
+            role: role_to_proto(member.role),
+            join_time: Some(timestamp(member.joined_at)),
+        }
+    }
+}
+
+/// The reply form of an invitation, with its state as seen at `now`.
+pub fn invitation(invitation: Invitation, now: DateTime<Utc>) -> pb::Invitation {
+    pb::Invitation {
+        id: invitation.id.to_string(),
+        organization_id: invitation.organization_id.to_string(),
+        state: state_to_proto(invitation.state(now)),
+        organization_name: invitation.organization_name,
+        organization_slug: invitation.organization_slug,
+        email: invitation.email,
+        role: role_to_proto(invitation.role),
+        inviter_user_id: invitation.inviter_id.to_string(),
+        create_time: Some(timestamp(invitation.created_at)),
+        update_time: Some(timestamp(invitation.updated_at)),
+        expire_time: Some(timestamp(invitation.expires_at)),
+    }
+}
+
+pub fn organization_id(field: &str, value: &str) -> Result<OrganizationId, Error> {
+    Ok(OrganizationId::parse(field, value)?)
+}
+
+pub fn invitation_id(value: &str) -> Result<InvitationId, Error> {
+    Ok(InvitationId::parse("id", value)?)
+}
+
+pub fn new_organization(req: pb::CreateOrganizationRequest) -> Result<NewOrganization, Error> {
+    let (name, slug, logo_url, request_id) = all_valid((
+        OrganizationName::parse("name", &req.name),
+        Slug::parse("slug", &req.slug),
+        LogoUrl::parse("logo_url", &req.logo_url),
+        parse_request_id("request_id", &req.request_id),
+    ))?;
+    Ok(NewOrganization {
+        name,
+        slug,
+        logo_url,
+        request_id,
+    })
+}
+
+pub fn organization_key(req: pb::GetOrganizationRequest) -> Result<OrganizationKey, Error> {
+    use pb::get_organization_request::Key;
+    match req.key {
+        Some(Key::Id(id)) => Ok(OrganizationKey::Id(organization_id("id", &id)?)),
+        Some(Key::Slug(slug)) if !slug.trim().is_empty() => {
+            Ok(OrganizationKey::Slug(Slug::normalize(&slug)))
+        }
+        Some(Key::Slug(_)) => Err(Error::invalid("slug", "is required")),
+        None => Err(Error::invalid("key", "give either id or slug")),
+    }
+}
+
+/// Field mask paths `UpdateOrganization` accepts.
+const UPDATABLE: &[&str] = &["name", "logo_url"];
+
+pub fn organization_update(
+    req: pb::UpdateOrganizationRequest,
+) -> Result<OrganizationUpdate, Error> {
+    let organization = req
+        .organization
+        .ok_or_else(|| Error::invalid("organization", "is required"))?;
+    let paths: Vec<String> = req.update_mask.map(|m| m.paths).unwrap_or_default();
+    let everything = paths.is_empty() || paths.iter().any(|p| p == "*");
+    if let Some(unknown) = paths
+        .iter()
+        .find(|p| *p != "*" && !UPDATABLE.contains(&p.as_str()))
+    {
+        return Err(Error::invalid(
+            "update_mask",
+            format!("cannot update {unknown:?}; updatable fields are name and logo_url"),
+        ));
+    }
+    let wants = |field: &str| everything || paths.iter().any(|p| p == field);
+    let (id, name, logo_url) = all_valid((
+        OrganizationId::parse("organization.id", &organization.id),
+        wants("name")
+            .then(|| OrganizationName::parse("organization.name", &organization.name))
+            .transpose(),
+        wants("logo_url")
+            .then(|| LogoUrl::parse("organization.logo_url", &organization.logo_url))
+            .transpose(),
+    ))?;
+    Ok(OrganizationUpdate {
+        id,
+        name,
+        logo_url,
+        etag: non_empty(organization.etag),
+    })
+}
+
+pub fn non_empty(value: String) -> Option<String> {
+    (!value.trim().is_empty()).then_some(value)
+}
+
+pub fn page(
+    page_size: i32,
+    page_token: &str,
+    filters: String,
+) -> Result<PageRequest, FieldViolation> {
+    PageRequest::parse(page_size, page_token, filters)
+}
+
+pub fn member_query(req: pb::ListMembersRequest) -> Result<MemberQuery, Error> {
+    let (organization, role, search) = all_valid((
+        OrganizationId::parse("organization_id", &req.organization_id),
+        optional_role("role", req.role),
+        SearchPrefix::parse("search", &req.search),
+    ))?;
+    let filters = format!(
+        "members;{};{};{}",
+        organization,
+        role.map(Role::as_str).unwrap_or_default(),
+        search
+            .as_ref()
+            .map(SearchPrefix::as_str)
+            .unwrap_or_default()
+    );
+    let page = page(req.page_size, &req.page_token, filters)?;
+    Ok(MemberQuery {
+        organization,
+        filter: MemberFilter { role, search },
+        page,
+    })
+}
+
+pub fn member_key(organization_id: &str, user_id: &str) -> Result<(OrganizationId, UserId), Error> {
+    all_valid((
+        OrganizationId::parse("organization_id", organization_id),
+        UserId::parse("user_id", user_id),
+    ))
+}
+
+pub fn role_change(
+    req: pb::UpdateMemberRoleRequest,
+) -> Result<(OrganizationId, UserId, Role), Error> {
+    all_valid((
+        OrganizationId::parse("organization_id", &req.organization_id),
+        UserId::parse("user_id", &req.user_id),
+        role("role", req.role),
+    ))
+}
+
+pub fn transfer(req: pb::TransferOwnershipRequest) -> Result<(OrganizationId, UserId), Error> {
+    all_valid((
+        OrganizationId::parse("organization_id", &req.organization_id),
+        UserId::parse("new_owner_user_id", &req.new_owner_user_id),
+    ))
+}
+
+pub struct NewInvitation {
+    pub organization: OrganizationId,
+    pub email: Email,
+    pub role: Role,
+    pub request_id: Option<uuid::Uuid>,
+}
+
+pub fn new_invitation(req: pb::CreateInvitationRequest) -> Result<NewInvitation, Error> {
+    let (organization, email, role, request_id) = all_valid((
+        OrganizationId::parse("organization_id", &req.organization_id),
+        Email::parse("email", &req.email),
+        role("role", req.role),
+        parse_request_id("request_id", &req.request_id),
+    ))?;
+    rules::check_invitable("role", role)?;
+    Ok(NewInvitation {
+        organization,
+        email,
+        role,
+        request_id,
+    })
+}
+
+pub fn invitation_filter(
+    scope: &str,
+    state: i32,
+    page_size: i32,
+    page_token: &str,
+) -> Result<InvitationFilter, Error> {
+    let state = optional_state("state", state)?;
+    let filters = format!(
+        "invitations;{scope};{}",
+        state.map(InvitationState::as_str).unwrap_or_default()
+    );
+    let page = page(page_size, page_token, filters)?;
+    Ok(InvitationFilter { state, page })
+}

@@ -1,0 +1,7 @@
+//! The gRPC transport: thin handlers that read the caller, convert the
+//! request, make one call into `service`, and convert the reply.
+
+pub mod convert;
+pub mod membership;
+pub mod organization;
+pub mod status;

@@ -1,0 +1,143 @@
+//! `roster.v1.OrganizationService`.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use crate::{
+    auth::RequestExt,
+    pb::{self, organization_service_server::OrganizationService},
+    service::Roster,
+};
+
+/// The gRPC face of the organization use-cases.
+#[derive(Debug, Clone)]
+pub struct OrganizationApi {
+    roster: Arc<Roster>,
+}
+
+impl OrganizationApi {
+    pub fn new(roster: Arc<Roster>) -> Self {
+        Self { roster }
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl OrganizationService for OrganizationApi {
+    async fn create_organization(
+        &self,
+        request: Request<pb::CreateOrganizationRequest>,
+    ) -> Reply<pb::CreateOrganizationResponse> {
+        let caller = request.caller()?;
+        let input = convert::new_organization(request.into_inner())?;
+        let organization = self.roster.create_organization(&caller, input).await?;
+        Ok(Response::new(pb::CreateOrganizationResponse {
+            organization: Some(organization.into()),
+        }))
+    }
+
+    async fn get_organization(
+        &self,
+        request: Request<pb::GetOrganizationRequest>,
+    ) -> Reply<pb::GetOrganizationResponse> {
+        let caller = request.caller()?;
+        let key = convert::organization_key(request.into_inner())?;
+        let (organization, role) = self.roster.get_organization(&caller, key).await?;
+        Ok(Response::new(pb::GetOrganizationResponse {
+            organization: Some(organization.into()),
+            role: convert::role_to_proto(role),
+        }))
+    }
+
+    async fn list_organizations(
+        &self,
+        request: Request<pb::ListOrganizationsRequest>,
+    ) -> Reply<pb::ListOrganizationsResponse> {
+        let caller = request.caller()?;
+        let req = request.into_inner();
+        let page = convert::page(req.page_size, &req.page_token, "organizations".into())
+            .map_err(crate::domain::Error::from)?;
+        let page = self.roster.list_organizations(&caller, page).await?;
+        Ok(Response::new(pb::ListOrganizationsResponse {
+            organizations: page.items.into_iter().map(Into::into).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn update_organization(
+        &self,
+        request: Request<pb::UpdateOrganizationRequest>,
+    ) -> Reply<pb::UpdateOrganizationResponse> {
+        let caller = request.caller()?;
+        let update = convert::organization_update(request.into_inner())?;
+        let organization = self.roster.update_organization(&caller, update).await?;
+        Ok(Response::new(pb::UpdateOrganizationResponse {
+            organization: Some(organization.into()),
+        }))
+    }
+
+    async fn delete_organization(
+        &self,
+        request: Request<pb::DeleteOrganizationRequest>,
+    ) -> Reply<pb::DeleteOrganizationResponse> {
+        let caller = request.caller()?;
+        let req = request.into_inner();
+        let id = convert::organization_id("id", &req.id)?;
+        self.roster
+            .delete_organization(&caller, id, convert::non_empty(req.etag))
+            .await?;
+        Ok(Response::new(pb::DeleteOrganizationResponse {}))
+    }
+
+    async fn check_slug(
+        &self,
+        request: Request<pb::CheckSlugRequest>,
+    ) -> Reply<pb::CheckSlugResponse> {
+        request.caller()?;
+        let availability = self.roster.check_slug(&request.into_inner().slug).await?;
+        let (reason, message) = availability
+            .unavailable
+            .map(|(reason, message)| (reason.to_owned(), message))
+            .unwrap_or_default();
+        Ok(Response::new(pb::CheckSlugResponse {
+            available: reason.is_empty(),
+            reason,
+            message,
+            normalized_slug: availability.normalized,
+        }))
+    }
+
+    async fn set_active_organization(
+        &self,
+        request: Request<pb::SetActiveOrganizationRequest>,
+    ) -> Reply<pb::SetActiveOrganizationResponse> {
+        let caller = request.caller()?;
+        let req = request.into_inner();
+        let id = match req.organization_id.trim() {
+            "" => None,
+            id => Some(convert::organization_id("organization_id", id)?),
+        };
+        let active = self.roster.set_active_organization(&caller, id).await?;
+        let (organization, role) = active.unzip();
+        Ok(Response::new(pb::SetActiveOrganizationResponse {
+            organization: organization.map(Into::into),
+            role: role.map(convert::role_to_proto).unwrap_or_default(),
+        }))
+    }
+
+    async fn get_active_organization(
+        &self,
+        request: Request<pb::GetActiveOrganizationRequest>,
+    ) -> Reply<pb::GetActiveOrganizationResponse> {
+        let caller = request.caller()?;
+        let active = self.roster.get_active_organization(&caller).await?;
+        let (organization, role) = active.unzip();
+        Ok(Response::new(pb::GetActiveOrganizationResponse {
+            organization: organization.map(Into::into),
+            role: role.map(convert::role_to_proto).unwrap_or_default(),
+        }))
+    }
+}

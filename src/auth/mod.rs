@@ -1,0 +1,71 @@
+//! Who is calling, and what the call needs.
+//!
+//! [`layer::AuthLayer`] verifies the bearer token of every call (except
+//! health and reflection) and stores the [`Caller`] in the request's
+//! extensions; handlers read it with [`RequestExt::caller`], which fails
+//! closed. [`policy`] says what each RPC requires.
+
+pub mod layer;
+pub mod policy;
+pub mod token;
+
+use crate::domain::{Error, Reason, ids::UserId, model::UserProfile};
+
+/// The authenticated principal of one call, from its token's claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// `sub`
+    pub user_id: UserId,
+    /// `email`, if the token has one.
+    pub email: Option<String>,
+    /// `email_verified`
+    pub email_verified: bool,
+    /// `name`
+    pub name: Option<String>,
+    /// `scope` (space-separated) or `scp`: what a service principal may do.
+    pub scopes: Vec<String>,
+}
+
+impl Caller {
+    /// The profile roster records for this person when they act.
+    pub fn profile(&self) -> UserProfile {
+        UserProfile {
+            id: self.user_id.clone(),
+            email: self.email.clone().unwrap_or_default(),
+            display_name: self.name.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The caller's email, case-folded, if it is verified.
+    pub fn verified_email(&self) -> Result<String, Error> {
+        let email = self
+            .email
+            .as_deref()
+            .filter(|e| !e.is_empty())
+            .ok_or(Error::FailedPrecondition(Reason::EmailNotVerified))?;
+        if !self.email_verified {
+            return Err(Error::FailedPrecondition(Reason::EmailNotVerified));
+        }
+        Ok(crate::domain::input::Email::fold(email))
+    }
+
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// Reads the [`Caller`] the auth layer attached.
+pub trait RequestExt {
+    /// The caller, or `UNAUTHENTICATED` if none was attached: a handler
+    /// reached without authentication fails closed, never as "anyone".
+    fn caller(&self) -> Result<Caller, Error>;
+}
+
+impl<T> RequestExt for tonic::Request<T> {
+    fn caller(&self) -> Result<Caller, Error> {
+        self.extensions()
+            .get::<Caller>()
+            .cloned()
+            .ok_or(Error::Unauthenticated(Reason::MissingCredentials))
+    }
+}

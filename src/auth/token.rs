@@ -1,0 +1,274 @@
+//! Bearer tokens: verification of the portal's JWTs, and minting of
+//! development tokens for `roster token`.
+//!
+//! Accepted: HS256 with the configured secret, and RS256/ES256/EdDSA (plus
+//! the other RSA/EC sizes a JWKS may name) with keys from a JWKS file. The
+//! algorithm is never taken on the token's word alone: HS256 tokens are only
+//! checked against the secret, asymmetric ones only against a JWKS key whose
+//! type (and `alg`, if the key names one) matches, so an RSA public key can
+//! never be used as an HMAC secret. `alg: none` is not an algorithm here.
+
+use std::{collections::HashSet, path::Path, time::Duration};
+
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
+    jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet},
+};
+use serde::{Deserialize, Serialize};
+
+use super::Caller;
+use crate::domain::{Error, Reason, ids::UserId};
+
+/// The secret roster uses when none is configured. It is public (it is in
+/// this file), so roster refuses it on a non-loopback address unless told
+/// explicitly that this is a development setup.
+pub const DEVELOPMENT_SECRET: &str = "roster-development-secret-not-for-production";
+
+/// The claims roster reads.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Claims {
+    pub sub: String,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// OAuth-style space-separated scopes (`events.read authz.check`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+}
+
+/// A key from the JWKS file, with the one algorithm it may verify.
+struct PublicKey {
+    kid: Option<String>,
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+/// Verifies bearer tokens. Built once at start-up from configuration.
+pub struct TokenVerifier {
+    secret: Option<DecodingKey>,
+    public_keys: Vec<PublicKey>,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("hs256", &self.secret.is_some())
+            .field("public_keys", &self.public_keys.len())
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish()
+    }
+}
+
+/// A configuration problem with the token settings.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct KeyError(String);
+
+impl TokenVerifier {
+    /// `secret`: the HS256 secret, if HS256 tokens are accepted.
+    /// `jwks`: the contents of a JWKS file, if asymmetric tokens are accepted.
+    pub fn new(
+        secret: Option<&str>,
+        jwks: Option<&str>,
+        issuer: Option<String>,
+        audience: Option<String>,
+    ) -> Result<Self, KeyError> {
+        let secret = match secret {
+            Some(s) if s.len() < 16 => {
+                return Err(KeyError("the JWT secret must be at least 16 bytes".into()));
+            }
+            Some(s) => Some(
+                DecodingKey::from_secret(s.as_bytes())
+                    .map_err(|err| KeyError(format!("unusable JWT secret: {err}")))?,
+            ),
+            None => None,
+        };
+        let public_keys = match jwks {
+            Some(text) => parse_jwks(text)?,
+            None => Vec::new(),
+        };
+        if secret.is_none() && public_keys.is_empty() {
+            return Err(KeyError(
+                "no way to verify tokens: configure a JWT secret or a JWKS file".into(),
+            ));
+        }
+        Ok(Self {
+            secret,
+            public_keys,
+            issuer,
+            audience,
+        })
+    }
+
+    /// Reads the JWKS file at `path` (see [`TokenVerifier::new`]).
+    pub fn read_jwks(path: &Path) -> Result<String, KeyError> {
+        std::fs::read_to_string(path)
+            .map_err(|err| KeyError(format!("cannot read JWKS file {}: {err}", path.display())))
+    }
+
+    /// Checks signature, algorithm, expiry, and issuer/audience when
+    /// configured; returns the caller the token speaks for.
+    pub fn verify(&self, token: &str) -> Result<Caller, Error> {
+        let invalid = || Error::Unauthenticated(Reason::InvalidToken);
+        let header = decode_header(token).map_err(|_| invalid())?;
+        let (key, algorithm) = if header.alg == Algorithm::HS256 {
+            (self.secret.as_ref().ok_or_else(invalid)?, Algorithm::HS256)
+        } else {
+            let key = self.public_key_for(&header).ok_or_else(invalid)?;
+            (&key.key, key.algorithm)
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = 30;
+        match &self.issuer {
+            Some(iss) => {
+                validation.set_issuer(&[iss]);
+                validation.required_spec_claims.insert("iss".into());
+            }
+            None => validation.iss = None,
+        }
+        match &self.audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                validation.required_spec_claims.insert("aud".into());
+            }
+            None => validation.validate_aud = false,
+        }
+        let claims = decode::<Claims>(token, key, &validation)
+            .map_err(|_| invalid())?
+            .claims;
+        let user_id = UserId::parse("sub", &claims.sub).map_err(|_| invalid())?;
+        Ok(Caller {
+            user_id,
+            email: claims.email.filter(|e| !e.is_empty()),
+            email_verified: claims.email_verified,
+            name: claims.name.filter(|n| !n.is_empty()),
+            scopes: claims
+                .scope
+                .map(|s| s.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// The JWKS key for this header: by `kid`, or the only key if the token
+    /// names none; and only if the key is for exactly this algorithm.
+    fn public_key_for(&self, header: &Header) -> Option<&PublicKey> {
+        let key = match &header.kid {
+            Some(kid) => self
+                .public_keys
+                .iter()
+                .find(|k| k.kid.as_deref() == Some(kid.as_str()))?,
+            None if self.public_keys.len() == 1 => self.public_keys.first()?,
+            None => return None,
+        };
+        (key.algorithm == header.alg).then_some(key)
+    }
+}
+
+fn parse_jwks(text: &str) -> Result<Vec<PublicKey>, KeyError> {
+    let set: JwkSet =
+        serde_json::from_str(text).map_err(|err| KeyError(format!("invalid JWKS: {err}")))?;
+    if set.keys.is_empty() {
+        return Err(KeyError("the JWKS has no keys".into()));
+    }
+    set.keys.iter().map(public_key).collect()
+}
+
+fn public_key(jwk: &Jwk) -> Result<PublicKey, KeyError> {
+    let kid = jwk.common.key_id.clone();
+    let name = kid.clone().unwrap_or_else(|| "(no kid)".into());
+    // The algorithm each key type may verify, unless the key names one.
+    let implied = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => Algorithm::RS256,
+        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
+            EllipticCurve::P256 => Algorithm::ES256,
+            EllipticCurve::P384 => Algorithm::ES384,
+            _ => return Err(KeyError(format!("JWKS key {name}: unsupported EC curve"))),
+        },
+        AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
+        // Symmetric ("oct") keys, and any key type added later: a JWKS is
+        // for public keys; the HS256 secret is configured on its own.
+        _ => {
+            return Err(KeyError(format!(
+                "JWKS key {name}: only RSA, EC (P-256/P-384) and Ed25519 public keys are accepted"
+            )));
+        }
+    };
+    let algorithm = match jwk.common.key_algorithm {
+        Some(alg) => Algorithm::try_from(alg)
+            .map_err(|_| KeyError(format!("JWKS key {name}: unsupported alg {alg}")))?,
+        None => implied,
+    };
+    // A key's `alg` must belong to its key type: an RSA key named "HS256"
+    // would be the algorithm-confusion attack waiting to happen.
+    if algorithm.family() != implied.family() {
+        return Err(KeyError(format!(
+            "JWKS key {name}: alg {algorithm:?} does not fit the key type"
+        )));
+    }
+    let key =
+        DecodingKey::from_jwk(jwk).map_err(|err| KeyError(format!("JWKS key {name}: {err}")))?;
+    Ok(PublicKey {
+        kid,
+        algorithm,
+        key,
+    })
+}
+
+/// What a development token says.
+#[derive(Debug, Clone, Default)]
+pub struct TokenRequest {
+    pub sub: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub email_verified: bool,
+    pub scopes: Vec<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub ttl: Duration,
+}
+
+/// Signs an HS256 token with `secret` (for `roster token` and tests).
+pub fn mint_hs256(secret: &str, request: &TokenRequest) -> Result<String, KeyError> {
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = Claims {
+        sub: request.sub.clone(),
+        exp: now + request.ttl.as_secs(),
+        iat: Some(now),
+        email: request.email.clone(),
+        email_verified: request.email_verified,
+        name: request.name.clone(),
+        scope: (!request.scopes.is_empty()).then(|| request.scopes.join(" ")),
+        iss: request.issuer.clone(),
+        aud: request.audience.clone(),
+    };
+    let key = EncodingKey::from_secret(secret.as_bytes())
+        .map_err(|err| KeyError(format!("unusable JWT secret: {err}")))?;
+    encode(&Header::new(Algorithm::HS256), &claims, &key)
+        .map_err(|err| KeyError(format!("cannot sign the token: {err}")))
+}
+
+/// Distinct scopes, in order.
+pub fn parse_scopes(values: &[String]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    values
+        .iter()
+        .flat_map(|v| v.split([' ', ',']))
+        .filter(|s| !s.is_empty())
+        .filter(|s| seen.insert(s.to_string()))
+        .map(str::to_owned)
+        .collect()
+}

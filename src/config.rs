@@ -1,0 +1,296 @@
+//! One typed configuration, from flags or `ROSTER_*` environment variables
+//! (and `DATABASE_URL`). The defaults run against an embedded SQLite file,
+//! so `cargo run` gives a working service on a fresh checkout.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::{
+    auth::token::{DEVELOPMENT_SECRET, TokenVerifier},
+    service::{Limits, Settings},
+};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/roster.db?mode=rwc";
+pub const DEFAULT_PORTAL_URL: &str = "http://localhost:3000";
+pub const DEFAULT_INVITATION_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+pub const DEFAULT_LIMITS: Limits = Limits {
+    max_owned_organizations: 10,
+    max_members_per_organization: 100,
+    max_pending_invitations_per_organization: 100,
+};
+
+/// roster: the organization service of the Developer Portal.
+#[derive(Debug, Parser)]
+#[command(
+    name = "roster",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// With no subcommand, roster serves.
+    #[command(flatten)]
+    pub serve: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve gRPC (the default).
+    Serve(Config),
+    /// Print a development token signed with the configured HS256 secret.
+    Token(TokenArgs),
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LogFormat {
+    /// Human-readable, coloured when on a terminal.
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Token verification settings, shared by `serve` and `token`.
+#[derive(Debug, Clone, Args, PartialEq, Eq)]
+pub struct JwtConfig {
+    /// HS256 secret (at least 16 bytes). Without it (and without a JWKS file)
+    /// a built-in development secret is used, on loopback addresses only.
+    #[arg(long, env = "ROSTER_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// JWKS file with the public keys of RS256/ES256/EdDSA tokens.
+    #[arg(long, env = "ROSTER_JWT_JWKS_FILE")]
+    pub jwt_jwks_file: Option<PathBuf>,
+    /// Required `iss` claim, if set.
+    #[arg(long, env = "ROSTER_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` claim, if set.
+    #[arg(long, env = "ROSTER_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+}
+
+impl JwtConfig {
+    /// The HS256 secret in effect: the configured one, or the development
+    /// secret when no other way to verify tokens is configured.
+    pub fn effective_secret(&self) -> Option<&str> {
+        match (&self.jwt_secret, &self.jwt_jwks_file) {
+            (Some(secret), _) => Some(secret),
+            (None, None) => Some(DEVELOPMENT_SECRET),
+            (None, Some(_)) => None,
+        }
+    }
+
+    pub fn uses_development_secret(&self) -> bool {
+        self.effective_secret() == Some(DEVELOPMENT_SECRET)
+    }
+
+    pub fn verifier(&self) -> Result<TokenVerifier, ConfigError> {
+        let jwks = self
+            .jwt_jwks_file
+            .as_deref()
+            .map(TokenVerifier::read_jwks)
+            .transpose()
+            .map_err(|err| ConfigError(err.to_string()))?;
+        TokenVerifier::new(
+            self.effective_secret(),
+            jwks.as_deref(),
+            self.jwt_issuer.clone(),
+            self.jwt_audience.clone(),
+        )
+        .map_err(|err| ConfigError(err.to_string()))
+    }
+}
+
+/// Everything `roster serve` needs.
+#[derive(Debug, Clone, Args, PartialEq, Eq)]
+pub struct Config {
+    /// Address to serve gRPC on.
+    #[arg(long, env = "ROSTER_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// `sqlite://path?mode=rwc` (created if missing) or `postgres://user@host/db`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+    pub database_url: String,
+    /// Most database connections in the pool.
+    #[arg(long, env = "ROSTER_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    pub database_max_connections: u32,
+    #[command(flatten)]
+    pub jwt: JwtConfig,
+    /// Accept the built-in development JWT secret on a non-loopback address.
+    /// Anyone can mint tokens with it: never in production.
+    #[arg(long, env = "ROSTER_ALLOW_DEVELOPMENT_SECRET")]
+    pub allow_development_secret: bool,
+    /// The portal's base URL; invitation links are `<portal-url>/invitations/<id>`.
+    #[arg(long, env = "ROSTER_PORTAL_URL", default_value = DEFAULT_PORTAL_URL)]
+    pub portal_url: String,
+    /// How long invitations stay open (e.g. `7d`, `36h`).
+    #[arg(long, env = "ROSTER_INVITATION_TTL", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub invitation_ttl: Duration,
+    /// Organizations one user may own.
+    #[arg(long, env = "ROSTER_MAX_OWNED_ORGANIZATIONS", default_value_t = DEFAULT_LIMITS.max_owned_organizations)]
+    pub max_owned_organizations: u64,
+    /// Seats per organization: members plus pending invitations.
+    #[arg(long, env = "ROSTER_MAX_MEMBERS_PER_ORGANIZATION", default_value_t = DEFAULT_LIMITS.max_members_per_organization)]
+    pub max_members_per_organization: u64,
+    /// Pending invitations per organization.
+    #[arg(long, env = "ROSTER_MAX_PENDING_INVITATIONS_PER_ORGANIZATION", default_value_t = DEFAULT_LIMITS.max_pending_invitations_per_organization)]
+    pub max_pending_invitations_per_organization: u64,
+    /// Log output: `pretty` or `json`. The level comes from `RUST_LOG` (default `info`).
+    #[arg(long, env = "ROSTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+}
+
+/// Configuration that cannot work, with a sentence saying why.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// The defaults, on `database_url`, without reading the environment
+    /// (tests build their configuration with this).
+    pub fn with_database(database_url: impl Into<String>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.into(),
+            database_max_connections: 10,
+            jwt: JwtConfig {
+                jwt_secret: None,
+                jwt_jwks_file: None,
+                jwt_issuer: None,
+                jwt_audience: None,
+            },
+            allow_development_secret: false,
+            portal_url: DEFAULT_PORTAL_URL.to_owned(),
+            invitation_ttl: DEFAULT_INVITATION_TTL,
+            max_owned_organizations: DEFAULT_LIMITS.max_owned_organizations,
+            max_members_per_organization: DEFAULT_LIMITS.max_members_per_organization,
+            max_pending_invitations_per_organization: DEFAULT_LIMITS
+                .max_pending_invitations_per_organization,
+            log_format: LogFormat::Pretty,
+        }
+    }
+
+    /// Refuses configurations that would run badly or unsafely.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.jwt.uses_development_secret()
+            && !self.listen.ip().is_loopback()
+            && !self.allow_development_secret
+        {
+            return Err(ConfigError(format!(
+                "refusing to serve on {} with the built-in development JWT secret: \
+                 set ROSTER_JWT_SECRET or ROSTER_JWT_JWKS_FILE \
+                 (or, for a development setup only, --allow-development-secret)",
+                self.listen
+            )));
+        }
+        if self.invitation_ttl.is_zero() {
+            return Err(ConfigError("--invitation-ttl must be positive".into()));
+        }
+        for (name, value) in [
+            ("--max-owned-organizations", self.max_owned_organizations),
+            (
+                "--max-members-per-organization",
+                self.max_members_per_organization,
+            ),
+            (
+                "--max-pending-invitations-per-organization",
+                self.max_pending_invitations_per_organization,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError(format!("{name} must be at least 1")));
+            }
+        }
+        if self.database_max_connections == 0 {
+            return Err(ConfigError(
+                "--database-max-connections must be at least 1".into(),
+            ));
+        }
+        let portal = url::Url::parse(&self.portal_url)
+            .map_err(|err| ConfigError(format!("--portal-url is not a URL: {err}")))?;
+        if !matches!(portal.scheme(), "http" | "https") {
+            return Err(ConfigError("--portal-url must be an http(s) URL".into()));
+        }
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError(
+                "DATABASE_URL must start with sqlite: or postgres://".into(),
+            ));
+        }
+        self.jwt.verifier()?;
+        Ok(())
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings {
+            limits: Limits {
+                max_owned_organizations: self.max_owned_organizations,
+                max_members_per_organization: self.max_members_per_organization,
+                max_pending_invitations_per_organization: self
+                    .max_pending_invitations_per_organization,
+            },
+            invitation_ttl: self.invitation_ttl,
+            portal_url: self.portal_url.clone(),
+        }
+    }
+}
+
+/// `roster token`: a development token for grpcurl and scripts.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// The user id (`sub`).
+    #[arg(long)]
+    pub sub: String,
+    /// The user's email (`email`).
+    #[arg(long)]
+    pub email: Option<String>,
+    /// The user's display name (`name`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Mark the email as not verified (`email_verified: false`).
+    #[arg(long)]
+    pub unverified: bool,
+    /// Scopes for a service principal (repeatable or space-separated), e.g. `events.read`.
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// How long the token is valid.
+    #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+    pub ttl: Duration,
+    #[command(flatten)]
+    pub jwt: JwtConfig,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_development_secret_is_refused_off_loopback() {
+        let mut config = Config::with_database("sqlite::memory:");
+        assert_eq!(config.validate(), Ok(()));
+        config.listen = "0.0.0.0:50051".parse().unwrap_or(config.listen);
+        assert!(config.validate().is_err());
+        config.allow_development_secret = true;
+        assert_eq!(config.validate(), Ok(()));
+        config.allow_development_secret = false;
+        config.jwt.jwt_secret = Some("a-real-secret-of-enough-length".into());
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn nonsense_is_refused_with_a_sentence() {
+        let mut config = Config::with_database("mysql://nope");
+        assert!(config.validate().is_err());
+        config = Config::with_database("sqlite::memory:");
+        config.max_members_per_organization = 0;
+        assert!(config.validate().is_err());
+        config = Config::with_database("sqlite::memory:");
+        config.jwt.jwt_secret = Some("short".into());
+        assert!(config.validate().is_err());
+    }
+}

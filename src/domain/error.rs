@@ -1,0 +1,222 @@
+//! The one error type of roster's use-cases.
+//!
+//! Each variant is something a client can act on; the gRPC code for each is
+//! chosen in exactly one place, `api::status`. `Reason` is the stable,
+//! upper-case name sent in `google.rpc.ErrorInfo.reason`; where the portal's
+//! existing backend already has a name for a failure, we use that name, so the
+//! portal's messages map one to one.
+
+/// Why a request was refused, as a stable upper-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    // Identity
+    MissingCredentials,
+    InvalidToken,
+    EmailRequired,
+    // Input
+    InvalidArgument,
+    // Permission
+    InsufficientPermission,
+    OwnerRoleRequired,
+    MissingScope,
+    NotTheRecipient,
+    // Conflicts
+    SlugTaken,
+    AlreadyMember,
+    AlreadyInvited,
+    // Preconditions
+    EmailNotVerified,
+    OnlyOwnerCannotLeave,
+    NoOwnerLeft,
+    InvitationExpired,
+    InvitationNotPending,
+    // Limits
+    OrganizationLimit,
+    MembershipLimit,
+    InvitationLimit,
+    // Concurrency
+    EtagMismatch,
+}
+
+impl Reason {
+    /// The name clients match on. Never change one: add a new one.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::MissingCredentials => "MISSING_CREDENTIALS",
+            Reason::InvalidToken => "INVALID_TOKEN",
+            Reason::EmailRequired => "EMAIL_REQUIRED",
+            Reason::InvalidArgument => "INVALID_ARGUMENT",
+            Reason::InsufficientPermission => "INSUFFICIENT_PERMISSION",
+            Reason::OwnerRoleRequired => "OWNER_ROLE_REQUIRED",
+            Reason::MissingScope => "MISSING_SCOPE",
+            Reason::NotTheRecipient => "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION",
+            Reason::SlugTaken => "ORGANIZATION_SLUG_ALREADY_TAKEN",
+            Reason::AlreadyMember => "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
+            Reason::AlreadyInvited => "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION",
+            Reason::EmailNotVerified => {
+                "EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION"
+            }
+            Reason::OnlyOwnerCannotLeave => "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
+            Reason::NoOwnerLeft => "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER",
+            Reason::InvitationExpired => "INVITATION_EXPIRED",
+            Reason::InvitationNotPending => "INVITATION_NOT_PENDING",
+            Reason::OrganizationLimit => "YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_ORGANIZATIONS",
+            Reason::MembershipLimit => "ORGANIZATION_MEMBERSHIP_LIMIT_REACHED",
+            Reason::InvitationLimit => "INVITATION_LIMIT_REACHED",
+            Reason::EtagMismatch => "ETAG_MISMATCH",
+        }
+    }
+
+    /// A sentence for people reading the error.
+    pub fn message(self) -> &'static str {
+        match self {
+            Reason::MissingCredentials => "an `authorization: Bearer <token>` header is required",
+            Reason::InvalidToken => "the bearer token is invalid or expired",
+            Reason::EmailRequired => "the token carries no email claim",
+            Reason::InvalidArgument => "the request has invalid fields",
+            Reason::InsufficientPermission => "your role in this organization does not allow this",
+            Reason::OwnerRoleRequired => "only owners may grant, take or act on the owner role",
+            Reason::MissingScope => "this service principal lacks the scope this call needs",
+            Reason::NotTheRecipient => "you are not the recipient of the invitation",
+            Reason::SlugTaken => "organization slug already taken",
+            Reason::AlreadyMember => "user is already a member of this organization",
+            Reason::AlreadyInvited => "user is already invited to this organization",
+            Reason::EmailNotVerified => {
+                "email verification required before accepting or rejecting an invitation"
+            }
+            Reason::OnlyOwnerCannotLeave => "you cannot leave the organization as the only owner",
+            Reason::NoOwnerLeft => "the organization would be left without an owner",
+            Reason::InvitationExpired => "the invitation has expired",
+            Reason::InvitationNotPending => "the invitation has already been answered or withdrawn",
+            Reason::OrganizationLimit => "you have reached the maximum number of organizations",
+            Reason::MembershipLimit => "the organization has reached its member limit",
+            Reason::InvitationLimit => "the organization has reached its pending invitation limit",
+            Reason::EtagMismatch => "the resource changed since it was read; read it again",
+        }
+    }
+}
+
+/// What a `NotFound` is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Organization,
+    Member,
+    Invitation,
+}
+
+impl Resource {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Resource::Organization => "ORGANIZATION_NOT_FOUND",
+            Resource::Member => "MEMBER_NOT_FOUND",
+            Resource::Invitation => "INVITATION_NOT_FOUND",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Resource::Organization => "organization not found",
+            Resource::Member => "member not found",
+            Resource::Invitation => "invitation not found",
+        }
+    }
+}
+
+/// One bad field of a request and the rule it broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+impl FieldViolation {
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+/// Everything a use-case can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid argument: {}", describe(.0))]
+    InvalidArgument(Vec<FieldViolation>),
+    #[error("{}", .0.message())]
+    Unauthenticated(Reason),
+    #[error("{}", .0.message())]
+    NotFound(Resource),
+    #[error("{}", .0.message())]
+    PermissionDenied(Reason),
+    #[error("{}", .0.message())]
+    AlreadyExists(Reason),
+    #[error("{}", .0.message())]
+    FailedPrecondition(Reason),
+    #[error("{}", .0.message())]
+    ResourceExhausted(Reason),
+    #[error("{}", .0.message())]
+    Aborted(Reason),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// One bad field.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Error::InvalidArgument(vec![FieldViolation::new(field, description)])
+    }
+
+    pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error::Internal(source.into())
+    }
+}
+
+fn describe(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl From<FieldViolation> for Error {
+    fn from(violation: FieldViolation) -> Self {
+        Error::InvalidArgument(vec![violation])
+    }
+}
+
+/// Checks several fields at once, so one reply names every bad field:
+/// `let (name, slug) = all_valid((OrganizationName::parse(..), Slug::parse(..)))?;`
+pub fn all_valid<T: AllValid>(results: T) -> Result<T::Output, Error> {
+    results.all_valid()
+}
+
+/// A tuple of per-field parse results; see [`all_valid`].
+pub trait AllValid {
+    type Output;
+    fn all_valid(self) -> Result<Self::Output, Error>;
+}
+
+macro_rules! impl_all_valid {
+    ($($name:ident: $ty:ident),+) => {
+        impl<$($ty),+> AllValid for ($(Result<$ty, FieldViolation>,)+) {
+            type Output = ($($ty,)+);
+            fn all_valid(self) -> Result<Self::Output, Error> {
+                let ($($name,)+) = self;
+                let mut violations = Vec::new();
+                $(if let Err(v) = &$name { violations.push(v.clone()); })+
+                match ($($name,)+) {
+                    ($(Ok($name),)+) => Ok(($($name,)+)),
+                    _ => Err(Error::InvalidArgument(violations)),
+                }
+            }
+        }
+    };
+}
+
+impl_all_valid!(a: A);
+impl_all_valid!(a: A, b: B);
+impl_all_valid!(a: A, b: B, c: C);
+impl_all_valid!(a: A, b: B, c: C, d: D);
+impl_all_valid!(a: A, b: B, c: C, d: D, e: E);

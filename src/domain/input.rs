@@ -1,0 +1,338 @@
+//! Request values that have passed product.md's input rules.
+//!
+//! Each type can only be built through `parse`, which names the field and the
+//! rule it broke, so a value of one of these types is valid by construction
+//! (zero2prod's `SubscriberName::parse`).
+
+use std::fmt;
+
+use email_address::{EmailAddress, Options};
+use url::Url;
+
+use super::FieldViolation;
+
+/// An organization's display name: 1-100 characters after trimming, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationName(String);
+
+impl OrganizationName {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(field: &str, value: &str) -> Result<Self, FieldViolation> {
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            return Err(FieldViolation::new(field, "is required (1-100 characters)"));
+        }
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err(FieldViolation::new(
+                field,
+                "must be at most 100 characters after trimming",
+            ));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(FieldViolation::new(
+                field,
+                "must not contain control characters",
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Slugs that would collide with the portal's own routes.
+pub const RESERVED_SLUGS: &[&str] = &[
+    "about",
+    "account",
+    "accounts",
+    "admin",
+    "api",
+    "app",
+    "apps",
+    "assets",
+    "auth",
+    "billing",
+    "dashboard",
+    "docs",
+    "help",
+    "invitations",
+    "invite",
+    "login",
+    "logout",
+    "me",
+    "new",
+    "null",
+    "org",
+    "orgs",
+    "organizations",
+    "portal",
+    "register",
+    "root",
+    "settings",
+    "signin",
+    "signup",
+    "static",
+    "status",
+    "support",
+    "system",
+    "undefined",
+    "www",
+];
+
+/// Why a string cannot be a slug.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlugProblem {
+    /// It breaks the syntax rule (the text says which part).
+    Invalid(String),
+    /// It is on the reserved list.
+    Reserved,
+}
+
+/// A URL slug: 3-48 of `a-z`, `0-9`, `-`, starting and ending with a letter
+/// or digit, no `--`, not reserved. Input is trimmed and folded to lower case,
+/// so `Acme` and `acme` are the same slug.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slug(String);
+
+impl Slug {
+    pub const MIN_LEN: usize = 3;
+    pub const MAX_LEN: usize = 48;
+
+    /// The stored form of `value`: trimmed, lower case.
+    pub fn normalize(value: &str) -> String {
+        value.trim().to_lowercase()
+    }
+
+    /// Parses `value`, telling apart a malformed slug from a reserved one.
+    pub fn check(value: &str) -> Result<Self, SlugProblem> {
+        let slug = Self::normalize(value);
+        let len = slug.chars().count();
+        if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&len) {
+            return Err(SlugProblem::Invalid(
+                "must be 3-48 characters long".to_owned(),
+            ));
+        }
+        if !slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(SlugProblem::Invalid(
+                "may contain only a-z, 0-9 and '-'".to_owned(),
+            ));
+        }
+        if slug.starts_with('-') || slug.ends_with('-') {
+            return Err(SlugProblem::Invalid(
+                "must start and end with a letter or digit".to_owned(),
+            ));
+        }
+        if slug.contains("--") {
+            return Err(SlugProblem::Invalid("must not contain '--'".to_owned()));
+        }
+        if RESERVED_SLUGS.contains(&slug.as_str()) {
+            return Err(SlugProblem::Reserved);
+        }
+        Ok(Self(slug))
+    }
+
+    pub fn parse(field: &str, value: &str) -> Result<Self, FieldViolation> {
+        Self::check(value).map_err(|problem| match problem {
+            SlugProblem::Invalid(rule) => FieldViolation::new(field, rule),
+            SlugProblem::Reserved => FieldViolation::new(field, "is reserved"),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An email address: valid, at most 254 characters, compared case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    /// As given (trimmed): what we show and send to.
+    original: String,
+    /// Lower case: what we compare and index.
+    folded: String,
+}
+
+impl Email {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(field: &str, value: &str) -> Result<Self, FieldViolation> {
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            return Err(FieldViolation::new(field, "is required"));
+        }
+        if trimmed.len() > Self::MAX_LEN {
+            return Err(FieldViolation::new(field, "must be at most 254 characters"));
+        }
+        let options = Options::default()
+            .without_display_text()
+            .without_domain_literal()
+            .with_required_tld();
+        EmailAddress::parse_with_options(trimmed, options).map_err(|err| {
+            FieldViolation::new(field, format!("must be a valid email address ({err})"))
+        })?;
+        Ok(Self {
+            original: trimmed.to_owned(),
+            folded: Self::fold(trimmed),
+        })
+    }
+
+    /// The comparison form of any address string.
+    pub fn fold(value: &str) -> String {
+        value.trim().to_lowercase()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.original
+    }
+
+    pub fn folded(&self) -> &str {
+        &self.folded
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.original)
+    }
+}
+
+/// A logo: empty (no logo) or an `https` URL of at most 2048 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogoUrl(String);
+
+impl LogoUrl {
+    pub const MAX_LEN: usize = 2048;
+
+    pub fn parse(field: &str, value: &str) -> Result<Self, FieldViolation> {
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            return Ok(Self::default());
+        }
+        if trimmed.len() > Self::MAX_LEN {
+            return Err(FieldViolation::new(
+                field,
+                "must be at most 2048 characters",
+            ));
+        }
+        let url = Url::parse(trimmed)
+            .map_err(|err| FieldViolation::new(field, format!("must be an https URL ({err})")))?;
+        if url.scheme() != "https" || url.host_str().is_none_or(str::is_empty) {
+            return Err(FieldViolation::new(field, "must be an https URL"));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A case-insensitive prefix of a member's email or display name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchPrefix(String);
+
+impl SearchPrefix {
+    pub const MAX_CHARS: usize = 254;
+
+    /// Empty means "no search".
+    pub fn parse(field: &str, value: &str) -> Result<Option<Self>, FieldViolation> {
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            return Ok(None);
+        }
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err(FieldViolation::new(field, "must be at most 254 characters"));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(FieldViolation::new(
+                field,
+                "must not contain control characters",
+            ));
+        }
+        Ok(Some(Self(trimmed.to_lowercase())))
+    }
+
+    /// Lower case.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(
+            OrganizationName::parse("name", "  Acme  ").map(|n| n.0),
+            Ok("Acme".to_owned())
+        );
+        assert!(OrganizationName::parse("name", "   ").is_err());
+        assert!(OrganizationName::parse("name", &"x".repeat(100)).is_ok());
+        assert!(OrganizationName::parse("name", &"x".repeat(101)).is_err());
+        assert!(OrganizationName::parse("name", &"é".repeat(100)).is_ok());
+        assert!(OrganizationName::parse("name", "a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn slugs_follow_the_rule() {
+        assert_eq!(
+            Slug::check(" Acme-1 ").map(|s| s.0),
+            Ok("acme-1".to_owned())
+        );
+        for bad in [
+            "ab",
+            "-abc",
+            "abc-",
+            "a--b",
+            "ab_c",
+            "ab c",
+            "ábc",
+            &"a".repeat(49),
+        ] {
+            assert!(
+                matches!(Slug::check(bad), Err(SlugProblem::Invalid(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(Slug::check("admin"), Err(SlugProblem::Reserved));
+        assert!(Slug::check(&"a".repeat(48)).is_ok());
+    }
+
+    #[test]
+    fn emails_are_validated_and_folded() {
+        let email = Email::parse("email", " Alice@Example.COM ");
+        assert_eq!(email.as_ref().map(Email::folded), Ok("alice@example.com"));
+        assert_eq!(email.as_ref().map(Email::as_str), Ok("Alice@Example.COM"));
+        for bad in [
+            "",
+            "alice",
+            "alice@",
+            "@example.com",
+            "alice@localhost",
+            "Alice <a@b.co>",
+        ] {
+            assert!(Email::parse("email", bad).is_err(), "{bad}");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(Email::parse("email", &long).is_err());
+    }
+
+    #[test]
+    fn logo_urls_must_be_https() {
+        assert!(LogoUrl::parse("logo_url", "").is_ok());
+        assert!(LogoUrl::parse("logo_url", "https://cdn.example.com/a.png").is_ok());
+        assert!(LogoUrl::parse("logo_url", "http://cdn.example.com/a.png").is_err());
+        assert!(LogoUrl::parse("logo_url", "javascript:alert(1)").is_err());
+        assert!(LogoUrl::parse("logo_url", "not a url").is_err());
+        let long = format!("https://example.com/{}", "a".repeat(2048));
+        assert!(LogoUrl::parse("logo_url", &long).is_err());
+    }
+}

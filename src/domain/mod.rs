@@ -1,0 +1,15 @@
+//! Plain Rust types and rules: no gRPC and no SQL in here.
+//!
+//! Inputs are parsed into newtypes at the edge ([`input`]), so everything
+//! past the transport layer holds values that already obey product.md's
+//! input rules.
+
+pub mod error;
+pub mod ids;
+pub mod input;
+pub mod model;
+pub mod page;
+pub mod permission;
+pub mod rules;
+
+pub use error::{Error, FieldViolation, Reason, Resource};

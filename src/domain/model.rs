@@ -1,0 +1,149 @@
+//! The resources roster keeps, as plain values.
+
+use chrono::{DateTime, Utc};
+
+use super::ids::{DeveloperId, InvitationId, MembershipId, OrganizationId, UserId};
+
+/// A member's role in one organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Owner, Role::Admin, Role::Member];
+
+    /// The stored (and logged) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    /// Reads a stored name; `None` for anything the schema's CHECK would refuse.
+    pub fn from_db(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|role| role.as_str() == value)
+    }
+
+    /// Invitations offer admin or member only: owners are made, not invited.
+    pub fn is_invitable(self) -> bool {
+        matches!(self, Role::Admin | Role::Member)
+    }
+}
+
+/// Where an invitation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InvitationState {
+    Pending,
+    Accepted,
+    Rejected,
+    Cancelled,
+    Expired,
+}
+
+impl InvitationState {
+    pub const ALL: [InvitationState; 5] = [
+        InvitationState::Pending,
+        InvitationState::Accepted,
+        InvitationState::Rejected,
+        InvitationState::Cancelled,
+        InvitationState::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitationState::Pending => "pending",
+            InvitationState::Accepted => "accepted",
+            InvitationState::Rejected => "rejected",
+            InvitationState::Cancelled => "cancelled",
+            InvitationState::Expired => "expired",
+        }
+    }
+
+    pub fn from_db(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == value)
+    }
+}
+
+/// An organization (and, through `developer_id`, a developer identity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: OrganizationId,
+    pub developer_id: DeveloperId,
+    pub name: String,
+    pub slug: String,
+    /// Empty for no logo.
+    pub logo_url: String,
+    /// Bumped by every update; the etag is derived from it.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Organization {
+    /// The opaque version tag clients pass back to guard an update.
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.version)
+    }
+}
+
+/// One person's membership in one organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: MembershipId,
+    pub organization_id: OrganizationId,
+    pub user_id: UserId,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub joined_at: DateTime<Utc>,
+}
+
+/// An organization seen from one of its members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserOrganization {
+    pub organization: Organization,
+    pub role: Role,
+    pub joined_at: DateTime<Utc>,
+}
+
+/// An invitation of an email address to an organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    pub id: InvitationId,
+    pub organization_id: OrganizationId,
+    pub organization_name: String,
+    pub organization_slug: String,
+    pub email: String,
+    pub role: Role,
+    /// The state as stored. A stored `Pending` past its expiry *is* expired:
+    /// ask [`Invitation::state`], never read this directly to decide.
+    pub stored_state: InvitationState,
+    pub inviter_id: UserId,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Invitation {
+    /// The state as everyone sees it at `now`: expiry is applied on read,
+    /// without writing, so an expired invitation shows as expired everywhere.
+    pub fn state(&self, now: DateTime<Utc>) -> InvitationState {
+        match self.stored_state {
+            InvitationState::Pending if self.expires_at <= now => InvitationState::Expired,
+            state => state,
+        }
+    }
+}
+
+/// What roster knows of a person, from the claims of their latest token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserProfile {
+    pub id: UserId,
+    pub email: String,
+    pub display_name: String,
+}

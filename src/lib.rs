@@ -1,0 +1,19 @@
+//! roster: the organization service of a Developer Portal.
+//!
+//! Layers, outside in: `server` (tonic assembly) → `auth` (who is calling,
+//! what each RPC needs) → `api` (gRPC handlers and conversions) → `service`
+//! (use-cases and transactions) → `domain` (plain types and rules) and
+//! `store` (SeaORM queries). `main.rs` and the tests share [`serve`].
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod mail;
+pub mod pb;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod telemetry;
+
+pub use server::{ServeError, serve};

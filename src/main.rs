@@ -1,0 +1,104 @@
+//! The `roster` binary: parse configuration, then serve or mint a token.
+
+use std::{process::ExitCode, sync::Arc};
+
+use clap::Parser;
+use roster::{
+    auth::token::{TokenRequest, mint_hs256, parse_scopes},
+    config::{Cli, Command, Config, TokenArgs},
+    mail::LogMailer,
+};
+use tokio::net::TcpListener;
+use tracing::{error, info, warn};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Token(args)) => token(args),
+        Some(Command::Serve(config)) => serve(config).await,
+        None => serve(cli.serve).await,
+    }
+}
+
+async fn serve(config: Config) -> ExitCode {
+    if let Err(err) = config.validate() {
+        eprintln!("roster: configuration error: {err}");
+        return ExitCode::from(2);
+    }
+    roster::telemetry::init(config.log_format);
+    if config.jwt.uses_development_secret() {
+        warn!(
+            "using the built-in development JWT secret: fine on your machine, never in production"
+        );
+    }
+    let listener = match TcpListener::bind(config.listen).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            error!(address = %config.listen, error = %err, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    match roster::serve(config, listener, Arc::new(LogMailer), shutdown_signal()).await {
+        Ok(()) => {
+            info!("roster stopped");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            error!(error = %err, "roster failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    info!("shutting down");
+}
+
+fn token(args: TokenArgs) -> ExitCode {
+    let Some(secret) = args.jwt.effective_secret() else {
+        eprintln!(
+            "roster token: no HS256 secret configured (tokens for JWKS setups come from your identity provider)"
+        );
+        return ExitCode::from(2);
+    };
+    let request = TokenRequest {
+        sub: args.sub,
+        email: args.email,
+        name: args.name,
+        email_verified: !args.unverified,
+        scopes: parse_scopes(&args.scopes),
+        issuer: args.jwt.jwt_issuer.clone(),
+        audience: args.jwt.jwt_audience.clone(),
+        ttl: args.ttl,
+    };
+    match mint_hs256(secret, &request) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("roster token: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

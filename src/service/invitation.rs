@@ -1,0 +1,357 @@
+//! Invitations: create, read, list, answer, cancel, resend.
+//!
+//! Every state change is a guarded transition out of `pending` done by one
+//! `UPDATE ... WHERE state = 'pending' AND expires_at > now`, under the
+//! organization's lock; acceptance inserts the membership in the same
+//! transaction, where the unique index forbids a second one.
+
+use tracing::{instrument, warn};
+use uuid::Uuid;
+
+use super::{OrganizationWrite, Roster, expiry, now};
+use crate::{
+    auth::{Caller, policy::Action},
+    domain::{
+        Error, Reason, Resource,
+        ids::{InvitationId, OrganizationId},
+        input::Email,
+        model::{Invitation, InvitationState, Member, Role},
+        page::{Page, PageRequest},
+    },
+    mail,
+    store::{
+        self,
+        invitation::{Addressee, Guard, NewInvitation},
+    },
+};
+
+/// A validated listing of invitations.
+#[derive(Debug)]
+pub struct InvitationFilter {
+    pub state: Option<InvitationState>,
+    pub page: PageRequest,
+}
+
+impl Roster {
+    /// Invites `email` to the organization as `role` (admin or member) and
+    /// emails them a link. A retry with the same `request_id` returns the
+    /// first invitation.
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization, role = role.as_str()), err)]
+    pub async fn create_invitation(
+        &self,
+        caller: &Caller,
+        organization: OrganizationId,
+        email: Email,
+        role: Role,
+        request_id: Option<Uuid>,
+    ) -> Result<Invitation, Error> {
+        let OrganizationWrite { txn, org, .. } = self
+            .begin_organization_write(caller, Action::CreateInvitation, organization)
+            .await?;
+        if let Some(request_id) = request_id
+            && let Some(existing) =
+                store::invitation::find_by_request(&txn, organization, &caller.user_id, request_id)
+                    .await?
+        {
+            return Ok(existing);
+        }
+        let now = now();
+        // A lapsed invitation no longer holds the address: store its expiry
+        // so the one-pending-invitation index lets the new one in.
+        store::invitation::expire_lapsed_for_email(&txn, organization, email.folded(), now).await?;
+        if store::membership::email_is_member(&txn, organization, email.folded()).await? {
+            return Err(Error::AlreadyExists(Reason::AlreadyMember));
+        }
+        let id = InvitationId::new();
+        store::invitation::insert(
+            &txn,
+            NewInvitation {
+                id,
+                organization,
+                email: email.as_str(),
+                email_lower: email.folded(),
+                role,
+                inviter: &caller.user_id,
+                request_id,
+                expires_at: expiry(now, self.settings.invitation_ttl),
+                now,
+            },
+        )
+        .await?;
+        // Counted after the insert (and under the organization's lock), so
+        // the new invitation is included and a duplicate was reported first.
+        self.check_seats(&txn, organization).await?;
+        let invitation = store::invitation::find(&txn, id)
+            .await?
+            .ok_or(Error::NotFound(Resource::Invitation))?;
+        txn.commit().await?;
+        self.send_invitation(caller, &invitation, &org.name).await;
+        Ok(invitation)
+    }
+
+    /// Pending invitations within their limit, and members plus pending
+    /// invitations within the seats.
+    async fn check_seats(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        organization: OrganizationId,
+    ) -> Result<(), Error> {
+        let limits = self.settings.limits;
+        let pending = store::invitation::count_pending(txn, organization, now()).await?;
+        if pending > limits.max_pending_invitations_per_organization {
+            return Err(Error::ResourceExhausted(Reason::InvitationLimit));
+        }
+        let members = store::membership::count(txn, organization, None).await?;
+        if members + pending > limits.max_members_per_organization {
+            return Err(Error::ResourceExhausted(Reason::MembershipLimit));
+        }
+        Ok(())
+    }
+
+    async fn send_invitation(&self, caller: &Caller, invitation: &Invitation, org_name: &str) {
+        let inviter = caller
+            .name
+            .clone()
+            .or_else(|| caller.email.clone())
+            .unwrap_or_else(|| caller.user_id.to_string());
+        let message =
+            mail::invitation_email(invitation, org_name, &inviter, &self.settings.portal_url);
+        if let Err(err) = self.mailer.send(message).await {
+            warn!(invitation_id = %invitation.id, error = %err, "invitation email not sent");
+        }
+    }
+
+    /// An invitation, for members who may read invitations and for its recipient.
+    #[instrument(skip_all, fields(user_id = %caller.user_id, invitation_id = %id), err)]
+    pub async fn get_invitation(
+        &self,
+        caller: &Caller,
+        id: InvitationId,
+    ) -> Result<Invitation, Error> {
+        let invitation = store::invitation::find(self.store.db(), id)
+            .await?
+            .ok_or(Error::NotFound(Resource::Invitation))?;
+        if is_addressed_to(caller, &invitation) {
+            caller.verified_email()?;
+            return Ok(invitation);
+        }
+        self.authorize_read(caller, Action::GetInvitation, invitation.organization_id)
+            .await
+            .map_err(hide_organization)?;
+        Ok(invitation)
+    }
+
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization), err)]
+    pub async fn list_invitations(
+        &self,
+        caller: &Caller,
+        organization: OrganizationId,
+        filter: InvitationFilter,
+    ) -> Result<Page<Invitation>, Error> {
+        self.authorize_read(caller, Action::ListInvitations, organization)
+            .await?;
+        let rows = store::invitation::list(
+            self.store.db(),
+            Addressee::Organization(organization),
+            filter.state,
+            &filter.page,
+            now(),
+        )
+        .await?;
+        Ok(filter.page.finish(rows, |i| i.id.0))
+    }
+
+    /// Invitations addressed to the caller's verified email.
+    #[instrument(skip_all, fields(user_id = %caller.user_id), err)]
+    pub async fn list_my_invitations(
+        &self,
+        caller: &Caller,
+        filter: InvitationFilter,
+    ) -> Result<Page<Invitation>, Error> {
+        let email = caller.verified_email()?;
+        let rows = store::invitation::list(
+            self.store.db(),
+            Addressee::Email(&email),
+            filter.state,
+            &filter.page,
+            now(),
+        )
+        .await?;
+        Ok(filter.page.finish(rows, |i| i.id.0))
+    }
+
+    /// The recipient joins with the invitation's role.
+    #[instrument(skip_all, fields(user_id = %caller.user_id, invitation_id = %id), err)]
+    pub async fn accept_invitation(
+        &self,
+        caller: &Caller,
+        id: InvitationId,
+    ) -> Result<(Invitation, Member), Error> {
+        let invitation = self.recipient_invitation(caller, id).await?;
+        let organization = invitation.organization_id;
+        let txn = self.store.begin_write().await?;
+        store::organization::lock(&txn, organization)
+            .await?
+            .ok_or(Error::NotFound(Resource::Invitation))?;
+        let now = now();
+        answer(&txn, id, InvitationState::Accepted, now).await?;
+        store::user::upsert_profile(&txn, &caller.profile(), now).await?;
+        store::membership::insert(&txn, organization, &caller.user_id, invitation.role, now)
+            .await?;
+        // The invitation's seat becomes the member's seat; this only bites
+        // if the limit was lowered since the invitation was sent.
+        self.check_seats(&txn, organization).await?;
+        if store::user::active_organization(&txn, &caller.user_id)
+            .await?
+            .is_none()
+        {
+            store::user::set_active_organization(&txn, &caller.user_id, Some(organization)).await?;
+        }
+        let member = store::membership::find(&txn, organization, &caller.user_id)
+            .await?
+            .ok_or(Error::NotFound(Resource::Member))?;
+        let invitation = store::invitation::find(&txn, id)
+            .await?
+            .ok_or(Error::NotFound(Resource::Invitation))?;
+        txn.commit().await?;
+        Ok((invitation, member))
+    }
+
+    /// The recipient declines.
+    #[instrument(skip_all, fields(user_id = %caller.user_id, invitation_id = %id), err)]
+    pub async fn reject_invitation(
+        &self,
+        caller: &Caller,
+        id: InvitationId,
+    ) -> Result<Invitation, Error> {
+        let invitation = self.recipient_invitation(caller, id).await?;
+        let txn = self.store.begin_write().await?;
+        store::organization::lock(&txn, invitation.organization_id)
+            .await?
+            .ok_or(Error::NotFound(Resource::Invitation))?;
+        answer(&txn, id, InvitationState::Rejected, now()).await?;
+        let invitation = store::invitation::find(&txn, id)
+            .await?
+            .ok_or(Error::NotFound(Resource::Invitation))?;
+        txn.commit().await?;
+        Ok(invitation)
+    }
+
+    /// An owner or admin withdraws a pending invitation.
+    #[instrument(skip_all, fields(user_id = %caller.user_id, invitation_id = %id), err)]
+    pub async fn cancel_invitation(
+        &self,
+        caller: &Caller,
+        id: InvitationId,
+    ) -> Result<Invitation, Error> {
+        let organization = self.invitation_organization(id).await?;
+        let OrganizationWrite { txn, .. } = self
+            .begin_organization_write(caller, Action::CancelInvitation, organization)
+            .await
+            .map_err(hide_organization)?;
+        answer(&txn, id, InvitationState::Cancelled, now()).await?;
+        let invitation = store::invitation::find(&txn, id)
+            .await?
+            .ok_or(Error::NotFound(Resource::Invitation))?;
+        txn.commit().await?;
+        Ok(invitation)
+    }
+
+    /// Sends the email again with a fresh expiry. An expired invitation is
+    /// revived (and counts against the limits again); an answered or
+    /// cancelled one cannot be resent.
+    #[instrument(skip_all, fields(user_id = %caller.user_id, invitation_id = %id), err)]
+    pub async fn resend_invitation(
+        &self,
+        caller: &Caller,
+        id: InvitationId,
+    ) -> Result<Invitation, Error> {
+        let organization = self.invitation_organization(id).await?;
+        let OrganizationWrite { txn, org, .. } = self
+            .begin_organization_write(caller, Action::ResendInvitation, organization)
+            .await
+            .map_err(hide_organization)?;
+        let now = now();
+        let before = store::invitation::find(&txn, id)
+            .await?
+            .ok_or(Error::NotFound(Resource::Invitation))?;
+        let reviving = match before.state(now) {
+            InvitationState::Pending => false,
+            InvitationState::Expired => true,
+            InvitationState::Accepted | InvitationState::Rejected | InvitationState::Cancelled => {
+                return Err(Error::FailedPrecondition(Reason::InvitationNotPending));
+            }
+        };
+        let expires_at = expiry(now, self.settings.invitation_ttl);
+        if !store::invitation::renew(&txn, id, &caller.user_id, expires_at, now).await? {
+            return Err(Error::FailedPrecondition(Reason::InvitationNotPending));
+        }
+        if reviving {
+            self.check_seats(&txn, organization).await?;
+        }
+        let invitation = store::invitation::find(&txn, id)
+            .await?
+            .ok_or(Error::NotFound(Resource::Invitation))?;
+        txn.commit().await?;
+        self.send_invitation(caller, &invitation, &org.name).await;
+        Ok(invitation)
+    }
+
+    /// The invitation, if the caller is its recipient with a verified email.
+    async fn recipient_invitation(
+        &self,
+        caller: &Caller,
+        id: InvitationId,
+    ) -> Result<Invitation, Error> {
+        let invitation = store::invitation::find(self.store.db(), id)
+            .await?
+            .ok_or(Error::NotFound(Resource::Invitation))?;
+        if !is_addressed_to(caller, &invitation) {
+            return Err(Error::PermissionDenied(Reason::NotTheRecipient));
+        }
+        caller.verified_email()?;
+        Ok(invitation)
+    }
+
+    async fn invitation_organization(&self, id: InvitationId) -> Result<OrganizationId, Error> {
+        Ok(store::invitation::find(self.store.db(), id)
+            .await?
+            .ok_or(Error::NotFound(Resource::Invitation))?
+            .organization_id)
+    }
+}
+
+/// Moves the invitation out of pending, or says why it cannot.
+async fn answer(
+    txn: &sea_orm::DatabaseTransaction,
+    id: InvitationId,
+    to: InvitationState,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Error> {
+    if store::invitation::transition(txn, id, to, now, Guard::Live).await? {
+        return Ok(());
+    }
+    let current = store::invitation::find(txn, id)
+        .await?
+        .ok_or(Error::NotFound(Resource::Invitation))?;
+    Err(match current.state(now) {
+        InvitationState::Expired => Error::FailedPrecondition(Reason::InvitationExpired),
+        _ => Error::FailedPrecondition(Reason::InvitationNotPending),
+    })
+}
+
+/// Whether the caller's token names the invitation's address (verified or not).
+fn is_addressed_to(caller: &Caller, invitation: &Invitation) -> bool {
+    caller
+        .email
+        .as_deref()
+        .is_some_and(|email| Email::fold(email) == Email::fold(&invitation.email))
+}
+
+/// Outsiders asking about an invitation learn nothing about its organization.
+fn hide_organization(err: Error) -> Error {
+    match err {
+        Error::NotFound(Resource::Organization) => Error::NotFound(Resource::Invitation),
+        other => other,
+    }
+}

@@ -1,0 +1,174 @@
+//! Members: listing, role changes, removal, leaving, ownership transfer.
+//!
+//! Every change runs under the organization's lock (see `service`), and the
+//! owner count is read under that lock, so the last owner can be neither
+//! demoted, removed nor allowed to leave, however requests race.
+
+use tracing::instrument;
+
+use super::{OrganizationWrite, Roster, now};
+use crate::{
+    auth::{Caller, policy::Action},
+    domain::{
+        Error, Resource,
+        ids::{OrganizationId, UserId},
+        model::{Member, Role},
+        page::{Page, PageRequest},
+        rules,
+    },
+    store::{self, membership::MemberFilter},
+};
+
+/// A validated `ListMembers`.
+#[derive(Debug)]
+pub struct MemberQuery {
+    pub organization: OrganizationId,
+    pub filter: MemberFilter,
+    pub page: PageRequest,
+}
+
+impl Roster {
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %query.organization), err)]
+    pub async fn list_members(
+        &self,
+        caller: &Caller,
+        query: MemberQuery,
+    ) -> Result<Page<Member>, Error> {
+        self.authorize_read(caller, Action::ListMembers, query.organization)
+            .await?;
+        let rows = store::membership::list(
+            self.store.db(),
+            query.organization,
+            &query.filter,
+            &query.page,
+        )
+        .await?;
+        Ok(query.page.finish(rows, |m| m.id.0))
+    }
+
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization), err)]
+    pub async fn get_member(
+        &self,
+        caller: &Caller,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<Member, Error> {
+        self.authorize_read(caller, Action::GetMember, organization)
+            .await?;
+        store::membership::find(self.store.db(), organization, &user)
+            .await?
+            .ok_or(Error::NotFound(Resource::Member))
+    }
+
+    /// Changes `user`'s role. Only owners grant or take the owner role, and
+    /// the last owner keeps it.
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization, target = %user, role = role.as_str()), err)]
+    pub async fn update_member_role(
+        &self,
+        caller: &Caller,
+        organization: OrganizationId,
+        user: UserId,
+        role: Role,
+    ) -> Result<Member, Error> {
+        let OrganizationWrite {
+            txn, role: actor, ..
+        } = self
+            .begin_organization_write(caller, Action::UpdateMemberRole, organization)
+            .await?;
+        let mut target = store::membership::find(&txn, organization, &user)
+            .await?
+            .ok_or(Error::NotFound(Resource::Member))?;
+        rules::check_role_change(actor, target.role, role)?;
+        if target.role == role {
+            return Ok(target);
+        }
+        if target.role == Role::Owner {
+            let owners = store::membership::count(&txn, organization, Some(Role::Owner)).await?;
+            rules::check_owner_remains(owners, true, false)?;
+        }
+        store::membership::set_role(&txn, organization, &user, role, now()).await?;
+        txn.commit().await?;
+        target.role = role;
+        Ok(target)
+    }
+
+    /// Removes `user` from the organization; their access ends with the commit.
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization, target = %user), err)]
+    pub async fn remove_member(
+        &self,
+        caller: &Caller,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<(), Error> {
+        let OrganizationWrite {
+            txn, role: actor, ..
+        } = self
+            .begin_organization_write(caller, Action::RemoveMember, organization)
+            .await?;
+        let target = store::membership::role_of(&txn, organization, &user)
+            .await?
+            .ok_or(Error::NotFound(Resource::Member))?;
+        rules::check_removal(actor, target)?;
+        if target == Role::Owner {
+            let owners = store::membership::count(&txn, organization, Some(Role::Owner)).await?;
+            rules::check_owner_remains(owners, true, user == caller.user_id)?;
+        }
+        store::membership::delete(&txn, organization, &user).await?;
+        store::user::clear_active_organization(&txn, &user, organization).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The caller leaves; an owner only if another owner stays.
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization), err)]
+    pub async fn leave_organization(
+        &self,
+        caller: &Caller,
+        organization: OrganizationId,
+    ) -> Result<(), Error> {
+        let OrganizationWrite { txn, role, .. } = self
+            .begin_organization_write(caller, Action::LeaveOrganization, organization)
+            .await?;
+        if role == Role::Owner {
+            let owners = store::membership::count(&txn, organization, Some(Role::Owner)).await?;
+            rules::check_owner_remains(owners, true, true)?;
+        }
+        store::membership::delete(&txn, organization, &caller.user_id).await?;
+        store::user::clear_active_organization(&txn, &caller.user_id, organization).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Makes `new_owner` an owner and the calling owner an admin, atomically.
+    /// Returns (new owner, previous owner).
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization, target = %new_owner), err)]
+    pub async fn transfer_ownership(
+        &self,
+        caller: &Caller,
+        organization: OrganizationId,
+        new_owner: UserId,
+    ) -> Result<(Member, Member), Error> {
+        if new_owner == caller.user_id {
+            return Err(Error::invalid(
+                "new_owner_user_id",
+                "must be another member, not the caller",
+            ));
+        }
+        let OrganizationWrite { txn, .. } = self
+            .begin_organization_write(caller, Action::TransferOwnership, organization)
+            .await?;
+        let mut target = store::membership::find(&txn, organization, &new_owner)
+            .await?
+            .ok_or(Error::NotFound(Resource::Member))?;
+        let mut previous = store::membership::find(&txn, organization, &caller.user_id)
+            .await?
+            .ok_or(Error::NotFound(Resource::Organization))?;
+        let now = now();
+        store::membership::set_role(&txn, organization, &new_owner, Role::Owner, now).await?;
+        store::membership::set_role(&txn, organization, &caller.user_id, Role::Admin, now).await?;
+        txn.commit().await?;
+        target.role = Role::Owner;
+        previous.role = Role::Admin;
+        Ok((target, previous))
+    }
+}

@@ -1,0 +1,241 @@
+//! Creating, reading, changing and deleting organizations; the caller's
+//! active organization.
+
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::{OrganizationWrite, Roster, now};
+use crate::{
+    auth::{Caller, policy::Action},
+    domain::{
+        Error, Reason, Resource,
+        ids::{DeveloperId, OrganizationId},
+        input::{LogoUrl, OrganizationName, Slug, SlugProblem},
+        model::{Organization, Role, UserOrganization},
+        page::{Page, PageRequest},
+    },
+    store,
+};
+
+/// A validated `CreateOrganization`.
+#[derive(Debug)]
+pub struct NewOrganization {
+    pub name: OrganizationName,
+    pub slug: Slug,
+    pub logo_url: LogoUrl,
+    pub request_id: Option<Uuid>,
+}
+
+/// How `GetOrganization` names the organization.
+#[derive(Debug)]
+pub enum OrganizationKey {
+    Id(OrganizationId),
+    /// Normalized (lower case); not necessarily a valid slug.
+    Slug(String),
+}
+
+/// A validated `UpdateOrganization`: `None` leaves a field alone.
+#[derive(Debug)]
+pub struct OrganizationUpdate {
+    pub id: OrganizationId,
+    pub name: Option<OrganizationName>,
+    pub logo_url: Option<LogoUrl>,
+    /// Required current etag, if the client sent one.
+    pub etag: Option<String>,
+}
+
+/// The answer to `CheckSlug`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SlugAvailability {
+    pub normalized: String,
+    /// `None` when available; otherwise the reason and a sentence.
+    pub unavailable: Option<(&'static str, String)>,
+}
+
+impl Roster {
+    /// Creates an organization owned by the caller, with its developer
+    /// identity. A retry with the same `request_id` returns the first result.
+    #[instrument(skip_all, fields(user_id = %caller.user_id, slug = input.slug.as_str()), err)]
+    pub async fn create_organization(
+        &self,
+        caller: &Caller,
+        input: NewOrganization,
+    ) -> Result<Organization, Error> {
+        let now = now();
+        let txn = self.store.begin_write().await?;
+        // Also locks the caller's row (PostgreSQL), serializing this user's
+        // creations so the ownership limit and the retry check below hold.
+        store::user::upsert_profile(&txn, &caller.profile(), now).await?;
+        if let Some(request_id) = input.request_id
+            && let Some(existing) =
+                store::organization::find_by_request(&txn, &caller.user_id, request_id).await?
+        {
+            txn.commit().await?;
+            return Ok(existing);
+        }
+        let owned = store::organization::count_owned_by(&txn, &caller.user_id).await?;
+        if owned >= self.settings.limits.max_owned_organizations {
+            return Err(Error::ResourceExhausted(Reason::OrganizationLimit));
+        }
+        let organization = Organization {
+            id: OrganizationId::new(),
+            developer_id: DeveloperId::new(),
+            name: input.name.as_str().to_owned(),
+            slug: input.slug.as_str().to_owned(),
+            logo_url: input.logo_url.as_str().to_owned(),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        store::organization::insert(&txn, &organization, &caller.user_id, input.request_id).await?;
+        store::membership::insert(&txn, organization.id, &caller.user_id, Role::Owner, now).await?;
+        txn.commit().await?;
+        Ok(organization)
+    }
+
+    /// An organization the caller belongs to, with the caller's role.
+    #[instrument(skip_all, fields(user_id = %caller.user_id), err)]
+    pub async fn get_organization(
+        &self,
+        caller: &Caller,
+        key: OrganizationKey,
+    ) -> Result<(Organization, Role), Error> {
+        let db = self.store.db();
+        let organization = match key {
+            OrganizationKey::Id(id) => store::organization::find(db, id).await?,
+            OrganizationKey::Slug(slug) => store::organization::find_by_slug(db, &slug).await?,
+        }
+        .ok_or(Error::NotFound(Resource::Organization))?;
+        let role = self
+            .authorize_read(caller, Action::GetOrganization, organization.id)
+            .await?;
+        Ok((organization, role))
+    }
+
+    /// The caller's organizations with the caller's role in each.
+    #[instrument(skip_all, fields(user_id = %caller.user_id), err)]
+    pub async fn list_organizations(
+        &self,
+        caller: &Caller,
+        page: PageRequest,
+    ) -> Result<Page<UserOrganization>, Error> {
+        let rows =
+            store::membership::list_for_user(self.store.db(), &caller.user_id, &page).await?;
+        Ok(page.finish(rows, |(id, _)| id.0).map(|(_, org)| org))
+    }
+
+    /// Changes the name and/or logo, if the etag (when given) still matches.
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %update.id), err)]
+    pub async fn update_organization(
+        &self,
+        caller: &Caller,
+        update: OrganizationUpdate,
+    ) -> Result<Organization, Error> {
+        let OrganizationWrite { txn, org, .. } = self
+            .begin_organization_write(caller, Action::UpdateOrganization, update.id)
+            .await?;
+        check_etag(&org, update.etag.as_deref())?;
+        let changes = store::organization::Changes {
+            name: update.name.map(|n| n.as_str().to_owned()),
+            logo_url: update.logo_url.map(|l| l.as_str().to_owned()),
+        };
+        let updated = store::organization::update(&txn, org.id, org.version, changes, now())
+            .await?
+            .ok_or(Error::Aborted(Reason::EtagMismatch))?;
+        txn.commit().await?;
+        Ok(updated)
+    }
+
+    /// Deletes the organization with its memberships and invitations.
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %id), err)]
+    pub async fn delete_organization(
+        &self,
+        caller: &Caller,
+        id: OrganizationId,
+        etag: Option<String>,
+    ) -> Result<(), Error> {
+        let OrganizationWrite { txn, org, .. } = self
+            .begin_organization_write(caller, Action::DeleteOrganization, id)
+            .await?;
+        check_etag(&org, etag.as_deref())?;
+        store::organization::delete(&txn, org.id).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Whether `slug` could name a new organization now, and if not, why.
+    #[instrument(skip(self), err)]
+    pub async fn check_slug(&self, slug: &str) -> Result<SlugAvailability, Error> {
+        let normalized = Slug::normalize(slug);
+        let unavailable = match Slug::check(slug) {
+            Err(SlugProblem::Invalid(rule)) => Some(("SLUG_INVALID", format!("slug {rule}"))),
+            Err(SlugProblem::Reserved) => {
+                Some(("SLUG_RESERVED", "this slug is reserved".to_owned()))
+            }
+            Ok(valid) => {
+                if store::organization::slug_exists(self.store.db(), valid.as_str()).await? {
+                    Some((
+                        Reason::SlugTaken.as_str(),
+                        Reason::SlugTaken.message().to_owned(),
+                    ))
+                } else {
+                    None
+                }
+            }
+        };
+        Ok(SlugAvailability {
+            normalized,
+            unavailable,
+        })
+    }
+
+    /// Sets (or with `None` clears) the caller's active organization.
+    #[instrument(skip_all, fields(user_id = %caller.user_id), err)]
+    pub async fn set_active_organization(
+        &self,
+        caller: &Caller,
+        organization: Option<OrganizationId>,
+    ) -> Result<Option<(Organization, Role)>, Error> {
+        let Some(id) = organization else {
+            let txn = self.store.begin_write().await?;
+            store::user::upsert_profile(&txn, &caller.profile(), now()).await?;
+            store::user::set_active_organization(&txn, &caller.user_id, None).await?;
+            txn.commit().await?;
+            return Ok(None);
+        };
+        let OrganizationWrite { txn, org, role } = self
+            .begin_organization_write(caller, Action::SetActiveOrganization, id)
+            .await?;
+        store::user::upsert_profile(&txn, &caller.profile(), now()).await?;
+        store::user::set_active_organization(&txn, &caller.user_id, Some(org.id)).await?;
+        txn.commit().await?;
+        Ok(Some((org, role)))
+    }
+
+    /// The caller's active organization, if set and still theirs. Reading
+    /// never changes state: a lost membership simply reads as none.
+    #[instrument(skip_all, fields(user_id = %caller.user_id), err)]
+    pub async fn get_active_organization(
+        &self,
+        caller: &Caller,
+    ) -> Result<Option<(Organization, Role)>, Error> {
+        let db = self.store.db();
+        let Some(id) = store::user::active_organization(db, &caller.user_id).await? else {
+            return Ok(None);
+        };
+        let Some(role) = store::membership::role_of(db, id, &caller.user_id).await? else {
+            return Ok(None);
+        };
+        Ok(store::organization::find(db, id)
+            .await?
+            .map(|org| (org, role)))
+    }
+}
+
+/// An etag, when given, must be the organization's current one.
+fn check_etag(org: &Organization, etag: Option<&str>) -> Result<(), Error> {
+    match etag {
+        Some(etag) if etag != org.etag() => Err(Error::Aborted(Reason::EtagMismatch)),
+        _ => Ok(()),
+    }
+}

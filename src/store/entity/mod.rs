@@ -1,0 +1,7 @@
+//! SeaORM entities, one per table. The schema itself is defined by the
+//! migrations in `migration/`; these describe it to the query builder.
+
+pub mod invitations;
+pub mod memberships;
+pub mod organizations;
+pub mod users;

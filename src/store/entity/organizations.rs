@@ -1,0 +1,26 @@
+use sea_orm::entity::prelude::*;
+
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "organizations")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    #[sea_orm(unique)]
+    pub developer_id: Uuid,
+    pub name: String,
+    #[sea_orm(unique)]
+    pub slug: String,
+    pub logo_url: String,
+    pub version: i64,
+    pub created_by: String,
+    pub create_request_id: Option<Uuid>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    #[sea_orm(has_many)]
+    pub memberships: HasMany<super::memberships::Entity>,
+    #[sea_orm(has_many)]
+    pub invitations: HasMany<super::invitations::Entity>,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,243 @@
+//! Queries on memberships.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::{Expr, ExprTrait, LikeExpr},
+};
+use tracing::instrument;
+
+use super::{
+    conflict_on,
+    entity::{memberships, organizations, users},
+    like_prefix,
+};
+use crate::domain::{
+    Error, Reason,
+    ids::{MembershipId, OrganizationId, UserId},
+    input::SearchPrefix,
+    model::{Member, Organization, Role, UserOrganization},
+    page::PageRequest,
+};
+
+pub(crate) fn role_from_db(value: &str) -> Result<Role, Error> {
+    Role::from_db(value)
+        .ok_or_else(|| Error::internal(format!("unknown role {value:?} in the database")))
+}
+
+fn member(row: memberships::Model, user: Option<users::Model>) -> Result<Member, Error> {
+    let (email, display_name) = user.map(|u| (u.email, u.display_name)).unwrap_or_default();
+    Ok(Member {
+        id: MembershipId(row.id),
+        organization_id: OrganizationId(row.organization_id),
+        role: role_from_db(&row.role)?,
+        user_id: UserId::from_trusted(row.user_id),
+        email,
+        display_name,
+        joined_at: row.created_at,
+    })
+}
+
+/// The user's role in the organization, or `None` if they are not a member.
+#[instrument(skip(conn), err)]
+pub async fn role_of(
+    conn: &impl ConnectionTrait,
+    organization: OrganizationId,
+    user: &UserId,
+) -> Result<Option<Role>, Error> {
+    let role: Option<String> = memberships::Entity::find()
+        .select_only()
+        .column(memberships::Column::Role)
+        .filter(memberships::Column::OrganizationId.eq(organization.0))
+        .filter(memberships::Column::UserId.eq(user.as_str()))
+        .into_tuple()
+        .one(conn)
+        .await?;
+    role.as_deref().map(role_from_db).transpose()
+}
+
+#[instrument(skip(conn), err)]
+pub async fn find(
+    conn: &impl ConnectionTrait,
+    organization: OrganizationId,
+    user: &UserId,
+) -> Result<Option<Member>, Error> {
+    memberships::Entity::find()
+        .find_also_related(users::Entity)
+        .filter(memberships::Column::OrganizationId.eq(organization.0))
+        .filter(memberships::Column::UserId.eq(user.as_str()))
+        .one(conn)
+        .await?
+        .map(|(row, user)| member(row, user))
+        .transpose()
+}
+
+/// A page of `user`'s organizations, in the order they joined them.
+#[instrument(skip(conn, page), err)]
+pub async fn list_for_user(
+    conn: &impl ConnectionTrait,
+    user: &UserId,
+    page: &PageRequest,
+) -> Result<Vec<(MembershipId, UserOrganization)>, Error> {
+    let mut query = memberships::Entity::find()
+        .find_also_related(organizations::Entity)
+        .filter(memberships::Column::UserId.eq(user.as_str()));
+    if let Some(after) = page.after {
+        query = query.filter(memberships::Column::Id.gt(after));
+    }
+    let rows = query
+        .order_by_asc(memberships::Column::Id)
+        .limit(page.fetch_limit())
+        .all(conn)
+        .await?;
+    rows.into_iter()
+        .filter_map(|(row, org)| org.map(|org| (row, org)))
+        .map(|(row, org)| {
+            Ok((
+                MembershipId(row.id),
+                UserOrganization {
+                    organization: Organization::from(org),
+                    role: role_from_db(&row.role)?,
+                    joined_at: row.created_at,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// What `ListMembers` filters on.
+#[derive(Debug, Default)]
+pub struct MemberFilter {
+    pub role: Option<Role>,
+    pub search: Option<SearchPrefix>,
+}
+
+/// A page of the organization's members, in the order they joined.
+#[instrument(skip(conn, page), err)]
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    organization: OrganizationId,
+    filter: &MemberFilter,
+    page: &PageRequest,
+) -> Result<Vec<Member>, Error> {
+    let mut query = memberships::Entity::find()
+        .find_also_related(users::Entity)
+        .filter(memberships::Column::OrganizationId.eq(organization.0));
+    if let Some(role) = filter.role {
+        query = query.filter(memberships::Column::Role.eq(role.as_str()));
+    }
+    if let Some(search) = &filter.search {
+        let pattern = like_prefix(search.as_str());
+        query = query.filter(
+            Condition::any()
+                .add(
+                    Expr::col((users::Entity, users::Column::EmailLower))
+                        .like(LikeExpr::new(pattern.clone()).escape('\\')),
+                )
+                .add(
+                    Expr::col((users::Entity, users::Column::DisplayNameLower))
+                        .like(LikeExpr::new(pattern).escape('\\')),
+                ),
+        );
+    }
+    if let Some(after) = page.after {
+        query = query.filter(memberships::Column::Id.gt(after));
+    }
+    query
+        .order_by_asc(memberships::Column::Id)
+        .limit(page.fetch_limit())
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|(row, user)| member(row, user))
+        .collect()
+}
+
+/// Adds a membership. A second membership of the same user in the same
+/// organization is refused by the unique index: `ALREADY_EXISTS`.
+#[instrument(skip(conn), err)]
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    organization: OrganizationId,
+    user: &UserId,
+    role: Role,
+    now: DateTime<Utc>,
+) -> Result<MembershipId, Error> {
+    let id = MembershipId::new();
+    memberships::ActiveModel {
+        id: Set(id.0),
+        organization_id: Set(organization.0),
+        user_id: Set(user.as_str().to_owned()),
+        role: Set(role.as_str().to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(conn)
+    .await
+    .map_err(|err| conflict_on(err, "user_id", Error::AlreadyExists(Reason::AlreadyMember)))?;
+    Ok(id)
+}
+
+#[instrument(skip(conn), err)]
+pub async fn set_role(
+    conn: &impl ConnectionTrait,
+    organization: OrganizationId,
+    user: &UserId,
+    role: Role,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    let result = memberships::Entity::update_many()
+        .col_expr(memberships::Column::Role, Expr::value(role.as_str()))
+        .col_expr(memberships::Column::UpdatedAt, Expr::value(now))
+        .filter(memberships::Column::OrganizationId.eq(organization.0))
+        .filter(memberships::Column::UserId.eq(user.as_str()))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+#[instrument(skip(conn), err)]
+pub async fn delete(
+    conn: &impl ConnectionTrait,
+    organization: OrganizationId,
+    user: &UserId,
+) -> Result<bool, Error> {
+    let result = memberships::Entity::delete_many()
+        .filter(memberships::Column::OrganizationId.eq(organization.0))
+        .filter(memberships::Column::UserId.eq(user.as_str()))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// Members of the organization, optionally only those with `role`.
+#[instrument(skip(conn), err)]
+pub async fn count(
+    conn: &impl ConnectionTrait,
+    organization: OrganizationId,
+    role: Option<Role>,
+) -> Result<u64, Error> {
+    let mut query =
+        memberships::Entity::find().filter(memberships::Column::OrganizationId.eq(organization.0));
+    if let Some(role) = role {
+        query = query.filter(memberships::Column::Role.eq(role.as_str()));
+    }
+    Ok(query.count(conn).await?)
+}
+
+/// Whether someone whose (case-folded) email is `email_lower` is already a member.
+#[instrument(skip(conn, email_lower), err)]
+pub async fn email_is_member(
+    conn: &impl ConnectionTrait,
+    organization: OrganizationId,
+    email_lower: &str,
+) -> Result<bool, Error> {
+    let found = memberships::Entity::find()
+        .inner_join(users::Entity)
+        .filter(memberships::Column::OrganizationId.eq(organization.0))
+        .filter(users::Column::EmailLower.eq(email_lower))
+        .count(conn)
+        .await?;
+    Ok(found > 0)
+}

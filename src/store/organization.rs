@@ -1,0 +1,183 @@
+//! Queries on organizations.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QuerySelect, Set,
+    sea_query::{Expr, ExprTrait},
+};
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::{
+    conflict_on,
+    entity::{memberships, organizations},
+};
+use crate::domain::{
+    Error, Reason,
+    ids::{DeveloperId, OrganizationId, UserId},
+    model::{Organization, Role},
+};
+
+impl From<organizations::Model> for Organization {
+    fn from(row: organizations::Model) -> Self {
+        Organization {
+            id: OrganizationId(row.id),
+            developer_id: DeveloperId(row.developer_id),
+            name: row.name,
+            slug: row.slug,
+            logo_url: row.logo_url,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// Inserts a new organization. A taken slug is `ALREADY_EXISTS`, decided by
+/// the unique index rather than a racy look-up.
+#[instrument(skip_all, fields(org_id = %organization.id), err)]
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    organization: &Organization,
+    created_by: &UserId,
+    request_id: Option<Uuid>,
+) -> Result<(), Error> {
+    organizations::ActiveModel {
+        id: Set(organization.id.0),
+        developer_id: Set(organization.developer_id.0),
+        name: Set(organization.name.clone()),
+        slug: Set(organization.slug.clone()),
+        logo_url: Set(organization.logo_url.clone()),
+        version: Set(organization.version),
+        created_by: Set(created_by.as_str().to_owned()),
+        create_request_id: Set(request_id),
+        created_at: Set(organization.created_at),
+        updated_at: Set(organization.updated_at),
+    }
+    .insert(conn)
+    .await
+    .map_err(|err| conflict_on(err, "slug", Error::AlreadyExists(Reason::SlugTaken)))?;
+    Ok(())
+}
+
+#[instrument(skip(conn), err)]
+pub async fn find(
+    conn: &impl ConnectionTrait,
+    id: OrganizationId,
+) -> Result<Option<Organization>, Error> {
+    Ok(organizations::Entity::find_by_id(id.0)
+        .one(conn)
+        .await?
+        .map(Organization::from))
+}
+
+#[instrument(skip(conn), err)]
+pub async fn find_by_slug(
+    conn: &impl ConnectionTrait,
+    slug: &str,
+) -> Result<Option<Organization>, Error> {
+    Ok(organizations::Entity::find()
+        .filter(organizations::Column::Slug.eq(slug))
+        .one(conn)
+        .await?
+        .map(Organization::from))
+}
+
+/// The organization a retried `CreateOrganization` already made, if any.
+#[instrument(skip(conn), err)]
+pub async fn find_by_request(
+    conn: &impl ConnectionTrait,
+    created_by: &UserId,
+    request_id: Uuid,
+) -> Result<Option<Organization>, Error> {
+    Ok(organizations::Entity::find()
+        .filter(organizations::Column::CreatedBy.eq(created_by.as_str()))
+        .filter(organizations::Column::CreateRequestId.eq(request_id))
+        .one(conn)
+        .await?
+        .map(Organization::from))
+}
+
+/// Reads the organization and locks its row until the transaction ends
+/// (`FOR UPDATE` on PostgreSQL; on SQLite the write transaction already
+/// holds the database's only write lock). Every change to an organization's
+/// memberships or invitations takes this lock first, so decisions such as
+/// "is this the last owner?" cannot interleave.
+#[instrument(skip(conn), err)]
+pub async fn lock(
+    conn: &impl ConnectionTrait,
+    id: OrganizationId,
+) -> Result<Option<Organization>, Error> {
+    Ok(organizations::Entity::find_by_id(id.0)
+        .lock_exclusive()
+        .one(conn)
+        .await?
+        .map(Organization::from))
+}
+
+/// The fields an update may change.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub name: Option<String>,
+    pub logo_url: Option<String>,
+}
+
+/// Applies `changes` if the organization is still at `expected_version`;
+/// `None` if it has moved on (or is gone).
+#[instrument(skip(conn, changes), err)]
+pub async fn update(
+    conn: &impl ConnectionTrait,
+    id: OrganizationId,
+    expected_version: i64,
+    changes: Changes,
+    now: DateTime<Utc>,
+) -> Result<Option<Organization>, Error> {
+    let mut update = organizations::Entity::update_many()
+        .col_expr(
+            organizations::Column::Version,
+            Expr::col(organizations::Column::Version).add(1),
+        )
+        .col_expr(organizations::Column::UpdatedAt, Expr::value(now))
+        .filter(organizations::Column::Id.eq(id.0))
+        .filter(organizations::Column::Version.eq(expected_version));
+    if let Some(name) = changes.name {
+        update = update.col_expr(organizations::Column::Name, Expr::value(name));
+    }
+    if let Some(logo_url) = changes.logo_url {
+        update = update.col_expr(organizations::Column::LogoUrl, Expr::value(logo_url));
+    }
+    if update.exec(conn).await?.rows_affected == 0 {
+        return Ok(None);
+    }
+    find(conn, id).await
+}
+
+/// Deletes the organization; its memberships and invitations go with it
+/// (`ON DELETE CASCADE`), and it stops being anyone's active organization
+/// (`ON DELETE SET NULL`).
+#[instrument(skip(conn), err)]
+pub async fn delete(conn: &impl ConnectionTrait, id: OrganizationId) -> Result<bool, Error> {
+    let result = organizations::Entity::delete_by_id(id.0).exec(conn).await?;
+    Ok(result.rows_affected > 0)
+}
+
+#[instrument(skip(conn), err)]
+pub async fn slug_exists(conn: &impl ConnectionTrait, slug: &str) -> Result<bool, Error> {
+    let count = organizations::Entity::find()
+        .filter(organizations::Column::Slug.eq(slug))
+        .count(conn)
+        .await?;
+    Ok(count > 0)
+}
+
+/// How many organizations `user` owns (the organization limit counts these,
+/// not every membership).
+#[instrument(skip(conn), err)]
+pub async fn count_owned_by(conn: &impl ConnectionTrait, user: &UserId) -> Result<u64, Error> {
+    Ok(memberships::Entity::find()
+        .filter(memberships::Column::UserId.eq(user.as_str()))
+        .filter(memberships::Column::Role.eq(Role::Owner.as_str()))
+        .count(conn)
+        .await?)
+}

@@ -1,0 +1,113 @@
+//! Queries on users: the profile roster shows for members (from their
+//! latest token) and their active organization.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+    sea_query::{Expr, OnConflict},
+};
+use tracing::instrument;
+
+use super::entity::users;
+use crate::domain::{
+    Error,
+    ids::{OrganizationId, UserId},
+    model::UserProfile,
+};
+
+/// Records the caller's profile (email and display name from their token).
+/// On PostgreSQL the upsert also locks the user's row until the transaction
+/// ends, which serializes a user's concurrent organization creations.
+#[instrument(skip_all, fields(user_id = %profile.id), err)]
+pub async fn upsert_profile(
+    conn: &impl ConnectionTrait,
+    profile: &UserProfile,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let row = users::ActiveModel {
+        id: Set(profile.id.as_str().to_owned()),
+        email: Set(profile.email.clone()),
+        email_lower: Set(profile.email.to_lowercase()),
+        display_name: Set(profile.display_name.clone()),
+        display_name_lower: Set(profile.display_name.to_lowercase()),
+        active_organization_id: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    users::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(users::Column::Id)
+                .update_columns([
+                    users::Column::Email,
+                    users::Column::EmailLower,
+                    users::Column::DisplayName,
+                    users::Column::DisplayNameLower,
+                    users::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// Sets or clears the user's active organization.
+#[instrument(skip(conn), err)]
+pub async fn set_active_organization(
+    conn: &impl ConnectionTrait,
+    user: &UserId,
+    organization: Option<OrganizationId>,
+) -> Result<(), Error> {
+    users::Entity::update_many()
+        .col_expr(
+            users::Column::ActiveOrganizationId,
+            Expr::value(organization.map(|id| id.0)),
+        )
+        .filter(users::Column::Id.eq(user.as_str()))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Clears `user`'s active organization if it is `organization` (they have
+/// just lost their membership in it).
+#[instrument(skip(conn), err)]
+pub async fn clear_active_organization(
+    conn: &impl ConnectionTrait,
+    user: &UserId,
+    organization: OrganizationId,
+) -> Result<(), Error> {
+    users::Entity::update_many()
+        .col_expr(
+            users::Column::ActiveOrganizationId,
+            Expr::value(Option::<uuid::Uuid>::None),
+        )
+        .filter(users::Column::Id.eq(user.as_str()))
+        .filter(users::Column::ActiveOrganizationId.eq(organization.0))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// The user's active organization as stored; the caller re-checks membership.
+#[instrument(skip(conn), err)]
+pub async fn active_organization(
+    conn: &impl ConnectionTrait,
+    user: &UserId,
+) -> Result<Option<OrganizationId>, Error> {
+    let active: Option<Option<uuid::Uuid>> = users::Entity::find_by_id(user.as_str().to_owned())
+        .select_only()
+        .column(users::Column::ActiveOrganizationId)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(active.flatten().map(OrganizationId))
+}
+
+/// Whether `user` has a profile (has ever created, joined or switched organizations).
+pub async fn exists(conn: &impl ConnectionTrait, user: &UserId) -> Result<bool, Error> {
+    Ok(users::Entity::find_by_id(user.as_str().to_owned())
+        .one(conn)
+        .await?
+        .is_some())
+}
