@@ -7,6 +7,8 @@ use std::{env, fs, path::PathBuf};
 use prost::Message;
 
 const PROTOS: &[&str] = &[
+    // Served by reflection only, so clients can decode error details.
+    "proto/google/rpc/error_details.proto",
     "proto/roster/v1/common.proto",
     "proto/roster/v1/organization.proto",
     "proto/roster/v1/membership.proto",
