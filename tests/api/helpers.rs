@@ -1,0 +1,396 @@
+//! `TestApp`: the real roster server on an ephemeral port, with its own
+//! database (a temporary SQLite file, or a fresh PostgreSQL database when
+//! `TEST_DATABASE_URL` is set), called through the generated clients.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use roster::{
+    auth::token::{DEVELOPMENT_SECRET, TokenRequest, mint_hs256},
+    config::Config,
+    mail::{EmailMessage, MemoryMailer},
+    pb::{
+        self, membership_service_client::MembershipServiceClient,
+        organization_service_client::OrganizationServiceClient,
+    },
+};
+use sea_orm::{ConnectionTrait, Database};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tonic::{
+    Code, Request, Status,
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::Channel,
+};
+
+/// Which database a test runs against.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    /// Base URL from `TEST_DATABASE_URL`; each test gets its own database on that server.
+    Postgres(String),
+}
+
+impl Backend {
+    /// PostgreSQL, if `TEST_DATABASE_URL` is set.
+    pub fn postgres() -> Option<Backend> {
+        std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+            .map(Backend::Postgres)
+    }
+}
+
+/// Declares tests that run once on SQLite and once on PostgreSQL
+/// (the latter only when `TEST_DATABASE_URL` is set). Each body receives a
+/// `Backend` and spawns its own app, so it can choose its configuration.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($(#[$meta:meta])* async fn $name:ident($backend:ident: Backend) $body:block)*) => {
+        $(
+            $(#[$meta])*
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn run($backend: $crate::helpers::Backend) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    run($crate::helpers::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    match $crate::helpers::Backend::postgres() {
+                        Some(backend) => run(backend).await,
+                        None => eprintln!("skipped: TEST_DATABASE_URL is not set"),
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+pub type Orgs = OrganizationServiceClient<InterceptedService<Channel, Bearer>>;
+pub type Members = MembershipServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// Where the test's database lives, and how to get rid of it.
+enum TestDb {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs inside the test's runtime; do the async clean-up on
+            // a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                runtime.block_on(async move {
+                    if let Ok(db) = Database::connect(&admin_url).await {
+                        let _ = db
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
+                            .await;
+                        let _ = db.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A running roster.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub mailer: Arc<MemoryMailer>,
+    pub config: Config,
+    channel: Channel,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<Result<(), roster::ServeError>>>,
+    // Declared last: dropped after the server has stopped.
+    _db: TestDb,
+}
+
+impl TestApp {
+    /// roster with the default configuration.
+    pub async fn spawn(backend: &Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// roster with the configuration adjusted by `configure`.
+    pub async fn spawn_with(backend: &Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let (database_url, db) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("roster.db").display());
+                (url, TestDb::Sqlite(dir))
+            }
+            Backend::Postgres(base) => {
+                let name = format!("roster_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(base).await.expect("connect to TEST_DATABASE_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create the test database");
+                admin.close().await.expect("close admin connection");
+                let mut url = url::Url::parse(base).expect("TEST_DATABASE_URL is a URL");
+                url.set_path(&format!("/{name}"));
+                (
+                    url.to_string(),
+                    TestDb::Postgres {
+                        admin_url: base.clone(),
+                        name,
+                    },
+                )
+            }
+        };
+        let mut config = Config::with_database(database_url);
+        configure(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local address");
+        let mailer = Arc::new(MemoryMailer::default());
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(roster::serve(
+            config.clone(),
+            listener,
+            mailer.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect_timeout(Duration::from_secs(5))
+            .connect_lazy();
+        let app = TestApp {
+            addr,
+            mailer,
+            config,
+            channel,
+            shutdown: Some(shutdown),
+            server: Some(server),
+            _db: db,
+        };
+        app.wait_until_serving().await;
+        app
+    }
+
+    /// Polls health until the server answers (migrations run first).
+    async fn wait_until_serving(&self) {
+        let mut health = tonic_health::pb::health_client::HealthClient::new(self.channel.clone());
+        for _ in 0..300 {
+            let request = tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            };
+            if health.check(request).await.is_ok() {
+                return;
+            }
+            if self.server.as_ref().is_some_and(JoinHandle::is_finished) {
+                panic!("roster stopped while starting");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("roster did not start serving");
+    }
+
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// A token for `user` with a verified `<user>@example.com`.
+    pub fn token(&self, user: &str) -> String {
+        self.token_with(TokenRequest {
+            sub: user.to_owned(),
+            email: Some(format!("{user}@example.com")),
+            name: Some(display_name(user)),
+            email_verified: true,
+            ttl: Duration::from_secs(3600),
+            ..TokenRequest::default()
+        })
+    }
+
+    pub fn token_with(&self, request: TokenRequest) -> String {
+        let secret = self.config.jwt.jwt_secret.as_deref().unwrap_or(DEVELOPMENT_SECRET);
+        mint_hs256(secret, &request).expect("mint a token")
+    }
+
+    fn bearer(token: Option<&str>) -> Bearer {
+        Bearer(token.map(|t| format!("Bearer {t}").parse().expect("ascii token")))
+    }
+
+    /// The organization client acting as `user`.
+    pub fn orgs(&self, user: &str) -> Orgs {
+        self.orgs_with_token(Some(&self.token(user)))
+    }
+
+    pub fn orgs_with_token(&self, token: Option<&str>) -> Orgs {
+        OrganizationServiceClient::with_interceptor(self.channel(), Self::bearer(token))
+    }
+
+    /// The membership client acting as `user`.
+    pub fn members(&self, user: &str) -> Members {
+        self.members_with_token(Some(&self.token(user)))
+    }
+
+    pub fn members_with_token(&self, token: Option<&str>) -> Members {
+        MembershipServiceClient::with_interceptor(self.channel(), Self::bearer(token))
+    }
+
+    /// Every email sent so far.
+    pub fn emails(&self) -> Vec<EmailMessage> {
+        self.mailer.sent()
+    }
+
+    /// Creates an organization owned by `owner` and returns it.
+    pub async fn create_org(&self, owner: &str, slug: &str) -> pb::Organization {
+        self.orgs(owner)
+            .create_organization(pb::CreateOrganizationRequest {
+                name: format!("Org {slug}"),
+                slug: slug.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .expect("create organization")
+            .into_inner()
+            .organization
+            .expect("organization in reply")
+    }
+
+    /// Invites `user` (as `<user>@example.com`) with `role` on behalf of `inviter`.
+    pub async fn invite(&self, inviter: &str, org: &str, user: &str, role: pb::Role) -> pb::Invitation {
+        self.members(inviter)
+            .create_invitation(pb::CreateInvitationRequest {
+                organization_id: org.to_owned(),
+                email: format!("{user}@example.com"),
+                role: role.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("create invitation")
+            .into_inner()
+            .invitation
+            .expect("invitation in reply")
+    }
+
+    /// Makes `user` a member of `org` with `role`, through the real invitation
+    /// flow (an owner invites, the user accepts, an owner promotes to owner).
+    pub async fn add_member(&self, owner: &str, org: &str, user: &str, role: pb::Role) {
+        let invited_as = if role == pb::Role::Owner { pb::Role::Admin } else { role };
+        let invitation = self.invite(owner, org, user, invited_as).await;
+        self.members(user)
+            .accept_invitation(pb::AcceptInvitationRequest { id: invitation.id })
+            .await
+            .expect("accept invitation");
+        if role == pb::Role::Owner {
+            self.members(owner)
+                .update_member_role(pb::UpdateMemberRoleRequest {
+                    organization_id: org.to_owned(),
+                    user_id: user.to_owned(),
+                    role: pb::Role::Owner.into(),
+                })
+                .await
+                .expect("promote to owner");
+        }
+    }
+
+    /// `user`'s role in `org` as roster reports it (via an owner's GetMember).
+    pub async fn role_of(&self, owner: &str, org: &str, user: &str) -> Option<pb::Role> {
+        match self
+            .members(owner)
+            .get_member(pb::GetMemberRequest {
+                organization_id: org.to_owned(),
+                user_id: user.to_owned(),
+            })
+            .await
+        {
+            Ok(reply) => reply.into_inner().member.map(|m| m.role()),
+            Err(status) if status.code() == Code::NotFound => None,
+            Err(status) => panic!("get member: {status:?}"),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+pub fn display_name(user: &str) -> String {
+    let mut chars = user.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// The `google.rpc.ErrorInfo.reason` of a failed call.
+pub fn reason(status: &Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_details_error_info()
+        .map(|info| info.reason)
+        .unwrap_or_default()
+}
+
+/// The fields named in `google.rpc.BadRequest` of a failed call.
+pub fn bad_fields(status: &Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .map(|bad| bad.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+/// Asserts a call failed with `code` and ErrorInfo `reason`.
+#[track_caller]
+pub fn assert_error<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, reason_name: &str) {
+    match result {
+        Ok(value) => panic!("expected {code:?} {reason_name}, got success: {value:?}"),
+        Err(status) => {
+            assert_eq!(status.code(), code, "wrong code: {status:?}");
+            assert_eq!(reason(&status), reason_name, "wrong reason: {status:?}");
+        }
+    }
+}
+
+/// Asserts a call failed with `INVALID_ARGUMENT` naming exactly `field`.
+#[track_caller]
+pub fn assert_invalid<T: std::fmt::Debug>(result: Result<T, Status>, field: &str) {
+    match result {
+        Ok(value) => panic!("expected INVALID_ARGUMENT on {field}, got success: {value:?}"),
+        Err(status) => {
+            assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+            assert_eq!(reason(&status), "INVALID_ARGUMENT", "{status:?}");
+            assert_eq!(bad_fields(&status), vec![field.to_owned()], "{status:?}");
+        }
+    }
+}

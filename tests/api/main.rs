@@ -1,0 +1,14 @@
+//! roster's integration tests: one binary, the real server, real clients.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod authz;
+mod identity;
+mod invitation;
+mod membership;
+mod organization;
+mod races;
+mod reflection;
+mod validation;
