@@ -78,7 +78,9 @@ pub struct Bearer(Option<MetadataValue<Ascii>>);
 impl Interceptor for Bearer {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         if let Some(value) = &self.0 {
-            request.metadata_mut().insert("authorization", value.clone());
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
         }
         Ok(request)
     }
@@ -145,12 +147,17 @@ impl TestApp {
         let (database_url, db) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temporary directory");
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("roster.db").display());
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("roster.db").display()
+                );
                 (url, TestDb::Sqlite(dir))
             }
             Backend::Postgres(base) => {
                 let name = format!("roster_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(base).await.expect("connect to TEST_DATABASE_URL");
+                let admin = Database::connect(base)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
                     .await
@@ -233,7 +240,12 @@ impl TestApp {
     }
 
     pub fn token_with(&self, request: TokenRequest) -> String {
-        let secret = self.config.jwt.jwt_secret.as_deref().unwrap_or(DEVELOPMENT_SECRET);
+        let secret = self
+            .config
+            .jwt
+            .jwt_secret
+            .as_deref()
+            .unwrap_or(DEVELOPMENT_SECRET);
         mint_hs256(secret, &request).expect("mint a token")
     }
 
@@ -280,7 +292,13 @@ impl TestApp {
     }
 
     /// Invites `user` (as `<user>@example.com`) with `role` on behalf of `inviter`.
-    pub async fn invite(&self, inviter: &str, org: &str, user: &str, role: pb::Role) -> pb::Invitation {
+    pub async fn invite(
+        &self,
+        inviter: &str,
+        org: &str,
+        user: &str,
+        role: pb::Role,
+    ) -> pb::Invitation {
         self.members(inviter)
             .create_invitation(pb::CreateInvitationRequest {
                 organization_id: org.to_owned(),
@@ -298,7 +316,11 @@ impl TestApp {
     /// Makes `user` a member of `org` with `role`, through the real invitation
     /// flow (an owner invites, the user accepts, an owner promotes to owner).
     pub async fn add_member(&self, owner: &str, org: &str, user: &str, role: pb::Role) {
-        let invited_as = if role == pb::Role::Owner { pb::Role::Admin } else { role };
+        let invited_as = if role == pb::Role::Owner {
+            pb::Role::Admin
+        } else {
+            role
+        };
         let invitation = self.invite(owner, org, user, invited_as).await;
         self.members(user)
             .accept_invitation(pb::AcceptInvitationRequest { id: invitation.id })
