@@ -2,7 +2,7 @@
 //! database (a temporary SQLite file, or a fresh PostgreSQL database when
 //! `TEST_DATABASE_URL` is set), called through the generated clients.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use roster::{
     auth::token::{DEVELOPMENT_SECRET, TokenRequest, mint_hs256},
@@ -126,7 +126,6 @@ impl Drop for TestDb {
 
 /// A running roster.
 pub struct TestApp {
-    pub addr: SocketAddr,
     pub mailer: Arc<MemoryMailer>,
     pub config: Config,
     channel: Channel,
@@ -193,7 +192,6 @@ impl TestApp {
             .connect_timeout(Duration::from_secs(5))
             .connect_lazy();
         let app = TestApp {
-            addr,
             mailer,
             config,
             channel,
