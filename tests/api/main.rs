@@ -5,6 +5,7 @@
 mod helpers;
 
 mod authz;
+mod cli;
 mod identity;
 mod invitation;
 mod membership;
