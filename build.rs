@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "proto/roster/v1/common.proto",
     "proto/roster/v1/organization.proto",
     "proto/roster/v1/membership.proto",
+    "proto/roster/v1/event.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -6,6 +6,7 @@
 //! be. Use-cases call [`authorize`] with the caller's role in the target
 //! organization; no handler compares roles itself.
 
+use super::Caller;
 use crate::domain::{Error, Reason, Resource, model::Role, permission::Permission};
 
 /// What the caller of an RPC must be.
@@ -19,7 +20,12 @@ pub enum Requirement {
     Recipient,
     /// Either of the above: a member with the permission, or the recipient.
     MemberOrRecipient(Permission),
+    /// A service principal whose token carries this scope.
+    Scope(&'static str),
 }
+
+/// Scope of service principals that follow the change log (the Provider Portal).
+pub const EVENTS_READ: &str = "events.read";
 
 macro_rules! actions {
     ($($service:literal => { $($variant:ident),+ $(,)? })+) => {
@@ -51,6 +57,9 @@ actions! {
         TransferOwnership, CreateInvitation, GetInvitation, ListInvitations, ListMyInvitations,
         AcceptInvitation, RejectInvitation, CancelInvitation, ResendInvitation,
     }
+    "roster.v1.EventService" => {
+        StreamEvents, ListEvents, ListAuditEvents,
+    }
 }
 
 impl Action {
@@ -58,7 +67,7 @@ impl Action {
     #[deny(clippy::wildcard_enum_match_arm)]
     pub fn requirement(self) -> Requirement {
         use Permission as P;
-        use Requirement::{Authenticated, Member, MemberOrRecipient, Recipient};
+        use Requirement::{Authenticated, Member, MemberOrRecipient, Recipient, Scope};
         match self {
             Action::CreateOrganization => Authenticated,
             Action::GetOrganization => Member(P::OrganizationRead),
@@ -83,6 +92,9 @@ impl Action {
             Action::RejectInvitation => Recipient,
             Action::CancelInvitation => Member(P::InvitationsManage),
             Action::ResendInvitation => Member(P::InvitationsManage),
+            Action::StreamEvents => Scope(EVENTS_READ),
+            Action::ListEvents => Scope(EVENTS_READ),
+            Action::ListAuditEvents => Member(P::AuditRead),
         }
     }
 
@@ -110,7 +122,7 @@ impl Action {
 pub fn authorize(action: Action, role: Option<Role>) -> Result<Role, Error> {
     let permission = match action.requirement() {
         Requirement::Member(p) | Requirement::MemberOrRecipient(p) => p,
-        Requirement::Authenticated | Requirement::Recipient => {
+        Requirement::Authenticated | Requirement::Recipient | Requirement::Scope(_) => {
             return Err(Error::internal(format!(
                 "{action:?} is not authorized by organization role"
             )));
@@ -124,8 +136,23 @@ pub fn authorize(action: Action, role: Option<Role>) -> Result<Role, Error> {
     }
 }
 
+/// Checks that the caller's token carries the scope `action` requires.
+pub fn authorize_scope(caller: &Caller, action: Action) -> Result<(), Error> {
+    match action.requirement() {
+        Requirement::Scope(scope) if caller.has_scope(scope) => Ok(()),
+        Requirement::Scope(_) => Err(Error::PermissionDenied(Reason::MissingScope)),
+        Requirement::Authenticated
+        | Requirement::Member(_)
+        | Requirement::Recipient
+        | Requirement::MemberOrRecipient(_) => Err(Error::internal(format!(
+            "{action:?} is not authorized by scope"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
     use super::*;
 
     #[test]

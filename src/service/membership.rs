@@ -11,6 +11,7 @@ use crate::{
     auth::{Caller, policy::Action},
     domain::{
         Error, Resource,
+        event::{EventType, NewEvent},
         ids::{OrganizationId, UserId},
         model::{Member, Role},
         page::{Page, PageRequest},
@@ -71,7 +72,9 @@ impl Roster {
         role: Role,
     ) -> Result<Member, Error> {
         let OrganizationWrite {
-            txn, role: actor, ..
+            txn,
+            org,
+            role: actor,
         } = self
             .begin_organization_write(caller, Action::UpdateMemberRole, organization)
             .await?;
@@ -87,7 +90,14 @@ impl Roster {
             rules::check_owner_remains(owners, true, false)?;
         }
         store::membership::set_role(&txn, organization, &user, role, now()).await?;
-        txn.commit().await?;
+        store::event::record(
+            &txn,
+            NewEvent::new(EventType::MemberRoleChanged, &org, caller.user_id.as_str())
+                .about_user(&user)
+                .change("role", target.role.as_str(), role.as_str()),
+        )
+        .await?;
+        self.commit(txn).await?;
         target.role = role;
         Ok(target)
     }
@@ -101,7 +111,9 @@ impl Roster {
         user: UserId,
     ) -> Result<(), Error> {
         let OrganizationWrite {
-            txn, role: actor, ..
+            txn,
+            org,
+            role: actor,
         } = self
             .begin_organization_write(caller, Action::RemoveMember, organization)
             .await?;
@@ -115,7 +127,14 @@ impl Roster {
         }
         store::membership::delete(&txn, organization, &user).await?;
         store::user::clear_active_organization(&txn, &user, organization).await?;
-        txn.commit().await?;
+        store::event::record(
+            &txn,
+            NewEvent::new(EventType::MemberRemoved, &org, caller.user_id.as_str())
+                .about_user(&user)
+                .change("role", target.as_str(), ""),
+        )
+        .await?;
+        self.commit(txn).await?;
         Ok(())
     }
 
@@ -126,7 +145,7 @@ impl Roster {
         caller: &Caller,
         organization: OrganizationId,
     ) -> Result<(), Error> {
-        let OrganizationWrite { txn, role, .. } = self
+        let OrganizationWrite { txn, org, role } = self
             .begin_organization_write(caller, Action::LeaveOrganization, organization)
             .await?;
         if role == Role::Owner {
@@ -135,7 +154,14 @@ impl Roster {
         }
         store::membership::delete(&txn, organization, &caller.user_id).await?;
         store::user::clear_active_organization(&txn, &caller.user_id, organization).await?;
-        txn.commit().await?;
+        store::event::record(
+            &txn,
+            NewEvent::new(EventType::MemberRemoved, &org, caller.user_id.as_str())
+                .about_user(&caller.user_id)
+                .change("role", role.as_str(), ""),
+        )
+        .await?;
+        self.commit(txn).await?;
         Ok(())
     }
 
@@ -154,7 +180,7 @@ impl Roster {
                 "must be another member, not the caller",
             ));
         }
-        let OrganizationWrite { txn, .. } = self
+        let OrganizationWrite { txn, org, .. } = self
             .begin_organization_write(caller, Action::TransferOwnership, organization)
             .await?;
         let mut target = store::membership::find(&txn, organization, &new_owner)
@@ -166,7 +192,24 @@ impl Roster {
         let now = now();
         store::membership::set_role(&txn, organization, &new_owner, Role::Owner, now).await?;
         store::membership::set_role(&txn, organization, &caller.user_id, Role::Admin, now).await?;
-        txn.commit().await?;
+        let actor = caller.user_id.as_str();
+        if target.role != Role::Owner {
+            store::event::record(
+                &txn,
+                NewEvent::new(EventType::MemberRoleChanged, &org, actor)
+                    .about_user(&new_owner)
+                    .change("role", target.role.as_str(), Role::Owner.as_str()),
+            )
+            .await?;
+        }
+        store::event::record(
+            &txn,
+            NewEvent::new(EventType::MemberRoleChanged, &org, actor)
+                .about_user(&caller.user_id)
+                .change("role", previous.role.as_str(), Role::Admin.as_str()),
+        )
+        .await?;
+        self.commit(txn).await?;
         target.role = Role::Owner;
         previous.role = Role::Admin;
         Ok((target, previous))

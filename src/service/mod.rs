@@ -9,18 +9,24 @@
 //! SQLite and on PostgreSQL alike, which is what keeps "at least one owner"
 //! and the seat limits true under concurrent requests.
 
+mod events;
+mod expiry;
 mod invitation;
 mod membership;
 mod organization;
+mod signal;
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::DatabaseTransaction;
+use tokio::sync::watch;
 
+pub use events::{AuditQuery, EventStream};
 pub use invitation::InvitationFilter;
 pub use membership::MemberQuery;
 pub use organization::{NewOrganization, OrganizationKey, OrganizationUpdate, SlugAvailability};
+pub use signal::Signal;
 
 use crate::{
     auth::{
@@ -32,7 +38,6 @@ use crate::{
         ids::OrganizationId,
         model::{Organization, Role},
     },
-    mail::Mailer,
     store::{self, Store},
 };
 
@@ -61,7 +66,12 @@ pub struct Settings {
 pub struct Roster {
     store: Store,
     settings: Settings,
-    mailer: Arc<dyn Mailer>,
+    /// Rung after every commit that recorded events.
+    events: Signal,
+    /// Rung after every commit that queued an email.
+    mail: Signal,
+    /// Turns true when the server shuts down; long-lived calls end then.
+    stop: watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for Roster {
@@ -74,16 +84,37 @@ impl std::fmt::Debug for Roster {
 }
 
 impl Roster {
-    pub fn new(store: Store, settings: Settings, mailer: Arc<dyn Mailer>) -> Self {
+    pub fn new(store: Store, settings: Settings, stop: watch::Receiver<bool>) -> Self {
         Self {
             store,
             settings,
-            mailer,
+            events: Signal::default(),
+            mail: Signal::default(),
+            stop,
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Rung when events have been committed (by this process, or, through
+    /// PostgreSQL's NOTIFY, by any replica).
+    pub fn events_signal(&self) -> &Signal {
+        &self.events
+    }
+
+    /// Rung when an email has been queued.
+    pub fn mail_signal(&self) -> &Signal {
+        &self.mail
+    }
+
+    /// Commits a write and wakes whoever waits for its events or emails.
+    async fn commit(&self, txn: DatabaseTransaction) -> Result<(), Error> {
+        txn.commit().await?;
+        self.events.notify();
+        self.mail.notify();
+        Ok(())
     }
 
     /// Authorizes a read: the caller's role in `organization` must allow `action`.

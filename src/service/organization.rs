@@ -9,6 +9,7 @@ use crate::{
     auth::{Caller, policy::Action},
     domain::{
         Error, Reason, Resource,
+        event::{EventType, NewEvent},
         ids::{DeveloperId, OrganizationId},
         input::{LogoUrl, OrganizationName, Slug, SlugProblem},
         model::{Organization, Role, UserOrganization},
@@ -89,7 +90,23 @@ impl Roster {
         };
         store::organization::insert(&txn, &organization, &caller.user_id, input.request_id).await?;
         store::membership::insert(&txn, organization.id, &caller.user_id, Role::Owner, now).await?;
-        txn.commit().await?;
+        let actor = caller.user_id.as_str();
+        store::event::record(
+            &txn,
+            NewEvent::new(EventType::OrganizationCreated, &organization, actor)
+                .change("name", "", &organization.name)
+                .change("slug", "", &organization.slug)
+                .change("logo_url", "", &organization.logo_url),
+        )
+        .await?;
+        store::event::record(
+            &txn,
+            NewEvent::new(EventType::MemberAdded, &organization, actor)
+                .about_user(&caller.user_id)
+                .change("role", "", Role::Owner.as_str()),
+        )
+        .await?;
+        self.commit(txn).await?;
         Ok(organization)
     }
 
@@ -142,7 +159,19 @@ impl Roster {
         let updated = store::organization::update(&txn, org.id, org.version, changes, now())
             .await?
             .ok_or(Error::Aborted(Reason::EtagMismatch))?;
-        txn.commit().await?;
+        let mut event = NewEvent::new(
+            EventType::OrganizationUpdated,
+            &updated,
+            caller.user_id.as_str(),
+        );
+        if org.name != updated.name {
+            event = event.change("name", &org.name, &updated.name);
+        }
+        if org.logo_url != updated.logo_url {
+            event = event.change("logo_url", &org.logo_url, &updated.logo_url);
+        }
+        store::event::record(&txn, event).await?;
+        self.commit(txn).await?;
         Ok(updated)
     }
 
@@ -159,7 +188,18 @@ impl Roster {
             .await?;
         check_etag(&org, etag.as_deref())?;
         store::organization::delete(&txn, org.id).await?;
-        txn.commit().await?;
+        store::event::record(
+            &txn,
+            NewEvent::new(
+                EventType::OrganizationDeleted,
+                &org,
+                caller.user_id.as_str(),
+            )
+            .change("name", &org.name, "")
+            .change("slug", &org.slug, ""),
+        )
+        .await?;
+        self.commit(txn).await?;
         Ok(())
     }
 

@@ -102,6 +102,10 @@ fn expected(action: Action) -> [Code; 5] {
         Action::RejectInvitation => [PD, PD, PD, PD, OK],
         Action::CancelInvitation => [OK, OK, PD, NF, NF],
         Action::ResendInvitation => [OK, OK, PD, NF, NF],
+        // People, whatever their role, are not service principals with `events.read`.
+        Action::StreamEvents => [PD, PD, PD, PD, PD],
+        Action::ListEvents => [PD, PD, PD, PD, PD],
+        Action::ListAuditEvents => [OK, OK, PD, NF, NF],
     }
 }
 
@@ -136,9 +140,17 @@ async fn call(
     f: &Fixture,
     n: usize,
 ) -> Result<(), Status> {
-    let (mut orgs, mut members) = match caller {
-        Caller::Anonymous => (app.orgs_with_token(None), app.members_with_token(None)),
-        _ => (app.orgs(caller.user()), app.members(caller.user())),
+    let (mut orgs, mut members, mut events) = match caller {
+        Caller::Anonymous => (
+            app.orgs_with_token(None),
+            app.members_with_token(None),
+            app.events_with_token(None),
+        ),
+        _ => (
+            app.orgs(caller.user()),
+            app.members(caller.user()),
+            app.events(caller.user()),
+        ),
     };
     let org_id = f.org.id.clone();
     let invitation_id = f.invitation.id.clone();
@@ -277,6 +289,21 @@ async fn call(
             .map(drop),
         Action::ResendInvitation => members
             .resend_invitation(pb::ResendInvitationRequest { id: invitation_id })
+            .await
+            .map(drop),
+        Action::StreamEvents => events
+            .stream_events(pb::StreamEventsRequest::default())
+            .await
+            .map(drop),
+        Action::ListEvents => events
+            .list_events(pb::ListEventsRequest::default())
+            .await
+            .map(drop),
+        Action::ListAuditEvents => events
+            .list_audit_events(pb::ListAuditEventsRequest {
+                organization_id: org_id,
+                ..Default::default()
+            })
             .await
             .map(drop),
     }

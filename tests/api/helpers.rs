@@ -9,7 +9,8 @@ use roster::{
     config::Config,
     mail::{EmailMessage, MemoryMailer},
     pb::{
-        self, membership_service_client::MembershipServiceClient,
+        self, event_service_client::EventServiceClient,
+        membership_service_client::MembershipServiceClient,
         organization_service_client::OrganizationServiceClient,
     },
 };
@@ -47,20 +48,22 @@ impl Backend {
 macro_rules! backend_tests {
     ($($(#[$meta:meta])* async fn $name:ident($backend:ident: Backend) $body:block)*) => {
         $(
-            $(#[$meta])*
             mod $name {
                 #[allow(unused_imports)]
                 use super::*;
 
                 async fn run($backend: $crate::helpers::Backend) $body
 
+                $(#[$meta])*
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn sqlite() {
                     run($crate::helpers::Backend::Sqlite).await
                 }
 
+                $(#[$meta])*
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn postgres() {
+
                     match $crate::helpers::Backend::postgres() {
                         Some(backend) => run(backend).await,
                         None => eprintln!("skipped: TEST_DATABASE_URL is not set"),
@@ -88,6 +91,7 @@ impl Interceptor for Bearer {
 
 pub type Orgs = OrganizationServiceClient<InterceptedService<Channel, Bearer>>;
 pub type Members = MembershipServiceClient<InterceptedService<Channel, Bearer>>;
+pub type Events = EventServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// Where the test's database lives, and how to get rid of it.
 enum TestDb {
@@ -179,7 +183,7 @@ impl TestApp {
         let addr = listener.local_addr().expect("local address");
         let mailer = Arc::new(MemoryMailer::default());
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(roster::serve(
+        let server = tokio::spawn(roster::serve_with_mailer(
             config.clone(),
             listener,
             mailer.clone(),
@@ -269,9 +273,41 @@ impl TestApp {
         MembershipServiceClient::with_interceptor(self.channel(), Self::bearer(token))
     }
 
-    /// Every email sent so far.
+    /// The event client acting as `user`.
+    pub fn events(&self, user: &str) -> Events {
+        self.events_with_token(Some(&self.token(user)))
+    }
+
+    pub fn events_with_token(&self, token: Option<&str>) -> Events {
+        EventServiceClient::with_interceptor(self.channel(), Self::bearer(token))
+    }
+
+    /// The event client of a service principal with the scope `events.read`.
+    pub fn event_follower(&self) -> Events {
+        let token = self.token_with(TokenRequest {
+            sub: "provider-portal".into(),
+            scopes: vec!["events.read".into()],
+            ttl: Duration::from_secs(3600),
+            ..TokenRequest::default()
+        });
+        self.events_with_token(Some(&token))
+    }
+
+    /// Every email delivered so far (delivery is asynchronous: see [`Self::wait_for_emails`]).
     pub fn emails(&self) -> Vec<EmailMessage> {
         self.mailer.sent()
+    }
+
+    /// Waits (up to ten seconds) until at least `count` emails were delivered, and returns them all.
+    pub async fn wait_for_emails(&self, count: usize) -> Vec<EmailMessage> {
+        for _ in 0..500 {
+            let sent = self.mailer.sent();
+            if sent.len() >= count {
+                return sent;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("expected {count} emails, got {:?}", self.mailer.sent());
     }
 
     /// Creates an organization owned by `owner` and returns it.

@@ -6,6 +6,7 @@ mod helpers;
 
 mod authz;
 mod cli;
+mod events;
 mod identity;
 mod invitation;
 mod membership;
