@@ -124,10 +124,7 @@ fn after(cursor: EventCursor) -> sea_orm::sea_query::SimpleExpr {
         Expr::col(events::Column::Txid),
         Expr::col(events::Column::Seq),
     ])
-    .gt(Expr::tuple([
-        Expr::val(cursor.txid),
-        Expr::val(cursor.seq),
-    ]))
+    .gt(Expr::tuple([Expr::val(cursor.txid), Expr::val(cursor.seq)]))
 }
 
 /// A page of one organization's events, newest first.

@@ -183,14 +183,7 @@ impl TestApp {
         let addr = listener.local_addr().expect("local address");
         let mailer = Arc::new(MemoryMailer::default());
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(roster::serve_with_mailer(
-            config.clone(),
-            listener,
-            mailer.clone(),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let server = start_server(&config, listener, &mailer, stopped);
         let channel = Channel::from_shared(format!("http://{addr}"))
             .expect("endpoint")
             .connect_timeout(Duration::from_secs(5))
@@ -205,6 +198,26 @@ impl TestApp {
         };
         app.wait_until_serving().await;
         app
+    }
+
+    /// Stops the server and starts a new one on the same database (and a
+    /// new port), as a redeploy would.
+    pub async fn restart(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local address");
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        self.server = Some(start_server(&self.config, listener, &self.mailer, stopped));
+        self.shutdown = Some(shutdown);
+        self.channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect_lazy();
+        self.wait_until_serving().await;
     }
 
     /// Polls health until the server answers (migrations run first).
@@ -386,6 +399,29 @@ impl TestApp {
             Err(status) if status.code() == Code::NotFound => None,
             Err(status) => panic!("get member: {status:?}"),
         }
+    }
+}
+
+/// Runs roster in the background: with SMTP when the configuration names an
+/// SMTP server, otherwise delivering email into `mailer`.
+fn start_server(
+    config: &Config,
+    listener: TcpListener,
+    mailer: &Arc<MemoryMailer>,
+    stopped: oneshot::Receiver<()>,
+) -> JoinHandle<Result<(), roster::ServeError>> {
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    if config.smtp.smtp_host.is_some() {
+        tokio::spawn(roster::serve(config.clone(), listener, shutdown))
+    } else {
+        tokio::spawn(roster::serve_with_mailer(
+            config.clone(),
+            listener,
+            mailer.clone(),
+            shutdown,
+        ))
     }
 }
 

@@ -11,6 +11,8 @@ mod identity;
 mod invitation;
 mod membership;
 mod organization;
+mod provider_sync;
 mod races;
 mod reflection;
+mod smtp;
 mod validation;
