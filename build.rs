@@ -13,6 +13,7 @@ const PROTOS: &[&str] = &[
     "proto/roster/v1/organization.proto",
     "proto/roster/v1/membership.proto",
     "proto/roster/v1/event.proto",
+    "proto/roster/v1/authorization.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -152,6 +152,13 @@ pub struct Config {
     /// How often the email outbox is checked for due retries (new emails are sent at once).
     #[arg(long, env = "ROSTER_MAIL_POLL_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub mail_poll_interval: Duration,
+    /// Most memberships kept in the permission-check cache (memory bound).
+    #[arg(long, env = "ROSTER_AUTHZ_CACHE_CAPACITY", default_value_t = 200_000)]
+    pub authz_cache_capacity: u64,
+    /// The longest a cached membership is trusted: the worst-case staleness of a
+    /// permission check that names no revision (changes normally arrive within milliseconds).
+    #[arg(long, env = "ROSTER_AUTHZ_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub authz_cache_ttl: Duration,
     /// How often lapsed invitations are marked expired (and `invitation.expired` recorded).
     #[arg(long, env = "ROSTER_EXPIRY_SWEEP_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     pub expiry_sweep_interval: Duration,
@@ -238,6 +245,8 @@ impl Config {
                 smtp_password: None,
                 smtp_from: DEFAULT_SMTP_FROM.to_owned(),
             },
+            authz_cache_capacity: 200_000,
+            authz_cache_ttl: Duration::from_secs(5),
             mail_poll_interval: Duration::from_secs(5),
             expiry_sweep_interval: Duration::from_secs(60),
         }
@@ -292,6 +301,11 @@ impl Config {
                 "DATABASE_URL must start with sqlite: or postgres://".into(),
             ));
         }
+        if self.authz_cache_capacity == 0 || self.authz_cache_ttl.is_zero() {
+            return Err(ConfigError(
+                "--authz-cache-capacity and --authz-cache-ttl must be positive".into(),
+            ));
+        }
         if self.mail_poll_interval.is_zero() || self.expiry_sweep_interval.is_zero() {
             return Err(ConfigError(
                 "--mail-poll-interval and --expiry-sweep-interval must be positive".into(),
@@ -317,6 +331,8 @@ impl Config {
             },
             invitation_ttl: self.invitation_ttl,
             portal_url: self.portal_url.clone(),
+            cache_capacity: self.authz_cache_capacity,
+            cache_ttl: self.authz_cache_ttl,
         }
     }
 }

@@ -10,13 +10,17 @@ use tonic::transport::{Server, server::TcpIncoming};
 use tracing::info;
 
 use crate::{
-    api::{event::EventApi, membership::MembershipApi, organization::OrganizationApi},
+    api::{
+        authorization::AuthorizationApi, event::EventApi, membership::MembershipApi,
+        organization::OrganizationApi,
+    },
     auth::layer::AuthLayer,
     config::{Config, ConfigError},
     domain::Error,
     mail::{Mailer, dispatcher::Dispatcher},
     pb::{
-        self, event_service_server::EventServiceServer,
+        self, authorization_service_server::AuthorizationServiceServer,
+        event_service_server::EventServiceServer,
         membership_service_server::MembershipServiceServer,
         organization_service_server::OrganizationServiceServer,
     },
@@ -69,7 +73,17 @@ pub async fn serve_with_mailer(
         stopped.clone(),
     ));
 
+    roster
+        .start_following()
+        .await
+        .map_err(ServeError::Database)?;
     let mut background = Vec::new();
+    background.push(tokio::spawn({
+        let roster = roster.clone();
+        let wake = roster.events_signal().clone();
+        let stopped = stopped.clone();
+        async move { roster.follow_changes(wake, stopped).await }
+    }));
     background.push(tokio::spawn(
         Dispatcher::new(
             store.clone(),
@@ -101,6 +115,9 @@ pub async fn serve_with_mailer(
         .set_serving::<MembershipServiceServer<MembershipApi>>()
         .await;
     health.set_serving::<EventServiceServer<EventApi>>().await;
+    health
+        .set_serving::<AuthorizationServiceServer<AuthorizationApi>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -122,7 +139,10 @@ pub async fn serve_with_mailer(
         .add_service(MembershipServiceServer::new(MembershipApi::new(
             roster.clone(),
         )))
-        .add_service(EventServiceServer::new(EventApi::new(roster)))
+        .add_service(EventServiceServer::new(EventApi::new(roster.clone())))
+        .add_service(AuthorizationServiceServer::new(AuthorizationApi::new(
+            roster,
+        )))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
             shutdown.await;
             // Ends event streams and background loops, so the server's

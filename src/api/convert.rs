@@ -8,7 +8,7 @@ use crate::{
     domain::{
         Error, FieldViolation,
         error::all_valid,
-        event::Event,
+        event::{Event, EventCursor},
         ids::{InvitationId, OrganizationId, UserId, parse_request_id},
         input::{Email, LogoUrl, OrganizationName, SearchPrefix, Slug},
         model::{Invitation, InvitationState, Member, Organization, Role, UserOrganization},
@@ -155,6 +155,11 @@ pub fn event(event: Event) -> pb::Event {
             .collect(),
         create_time: Some(timestamp(event.created_at)),
     }
+}
+
+/// A change's revision for a reply; empty when the call changed nothing.
+pub fn revision(revision: Option<EventCursor>) -> String {
+    revision.map(EventCursor::encode).unwrap_or_default()
 }
 
 pub fn organization_id(field: &str, value: &str) -> Result<OrganizationId, Error> {

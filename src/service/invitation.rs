@@ -14,7 +14,7 @@ use crate::{
     auth::{Caller, policy::Action},
     domain::{
         Error, Reason, Resource,
-        event::{EventType, NewEvent, SYSTEM_ACTOR},
+        event::{EventCursor, EventType, NewEvent, SYSTEM_ACTOR},
         ids::{InvitationId, OrganizationId},
         input::Email,
         model::{Invitation, InvitationState, Member, Organization, Role},
@@ -216,7 +216,7 @@ impl Roster {
         &self,
         caller: &Caller,
         id: InvitationId,
-    ) -> Result<(Invitation, Member), Error> {
+    ) -> Result<(Invitation, Member, EventCursor), Error> {
         let invitation = self.recipient_invitation(caller, id).await?;
         let organization = invitation.organization_id;
         let txn = self.store.begin_write().await?;
@@ -250,7 +250,7 @@ impl Roster {
                 .about_user(&caller.user_id),
         )
         .await?;
-        store::event::record(
+        let revision = store::event::record(
             &txn,
             NewEvent::new(EventType::MemberAdded, &org, actor)
                 .about_user(&caller.user_id)
@@ -260,7 +260,8 @@ impl Roster {
         )
         .await?;
         self.commit(txn).await?;
-        Ok((invitation, member))
+        self.cache.invalidate(organization, &caller.user_id);
+        Ok((invitation, member, revision))
     }
 
     /// The recipient declines.

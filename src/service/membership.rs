@@ -11,7 +11,7 @@ use crate::{
     auth::{Caller, policy::Action},
     domain::{
         Error, Resource,
-        event::{EventType, NewEvent},
+        event::{EventCursor, EventType, NewEvent},
         ids::{OrganizationId, UserId},
         model::{Member, Role},
         page::{Page, PageRequest},
@@ -70,7 +70,7 @@ impl Roster {
         organization: OrganizationId,
         user: UserId,
         role: Role,
-    ) -> Result<Member, Error> {
+    ) -> Result<(Member, Option<EventCursor>), Error> {
         let OrganizationWrite {
             txn,
             org,
@@ -83,14 +83,14 @@ impl Roster {
             .ok_or(Error::NotFound(Resource::Member))?;
         rules::check_role_change(actor, target.role, role)?;
         if target.role == role {
-            return Ok(target);
+            return Ok((target, None));
         }
         if target.role == Role::Owner {
             let owners = store::membership::count(&txn, organization, Some(Role::Owner)).await?;
             rules::check_owner_remains(owners, true, false)?;
         }
         store::membership::set_role(&txn, organization, &user, role, now()).await?;
-        store::event::record(
+        let revision = store::event::record(
             &txn,
             NewEvent::new(EventType::MemberRoleChanged, &org, caller.user_id.as_str())
                 .about_user(&user)
@@ -98,8 +98,9 @@ impl Roster {
         )
         .await?;
         self.commit(txn).await?;
+        self.cache.invalidate(organization, &user);
         target.role = role;
-        Ok(target)
+        Ok((target, Some(revision)))
     }
 
     /// Removes `user` from the organization; their access ends with the commit.
@@ -109,7 +110,7 @@ impl Roster {
         caller: &Caller,
         organization: OrganizationId,
         user: UserId,
-    ) -> Result<(), Error> {
+    ) -> Result<EventCursor, Error> {
         let OrganizationWrite {
             txn,
             org,
@@ -127,7 +128,7 @@ impl Roster {
         }
         store::membership::delete(&txn, organization, &user).await?;
         store::user::clear_active_organization(&txn, &user, organization).await?;
-        store::event::record(
+        let revision = store::event::record(
             &txn,
             NewEvent::new(EventType::MemberRemoved, &org, caller.user_id.as_str())
                 .about_user(&user)
@@ -135,7 +136,8 @@ impl Roster {
         )
         .await?;
         self.commit(txn).await?;
-        Ok(())
+        self.cache.invalidate(organization, &user);
+        Ok(revision)
     }
 
     /// The caller leaves; an owner only if another owner stays.
@@ -144,7 +146,7 @@ impl Roster {
         &self,
         caller: &Caller,
         organization: OrganizationId,
-    ) -> Result<(), Error> {
+    ) -> Result<EventCursor, Error> {
         let OrganizationWrite { txn, org, role } = self
             .begin_organization_write(caller, Action::LeaveOrganization, organization)
             .await?;
@@ -154,7 +156,7 @@ impl Roster {
         }
         store::membership::delete(&txn, organization, &caller.user_id).await?;
         store::user::clear_active_organization(&txn, &caller.user_id, organization).await?;
-        store::event::record(
+        let revision = store::event::record(
             &txn,
             NewEvent::new(EventType::MemberRemoved, &org, caller.user_id.as_str())
                 .about_user(&caller.user_id)
@@ -162,18 +164,19 @@ impl Roster {
         )
         .await?;
         self.commit(txn).await?;
-        Ok(())
+        self.cache.invalidate(organization, &caller.user_id);
+        Ok(revision)
     }
 
     /// Makes `new_owner` an owner and the calling owner an admin, atomically.
-    /// Returns (new owner, previous owner).
+    /// Returns (new owner, previous owner, revision).
     #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization, target = %new_owner), err)]
     pub async fn transfer_ownership(
         &self,
         caller: &Caller,
         organization: OrganizationId,
         new_owner: UserId,
-    ) -> Result<(Member, Member), Error> {
+    ) -> Result<(Member, Member, EventCursor), Error> {
         if new_owner == caller.user_id {
             return Err(Error::invalid(
                 "new_owner_user_id",
@@ -202,7 +205,7 @@ impl Roster {
             )
             .await?;
         }
-        store::event::record(
+        let revision = store::event::record(
             &txn,
             NewEvent::new(EventType::MemberRoleChanged, &org, actor)
                 .about_user(&caller.user_id)
@@ -210,8 +213,10 @@ impl Roster {
         )
         .await?;
         self.commit(txn).await?;
+        self.cache.invalidate(organization, &new_owner);
+        self.cache.invalidate(organization, &caller.user_id);
         target.role = Role::Owner;
         previous.role = Role::Admin;
-        Ok((target, previous))
+        Ok((target, previous, revision))
     }
 }

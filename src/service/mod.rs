@@ -9,10 +9,12 @@
 //! SQLite and on PostgreSQL alike, which is what keeps "at least one owner"
 //! and the seat limits true under concurrent requests.
 
+mod authorization;
 mod events;
 mod expiry;
 mod invitation;
 mod membership;
+mod membership_cache;
 mod organization;
 mod signal;
 
@@ -22,9 +24,11 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::DatabaseTransaction;
 use tokio::sync::watch;
 
+pub use authorization::{CheckAnswer, CheckInput};
 pub use events::{AuditQuery, EventStream};
 pub use invitation::InvitationFilter;
 pub use membership::MemberQuery;
+pub use membership_cache::MembershipCache;
 pub use organization::{NewOrganization, OrganizationKey, OrganizationUpdate, SlugAvailability};
 pub use signal::Signal;
 
@@ -60,6 +64,10 @@ pub struct Settings {
     pub invitation_ttl: Duration,
     /// The portal's base URL; invitation links point into it.
     pub portal_url: String,
+    /// Most memberships the permission cache holds.
+    pub cache_capacity: u64,
+    /// How long a cached membership is trusted at most.
+    pub cache_ttl: Duration,
 }
 
 /// roster's use-cases over one store.
@@ -72,6 +80,8 @@ pub struct Roster {
     mail: Signal,
     /// Turns true when the server shuts down; long-lived calls end then.
     stop: watch::Receiver<bool>,
+    /// Roles in memory, for permission checks and read authorization.
+    cache: MembershipCache,
 }
 
 impl std::fmt::Debug for Roster {
@@ -85,17 +95,23 @@ impl std::fmt::Debug for Roster {
 
 impl Roster {
     pub fn new(store: Store, settings: Settings, stop: watch::Receiver<bool>) -> Self {
+        let cache = MembershipCache::new(settings.cache_capacity, settings.cache_ttl);
         Self {
             store,
             settings,
             events: Signal::default(),
             mail: Signal::default(),
             stop,
+            cache,
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn cache(&self) -> &MembershipCache {
+        &self.cache
     }
 
     /// Rung when events have been committed (by this process, or, through
@@ -124,8 +140,10 @@ impl Roster {
         action: Action,
         organization: OrganizationId,
     ) -> Result<Role, Error> {
-        let role =
-            store::membership::role_of(self.store.db(), organization, &caller.user_id).await?;
+        let role = self
+            .cache
+            .role(self.store.db(), organization, &caller.user_id, None)
+            .await?;
         authorize(action, role)
     }
 

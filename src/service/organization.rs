@@ -9,7 +9,7 @@ use crate::{
     auth::{Caller, policy::Action},
     domain::{
         Error, Reason, Resource,
-        event::{EventType, NewEvent},
+        event::{EventCursor, EventType, NewEvent},
         ids::{DeveloperId, OrganizationId},
         input::{LogoUrl, OrganizationName, Slug, SlugProblem},
         model::{Organization, Role, UserOrganization},
@@ -61,7 +61,7 @@ impl Roster {
         &self,
         caller: &Caller,
         input: NewOrganization,
-    ) -> Result<Organization, Error> {
+    ) -> Result<(Organization, Option<EventCursor>), Error> {
         let now = now();
         let txn = self.store.begin_write().await?;
         // Also locks the caller's row (PostgreSQL), serializing this user's
@@ -71,8 +71,10 @@ impl Roster {
             && let Some(existing) =
                 store::organization::find_by_request(&txn, &caller.user_id, request_id).await?
         {
+            let revision =
+                store::event::first_cursor(&txn, existing.id, EventType::MemberAdded).await?;
             txn.commit().await?;
-            return Ok(existing);
+            return Ok((existing, revision));
         }
         let owned = store::organization::count_owned_by(&txn, &caller.user_id).await?;
         if owned >= self.settings.limits.max_owned_organizations {
@@ -99,7 +101,7 @@ impl Roster {
                 .change("logo_url", "", &organization.logo_url),
         )
         .await?;
-        store::event::record(
+        let revision = store::event::record(
             &txn,
             NewEvent::new(EventType::MemberAdded, &organization, actor)
                 .about_user(&caller.user_id)
@@ -107,7 +109,8 @@ impl Roster {
         )
         .await?;
         self.commit(txn).await?;
-        Ok(organization)
+        self.cache.invalidate(organization.id, &caller.user_id);
+        Ok((organization, Some(revision)))
     }
 
     /// An organization the caller belongs to, with the caller's role.
@@ -182,13 +185,13 @@ impl Roster {
         caller: &Caller,
         id: OrganizationId,
         etag: Option<String>,
-    ) -> Result<(), Error> {
+    ) -> Result<EventCursor, Error> {
         let OrganizationWrite { txn, org, .. } = self
             .begin_organization_write(caller, Action::DeleteOrganization, id)
             .await?;
         check_etag(&org, etag.as_deref())?;
         store::organization::delete(&txn, org.id).await?;
-        store::event::record(
+        let revision = store::event::record(
             &txn,
             NewEvent::new(
                 EventType::OrganizationDeleted,
@@ -200,7 +203,8 @@ impl Roster {
         )
         .await?;
         self.commit(txn).await?;
-        Ok(())
+        self.cache.invalidate_organization(org.id);
+        Ok(revision)
     }
 
     /// Whether `slug` could name a new organization now, and if not, why.

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::entity::events;
 use crate::domain::{
     Error,
-    event::{Event, EventCursor, FieldChange, NewEvent},
+    event::{Event, EventCursor, EventType, FieldChange, NewEvent},
     ids::{DeveloperId, OrganizationId},
     page::PageRequest,
 };
@@ -39,13 +39,14 @@ fn event(row: events::Model) -> Result<Event, Error> {
     })
 }
 
-/// Records `event` in the caller's transaction. On PostgreSQL it also
-/// queues a NOTIFY, which PostgreSQL delivers when (and only if) the
-/// transaction commits, waking consumers on every replica.
+/// Records `event` in the caller's transaction and returns its cursor (the
+/// change's revision). On PostgreSQL it also queues a NOTIFY, which
+/// PostgreSQL delivers when (and only if) the transaction commits, waking
+/// consumers on every replica.
 #[instrument(skip_all, fields(event_type = event.event_type.as_str(), org_id = %event.organization_id), err)]
-pub async fn record(conn: &impl ConnectionTrait, event: NewEvent) -> Result<(), Error> {
+pub async fn record(conn: &impl ConnectionTrait, event: NewEvent) -> Result<EventCursor, Error> {
     let data = serde_json::to_string(&event.changes).map_err(Error::internal)?;
-    events::ActiveModel {
+    let row = events::ActiveModel {
         seq: NotSet,
         // The database's default: the writing transaction (PostgreSQL) or 0 (SQLite).
         txid: NotSet,
@@ -68,7 +69,61 @@ pub async fn record(conn: &impl ConnectionTrait, event: NewEvent) -> Result<(), 
         ))
         .await?;
     }
-    Ok(())
+    Ok(EventCursor {
+        txid: row.txid,
+        seq: row.seq,
+    })
+}
+
+/// The cursor of the newest event consumers can be handed now; `START`
+/// if there is none. A follower that starts here misses nothing that
+/// matters to a cache loaded from the database after this call.
+#[instrument(skip(conn), err)]
+pub async fn latest_visible(conn: &impl ConnectionTrait) -> Result<EventCursor, Error> {
+    let mut query = events::Entity::find()
+        .select_only()
+        .column(events::Column::Txid)
+        .column(events::Column::Seq);
+    if conn.get_database_backend() == DbBackend::Postgres {
+        query = query.filter(visible());
+    }
+    let newest: Option<(i64, i64)> = query
+        .order_by_desc(events::Column::Txid)
+        .order_by_desc(events::Column::Seq)
+        .limit(1)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(newest.map_or(EventCursor::START, |(txid, seq)| EventCursor { txid, seq }))
+}
+
+/// The cursor of the organization's first event of `event_type`, if any
+/// (a retried create answers with its first revision).
+#[instrument(skip(conn), err)]
+pub async fn first_cursor(
+    conn: &impl ConnectionTrait,
+    organization: OrganizationId,
+    event_type: EventType,
+) -> Result<Option<EventCursor>, Error> {
+    let first: Option<(i64, i64)> = events::Entity::find()
+        .select_only()
+        .column(events::Column::Txid)
+        .column(events::Column::Seq)
+        .filter(events::Column::OrganizationId.eq(organization.0))
+        .filter(events::Column::EventType.eq(event_type.as_str()))
+        .order_by_asc(events::Column::Seq)
+        .limit(1)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(first.map(|(txid, seq)| EventCursor { txid, seq }))
+}
+
+/// PostgreSQL: written by a transaction older than every running one.
+fn visible() -> sea_orm::sea_query::SimpleExpr {
+    Expr::col(events::Column::Txid).lt(Expr::cust(
+        "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+    ))
 }
 
 /// Up to `limit` events after `cursor`, in log order, of transactions that
@@ -87,10 +142,9 @@ pub async fn list_after(
 ) -> Result<Vec<Event>, Error> {
     let mut query = events::Entity::find().filter(after(cursor));
     if conn.get_database_backend() == DbBackend::Postgres {
-        query = query.filter(Expr::col(events::Column::Txid).lt(Expr::cust(
-            "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
-        )));
+        query = query.filter(visible());
     }
+
     query
         .order_by_asc(events::Column::Txid)
         .order_by_asc(events::Column::Seq)

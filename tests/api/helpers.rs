@@ -9,7 +9,8 @@ use roster::{
     config::Config,
     mail::{EmailMessage, MemoryMailer},
     pb::{
-        self, event_service_client::EventServiceClient,
+        self, authorization_service_client::AuthorizationServiceClient,
+        event_service_client::EventServiceClient,
         membership_service_client::MembershipServiceClient,
         organization_service_client::OrganizationServiceClient,
     },
@@ -92,11 +93,17 @@ impl Interceptor for Bearer {
 pub type Orgs = OrganizationServiceClient<InterceptedService<Channel, Bearer>>;
 pub type Members = MembershipServiceClient<InterceptedService<Channel, Bearer>>;
 pub type Events = EventServiceClient<InterceptedService<Channel, Bearer>>;
+pub type Authz = AuthorizationServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// Where the test's database lives, and how to get rid of it.
 enum TestDb {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Another app's database: that app cleans up.
+    Shared,
 }
 
 impl Drop for TestDb {
@@ -179,6 +186,15 @@ impl TestApp {
         };
         let mut config = Config::with_database(database_url);
         configure(&mut config);
+        Self::start(config, db).await
+    }
+
+    /// Another roster on this one's database, as a second replica would be.
+    pub async fn replica(&self) -> TestApp {
+        Self::start(self.config.clone(), TestDb::Shared).await
+    }
+
+    async fn start(config: Config, db: TestDb) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local address");
         let mailer = Arc::new(MemoryMailer::default());
@@ -293,6 +309,37 @@ impl TestApp {
 
     pub fn events_with_token(&self, token: Option<&str>) -> Events {
         EventServiceClient::with_interceptor(self.channel(), Self::bearer(token))
+    }
+
+    /// The authorization client acting as `user`.
+    pub fn authz(&self, user: &str) -> Authz {
+        self.authz_with_token(Some(&self.token(user)))
+    }
+
+    pub fn authz_with_token(&self, token: Option<&str>) -> Authz {
+        AuthorizationServiceClient::with_interceptor(self.channel(), Self::bearer(token))
+    }
+
+    /// The authorization client of a service principal with the scope `authz.check`.
+    pub fn authz_service(&self) -> Authz {
+        let token = self.token_with(TokenRequest {
+            sub: "applications-service".into(),
+            scopes: vec!["authz.check".into()],
+            ttl: Duration::from_secs(3600),
+            ..TokenRequest::default()
+        });
+        self.authz_with_token(Some(&token))
+    }
+
+    /// An authorization client whose token has only `events.read` (the wrong scope).
+    pub fn event_follower_as_authz(&self) -> Authz {
+        let token = self.token_with(TokenRequest {
+            sub: "provider-portal".into(),
+            scopes: vec!["events.read".into()],
+            ttl: Duration::from_secs(3600),
+            ..TokenRequest::default()
+        });
+        self.authz_with_token(Some(&token))
     }
 
     /// The event client of a service principal with the scope `events.read`.

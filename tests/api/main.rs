@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod authorization;
 mod authz;
 mod cli;
 mod events;

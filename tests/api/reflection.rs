@@ -42,6 +42,7 @@ backend_tests! {
             "roster.v1.OrganizationService",
             "roster.v1.MembershipService",
             "roster.v1.EventService",
+            "roster.v1.AuthorizationService",
         ] {
 
             let reply = health.check(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner();
@@ -58,6 +59,7 @@ backend_tests! {
         let expected: BTreeSet<String> = [
             "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection",
+            "roster.v1.AuthorizationService",
             "roster.v1.EventService",
             "roster.v1.MembershipService",
             "roster.v1.OrganizationService",
