@@ -19,7 +19,7 @@
 //! the value out again if the epoch moved.
 
 use std::{
-    hash::{BuildHasher, Hash, Hasher},
+    hash::BuildHasher,
     sync::{
         Mutex,
         atomic::{AtomicU64, Ordering},
@@ -98,9 +98,7 @@ impl MembershipCache {
     }
 
     fn shard(&self, key: &Key) -> &AtomicU64 {
-        let mut hasher = self.hasher.build_hasher();
-        key.hash(&mut hasher);
-        let index = usize::try_from(hasher.finish() % SHARDS as u64).unwrap_or(0);
+        let index = usize::try_from(self.hasher.hash_one(key) % SHARDS as u64).unwrap_or(0);
         &self.epochs[index]
     }
 
