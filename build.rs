@@ -12,6 +12,8 @@ const PROTOS: &[&str] = &[
     "proto/roster/v1/common.proto",
     "proto/roster/v1/organization.proto",
     "proto/roster/v1/membership.proto",
+    "proto/roster/v1/event.proto",
+    "proto/roster/v1/authorization.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -2,18 +2,24 @@
 //! (and `DATABASE_URL`). The defaults run against an embedded SQLite file,
 //! so `cargo run` gives a working service on a fresh checkout.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
     auth::token::{DEVELOPMENT_SECRET, TokenVerifier},
+    mail::{
+        LogMailer, Mailer,
+        smtp::{SmtpMailer, SmtpSettings, SmtpTls},
+    },
     service::{Limits, Settings},
 };
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/roster.db?mode=rwc";
 pub const DEFAULT_PORTAL_URL: &str = "http://localhost:3000";
+pub const DEFAULT_SMTP_FROM: &str = "Developer Portal <no-reply@localhost>";
+
 pub const DEFAULT_INVITATION_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 pub const DEFAULT_LIMITS: Limits = Limits {
     max_owned_organizations: 10,
@@ -141,6 +147,67 @@ pub struct Config {
     /// Log output: `pretty` or `json`. The level comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "ROSTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub smtp: SmtpConfig,
+    /// How often the email outbox is checked for due retries (new emails are sent at once).
+    #[arg(long, env = "ROSTER_MAIL_POLL_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub mail_poll_interval: Duration,
+    /// Most memberships kept in the permission-check cache (memory bound).
+    #[arg(long, env = "ROSTER_AUTHZ_CACHE_CAPACITY", default_value_t = 200_000)]
+    pub authz_cache_capacity: u64,
+    /// The longest a cached membership is trusted: the worst-case staleness of a
+    /// permission check that names no revision (changes normally arrive within milliseconds).
+    #[arg(long, env = "ROSTER_AUTHZ_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub authz_cache_ttl: Duration,
+    /// How often lapsed invitations are marked expired (and `invitation.expired` recorded).
+    #[arg(long, env = "ROSTER_EXPIRY_SWEEP_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub expiry_sweep_interval: Duration,
+}
+
+/// SMTP delivery of invitation emails. Without a host, emails are written
+/// to the log instead (development).
+#[derive(Debug, Clone, Args, PartialEq, Eq)]
+pub struct SmtpConfig {
+    /// SMTP server host name; unset means "log emails instead of sending".
+    #[arg(long, env = "ROSTER_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    /// SMTP server port.
+    #[arg(long, env = "ROSTER_SMTP_PORT", default_value_t = 587)]
+    pub smtp_port: u16,
+    /// `none` (plain, local relays only), `starttls` or `tls`.
+    #[arg(long, env = "ROSTER_SMTP_TLS", value_enum, default_value_t = SmtpTls::Starttls)]
+    pub smtp_tls: SmtpTls,
+    /// SMTP user name, if the server wants one.
+    #[arg(long, env = "ROSTER_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+    /// SMTP password.
+    #[arg(long, env = "ROSTER_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+    /// The sender, e.g. `Developer Portal <no-reply@example.com>`.
+    #[arg(long, env = "ROSTER_SMTP_FROM", default_value = DEFAULT_SMTP_FROM)]
+    pub smtp_from: String,
+}
+
+impl SmtpConfig {
+    /// The SMTP settings, if SMTP is configured.
+    pub fn settings(&self) -> Option<SmtpSettings> {
+        self.smtp_host.as_ref().map(|host| SmtpSettings {
+            host: host.clone(),
+            port: self.smtp_port,
+            tls: self.smtp_tls,
+            username: self.smtp_username.clone(),
+            password: self.smtp_password.clone(),
+            from: self.smtp_from.clone(),
+        })
+    }
+
+    /// The mailer this configuration asks for.
+    pub fn mailer(&self) -> Result<Arc<dyn Mailer>, ConfigError> {
+        match self.settings() {
+            Some(settings) => Ok(Arc::new(SmtpMailer::new(&settings).map_err(ConfigError)?)),
+            None => Ok(Arc::new(LogMailer)),
+        }
+    }
 }
 
 /// Configuration that cannot work, with a sentence saying why.
@@ -170,6 +237,18 @@ impl Config {
             max_pending_invitations_per_organization: DEFAULT_LIMITS
                 .max_pending_invitations_per_organization,
             log_format: LogFormat::Pretty,
+            smtp: SmtpConfig {
+                smtp_host: None,
+                smtp_port: 587,
+                smtp_tls: SmtpTls::Starttls,
+                smtp_username: None,
+                smtp_password: None,
+                smtp_from: DEFAULT_SMTP_FROM.to_owned(),
+            },
+            authz_cache_capacity: 200_000,
+            authz_cache_ttl: Duration::from_secs(5),
+            mail_poll_interval: Duration::from_secs(5),
+            expiry_sweep_interval: Duration::from_secs(60),
         }
     }
 
@@ -222,6 +301,22 @@ impl Config {
                 "DATABASE_URL must start with sqlite: or postgres://".into(),
             ));
         }
+        if self.authz_cache_capacity == 0 || self.authz_cache_ttl.is_zero() {
+            return Err(ConfigError(
+                "--authz-cache-capacity and --authz-cache-ttl must be positive".into(),
+            ));
+        }
+        if self.mail_poll_interval.is_zero() || self.expiry_sweep_interval.is_zero() {
+            return Err(ConfigError(
+                "--mail-poll-interval and --expiry-sweep-interval must be positive".into(),
+            ));
+        }
+        if self.smtp.smtp_username.is_some() != self.smtp.smtp_password.is_some() {
+            return Err(ConfigError(
+                "set both ROSTER_SMTP_USERNAME and ROSTER_SMTP_PASSWORD, or neither".into(),
+            ));
+        }
+        self.smtp.mailer()?;
         self.jwt.verifier()?;
         Ok(())
     }
@@ -236,6 +331,8 @@ impl Config {
             },
             invitation_ttl: self.invitation_ttl,
             portal_url: self.portal_url.clone(),
+            cache_capacity: self.authz_cache_capacity,
+            cache_ttl: self.authz_cache_ttl,
         }
     }
 }

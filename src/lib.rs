@@ -16,4 +16,4 @@ pub mod service;
 pub mod store;
 pub mod telemetry;
 
-pub use server::{ServeError, serve};
+pub use server::{ServeError, serve, serve_with_mailer};

@@ -1,12 +1,11 @@
 //! The `roster` binary: parse configuration, then serve or mint a token.
 
-use std::{process::ExitCode, sync::Arc};
+use std::process::ExitCode;
 
 use clap::Parser;
 use roster::{
     auth::token::{TokenRequest, mint_hs256, parse_scopes},
     config::{Cli, Command, Config, TokenArgs},
-    mail::LogMailer,
 };
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
@@ -39,7 +38,7 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match roster::serve(config, listener, Arc::new(LogMailer), shutdown_signal()).await {
+    match roster::serve(config, listener, shutdown_signal()).await {
         Ok(()) => {
             info!("roster stopped");
             ExitCode::SUCCESS

@@ -8,6 +8,7 @@ use crate::{
     domain::{
         Error, FieldViolation,
         error::all_valid,
+        event::{Event, EventCursor},
         ids::{InvitationId, OrganizationId, UserId, parse_request_id},
         input::{Email, LogoUrl, OrganizationName, SearchPrefix, Slug},
         model::{Invitation, InvitationState, Member, Organization, Role, UserOrganization},
@@ -131,6 +132,34 @@ pub fn invitation(invitation: Invitation, now: DateTime<Utc>) -> pb::Invitation 
         update_time: Some(timestamp(invitation.updated_at)),
         expire_time: Some(timestamp(invitation.expires_at)),
     }
+}
+
+pub fn event(event: Event) -> pb::Event {
+    pb::Event {
+        cursor: event.cursor.encode(),
+        id: event.id.to_string(),
+        r#type: event.event_type,
+        organization_id: event.organization_id.to_string(),
+        developer_id: event.developer_id.to_string(),
+        actor_user_id: event.actor_id,
+        subject_user_id: event.subject_user_id,
+        subject_email: event.subject_email,
+        changes: event
+            .changes
+            .into_iter()
+            .map(|c| pb::FieldChange {
+                field: c.field,
+                old_value: c.old,
+                new_value: c.new,
+            })
+            .collect(),
+        create_time: Some(timestamp(event.created_at)),
+    }
+}
+
+/// A change's revision for a reply; empty when the call changed nothing.
+pub fn revision(revision: Option<EventCursor>) -> String {
+    revision.map(EventCursor::encode).unwrap_or_default()
 }
 
 pub fn organization_id(field: &str, value: &str) -> Result<OrganizationId, Error> {

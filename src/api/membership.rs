@@ -59,12 +59,13 @@ impl MembershipService for MembershipApi {
     ) -> Reply<pb::UpdateMemberRoleResponse> {
         let caller = request.caller()?;
         let (organization, user, role) = convert::role_change(request.into_inner())?;
-        let member = self
+        let (member, revision) = self
             .roster
             .update_member_role(&caller, organization, user, role)
             .await?;
         Ok(Response::new(pb::UpdateMemberRoleResponse {
             member: Some(member.into()),
+            revision: convert::revision(revision),
         }))
     }
 
@@ -75,10 +76,13 @@ impl MembershipService for MembershipApi {
         let caller = request.caller()?;
         let req = request.into_inner();
         let (organization, user) = convert::member_key(&req.organization_id, &req.user_id)?;
-        self.roster
+        let revision = self
+            .roster
             .remove_member(&caller, organization, user)
             .await?;
-        Ok(Response::new(pb::RemoveMemberResponse {}))
+        Ok(Response::new(pb::RemoveMemberResponse {
+            revision: revision.encode(),
+        }))
     }
 
     async fn leave_organization(
@@ -88,10 +92,13 @@ impl MembershipService for MembershipApi {
         let caller = request.caller()?;
         let organization =
             convert::organization_id("organization_id", &request.into_inner().organization_id)?;
-        self.roster
+        let revision = self
+            .roster
             .leave_organization(&caller, organization)
             .await?;
-        Ok(Response::new(pb::LeaveOrganizationResponse {}))
+        Ok(Response::new(pb::LeaveOrganizationResponse {
+            revision: revision.encode(),
+        }))
     }
 
     async fn transfer_ownership(
@@ -100,13 +107,14 @@ impl MembershipService for MembershipApi {
     ) -> Reply<pb::TransferOwnershipResponse> {
         let caller = request.caller()?;
         let (organization, new_owner) = convert::transfer(request.into_inner())?;
-        let (new_owner, previous_owner) = self
+        let (new_owner, previous_owner, revision) = self
             .roster
             .transfer_ownership(&caller, organization, new_owner)
             .await?;
         Ok(Response::new(pb::TransferOwnershipResponse {
             new_owner: Some(new_owner.into()),
             previous_owner: Some(previous_owner.into()),
+            revision: revision.encode(),
         }))
     }
 
@@ -196,10 +204,11 @@ impl MembershipService for MembershipApi {
     ) -> Reply<pb::AcceptInvitationResponse> {
         let caller = request.caller()?;
         let id = convert::invitation_id(&request.into_inner().id)?;
-        let (invitation, member) = self.roster.accept_invitation(&caller, id).await?;
+        let (invitation, member, revision) = self.roster.accept_invitation(&caller, id).await?;
         Ok(Response::new(pb::AcceptInvitationResponse {
             invitation: Some(convert::invitation(invitation, now())),
             member: Some(member.into()),
+            revision: revision.encode(),
         }))
     }
 

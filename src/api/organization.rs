@@ -33,9 +33,10 @@ impl OrganizationService for OrganizationApi {
     ) -> Reply<pb::CreateOrganizationResponse> {
         let caller = request.caller()?;
         let input = convert::new_organization(request.into_inner())?;
-        let organization = self.roster.create_organization(&caller, input).await?;
+        let (organization, revision) = self.roster.create_organization(&caller, input).await?;
         Ok(Response::new(pb::CreateOrganizationResponse {
             organization: Some(organization.into()),
+            revision: convert::revision(revision),
         }))
     }
 
@@ -86,10 +87,13 @@ impl OrganizationService for OrganizationApi {
         let caller = request.caller()?;
         let req = request.into_inner();
         let id = convert::organization_id("id", &req.id)?;
-        self.roster
+        let revision = self
+            .roster
             .delete_organization(&caller, id, convert::non_empty(req.etag))
             .await?;
-        Ok(Response::new(pb::DeleteOrganizationResponse {}))
+        Ok(Response::new(pb::DeleteOrganizationResponse {
+            revision: revision.encode(),
+        }))
     }
 
     async fn check_slug(

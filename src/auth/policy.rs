@@ -6,7 +6,8 @@
 //! be. Use-cases call [`authorize`] with the caller's role in the target
 //! organization; no handler compares roles itself.
 
-use crate::domain::{Error, Reason, Resource, model::Role, permission::Permission};
+use super::Caller;
+use crate::domain::{Error, Reason, Resource, ids::UserId, model::Role, permission::Permission};
 
 /// What the caller of an RPC must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +20,17 @@ pub enum Requirement {
     Recipient,
     /// Either of the above: a member with the permission, or the recipient.
     MemberOrRecipient(Permission),
+    /// A service principal whose token carries this scope.
+    Scope(&'static str),
+    /// A service principal with this scope, or a user asking about themself.
+    ScopeOrSelf(&'static str),
 }
+
+/// Scope of services that check other users' permissions.
+pub const AUTHZ_CHECK: &str = "authz.check";
+
+/// Scope of service principals that follow the change log (the Provider Portal).
+pub const EVENTS_READ: &str = "events.read";
 
 macro_rules! actions {
     ($($service:literal => { $($variant:ident),+ $(,)? })+) => {
@@ -51,6 +62,12 @@ actions! {
         TransferOwnership, CreateInvitation, GetInvitation, ListInvitations, ListMyInvitations,
         AcceptInvitation, RejectInvitation, CancelInvitation, ResendInvitation,
     }
+    "roster.v1.EventService" => {
+        StreamEvents, ListEvents, ListAuditEvents,
+    }
+    "roster.v1.AuthorizationService" => {
+        CheckPermission, BatchCheckPermissions,
+    }
 }
 
 impl Action {
@@ -58,7 +75,9 @@ impl Action {
     #[deny(clippy::wildcard_enum_match_arm)]
     pub fn requirement(self) -> Requirement {
         use Permission as P;
-        use Requirement::{Authenticated, Member, MemberOrRecipient, Recipient};
+        use Requirement::{
+            Authenticated, Member, MemberOrRecipient, Recipient, Scope, ScopeOrSelf,
+        };
         match self {
             Action::CreateOrganization => Authenticated,
             Action::GetOrganization => Member(P::OrganizationRead),
@@ -83,6 +102,11 @@ impl Action {
             Action::RejectInvitation => Recipient,
             Action::CancelInvitation => Member(P::InvitationsManage),
             Action::ResendInvitation => Member(P::InvitationsManage),
+            Action::StreamEvents => Scope(EVENTS_READ),
+            Action::ListEvents => Scope(EVENTS_READ),
+            Action::ListAuditEvents => Member(P::AuditRead),
+            Action::CheckPermission => ScopeOrSelf(AUTHZ_CHECK),
+            Action::BatchCheckPermissions => ScopeOrSelf(AUTHZ_CHECK),
         }
     }
 
@@ -110,7 +134,10 @@ impl Action {
 pub fn authorize(action: Action, role: Option<Role>) -> Result<Role, Error> {
     let permission = match action.requirement() {
         Requirement::Member(p) | Requirement::MemberOrRecipient(p) => p,
-        Requirement::Authenticated | Requirement::Recipient => {
+        Requirement::Authenticated
+        | Requirement::Recipient
+        | Requirement::Scope(_)
+        | Requirement::ScopeOrSelf(_) => {
             return Err(Error::internal(format!(
                 "{action:?} is not authorized by organization role"
             )));
@@ -124,8 +151,41 @@ pub fn authorize(action: Action, role: Option<Role>) -> Result<Role, Error> {
     }
 }
 
+/// Checks that the caller's token carries the scope `action` requires.
+pub fn authorize_scope(caller: &Caller, action: Action) -> Result<(), Error> {
+    match action.requirement() {
+        Requirement::Scope(scope) if caller.has_scope(scope) => Ok(()),
+        Requirement::Scope(_) => Err(Error::PermissionDenied(Reason::MissingScope)),
+        Requirement::Authenticated
+        | Requirement::Member(_)
+        | Requirement::Recipient
+        | Requirement::MemberOrRecipient(_)
+        | Requirement::ScopeOrSelf(_) => Err(Error::internal(format!(
+            "{action:?} is not authorized by scope"
+        ))),
+    }
+}
+
+/// Checks that the caller may ask `action` about `subject`: with the scope
+/// the action names, about anyone; without it, only about themself.
+pub fn authorize_subject(caller: &Caller, action: Action, subject: &UserId) -> Result<(), Error> {
+    match action.requirement() {
+        Requirement::ScopeOrSelf(scope) if caller.has_scope(scope) => Ok(()),
+        Requirement::ScopeOrSelf(_) if *subject == caller.user_id => Ok(()),
+        Requirement::ScopeOrSelf(_) => Err(Error::PermissionDenied(Reason::OnlyOwnPermissions)),
+        Requirement::Authenticated
+        | Requirement::Member(_)
+        | Requirement::Recipient
+        | Requirement::MemberOrRecipient(_)
+        | Requirement::Scope(_) => Err(Error::internal(format!(
+            "{action:?} is not authorized by subject"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
     use super::*;
 
     #[test]

@@ -19,6 +19,7 @@ pub enum Reason {
     InsufficientPermission,
     OwnerRoleRequired,
     MissingScope,
+    OnlyOwnPermissions,
     NotTheRecipient,
     // Conflicts
     SlugTaken,
@@ -49,6 +50,7 @@ impl Reason {
             Reason::InsufficientPermission => "INSUFFICIENT_PERMISSION",
             Reason::OwnerRoleRequired => "OWNER_ROLE_REQUIRED",
             Reason::MissingScope => "MISSING_SCOPE",
+            Reason::OnlyOwnPermissions => "CAN_ONLY_CHECK_OWN_PERMISSIONS",
             Reason::NotTheRecipient => "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION",
             Reason::SlugTaken => "ORGANIZATION_SLUG_ALREADY_TAKEN",
             Reason::AlreadyMember => "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
@@ -77,6 +79,9 @@ impl Reason {
             Reason::InsufficientPermission => "your role in this organization does not allow this",
             Reason::OwnerRoleRequired => "only owners may grant, take or act on the owner role",
             Reason::MissingScope => "this service principal lacks the scope this call needs",
+            Reason::OnlyOwnPermissions => {
+                "without the authz.check scope, a caller may check only their own permissions"
+            }
             Reason::NotTheRecipient => "you are not the recipient of the invitation",
             Reason::SlugTaken => "organization slug already taken",
             Reason::AlreadyMember => "user is already a member of this organization",

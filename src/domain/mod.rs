@@ -5,6 +5,7 @@
 //! input rules.
 
 pub mod error;
+pub mod event;
 pub mod ids;
 pub mod input;
 pub mod model;

@@ -18,6 +18,8 @@ pub enum Permission {
     OwnersManage,
     InvitationsRead,
     InvitationsManage,
+    /// Reading the organization's audit log.
+    AuditRead,
     ApplicationsRead,
     ApplicationsCreate,
     ApplicationsUpdate,
@@ -33,7 +35,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 20] = [
+    pub const ALL: [Permission; 21] = [
         Permission::OrganizationRead,
         Permission::OrganizationUpdate,
         Permission::OrganizationDelete,
@@ -42,6 +44,7 @@ impl Permission {
         Permission::OwnersManage,
         Permission::InvitationsRead,
         Permission::InvitationsManage,
+        Permission::AuditRead,
         Permission::ApplicationsRead,
         Permission::ApplicationsCreate,
         Permission::ApplicationsUpdate,
@@ -67,6 +70,7 @@ impl Permission {
             Permission::OwnersManage => "owners.manage",
             Permission::InvitationsRead => "invitations.read",
             Permission::InvitationsManage => "invitations.manage",
+            Permission::AuditRead => "audit.read",
             Permission::ApplicationsRead => "applications.read",
             Permission::ApplicationsCreate => "applications.create",
             Permission::ApplicationsUpdate => "applications.update",
@@ -89,7 +93,7 @@ impl Permission {
 
     /// The least role that holds this permission. Owners hold everything;
     /// admins everything but deleting the organization and managing owners;
-    /// members only what reads.
+    /// members only what reads, except the audit log.
     #[deny(clippy::wildcard_enum_match_arm)]
     pub fn minimum_role(self) -> Role {
         match self {
@@ -97,6 +101,7 @@ impl Permission {
             Permission::OrganizationUpdate
             | Permission::MembersManage
             | Permission::InvitationsManage
+            | Permission::AuditRead
             | Permission::ApplicationsCreate
             | Permission::ApplicationsUpdate
             | Permission::ApplicationsDelete
@@ -157,7 +162,7 @@ mod tests {
             );
             assert_eq!(
                 Role::Member.grants(p),
-                p.as_str().ends_with(".read"),
+                p.as_str().ends_with(".read") && p != Permission::AuditRead,
                 "member and {}",
                 p.as_str()
             );

@@ -5,7 +5,8 @@
 //! organization's lock; acceptance inserts the membership in the same
 //! transaction, where the unique index forbids a second one.
 
-use tracing::{instrument, warn};
+use sea_orm::DatabaseTransaction;
+use tracing::instrument;
 use uuid::Uuid;
 
 use super::{OrganizationWrite, Roster, expiry, now};
@@ -13,9 +14,10 @@ use crate::{
     auth::{Caller, policy::Action},
     domain::{
         Error, Reason, Resource,
+        event::{EventCursor, EventType, NewEvent, SYSTEM_ACTOR},
         ids::{InvitationId, OrganizationId},
         input::Email,
-        model::{Invitation, InvitationState, Member, Role},
+        model::{Invitation, InvitationState, Member, Organization, Role},
         page::{Page, PageRequest},
     },
     mail,
@@ -58,7 +60,19 @@ impl Roster {
         let now = now();
         // A lapsed invitation no longer holds the address: store its expiry
         // so the one-pending-invitation index lets the new one in.
-        store::invitation::expire_lapsed_for_email(&txn, organization, email.folded(), now).await?;
+        let lapsed =
+            store::invitation::expire_lapsed_for_email(&txn, organization, email.folded(), now)
+                .await?;
+        for lapsed_id in lapsed {
+            store::event::record(
+                &txn,
+                NewEvent::new(EventType::InvitationExpired, &org, SYSTEM_ACTOR)
+                    .about_email(email.as_str())
+                    .fact("invitation_id", lapsed_id.to_string())
+                    .change("state", "pending", "expired"),
+            )
+            .await?;
+        }
         if store::membership::email_is_member(&txn, organization, email.folded()).await? {
             return Err(Error::AlreadyExists(Reason::AlreadyMember));
         }
@@ -84,8 +98,15 @@ impl Roster {
         let invitation = store::invitation::find(&txn, id)
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;
-        txn.commit().await?;
-        self.send_invitation(caller, &invitation, &org.name).await;
+        let event = NewEvent::new(EventType::InvitationCreated, &org, caller.user_id.as_str())
+            .about_email(&invitation.email)
+            .fact("invitation_id", invitation.id.to_string())
+            .change("role", "", invitation.role.as_str())
+            .change("expire_time", "", invitation.expires_at.to_rfc3339());
+        self.queue_invitation_email(&txn, caller, &invitation, &org, event.id)
+            .await?;
+        store::event::record(&txn, event).await?;
+        self.commit(txn).await?;
         Ok(invitation)
     }
 
@@ -108,17 +129,26 @@ impl Roster {
         Ok(())
     }
 
-    async fn send_invitation(&self, caller: &Caller, invitation: &Invitation, org_name: &str) {
+    /// Puts the invitation email in the outbox, in the invitation's
+    /// transaction: it is sent if and only if the invitation commits.
+    async fn queue_invitation_email(
+        &self,
+        txn: &DatabaseTransaction,
+        caller: &Caller,
+        invitation: &Invitation,
+        org: &Organization,
+        event_id: Uuid,
+    ) -> Result<(), Error> {
         let inviter = caller
             .name
             .clone()
             .or_else(|| caller.email.clone())
             .unwrap_or_else(|| caller.user_id.to_string());
-        let message =
-            mail::invitation_email(invitation, org_name, &inviter, &self.settings.portal_url);
-        if let Err(err) = self.mailer.send(message).await {
-            warn!(invitation_id = %invitation.id, error = %err, "invitation email not sent");
-        }
+        let mail_id = Uuid::now_v7();
+        let mut message =
+            mail::invitation_email(invitation, &org.name, &inviter, &self.settings.portal_url);
+        message.message_id = format!("{mail_id}@roster.invitations");
+        store::mail::enqueue(txn, mail_id, event_id, invitation.id.0, &message, now()).await
     }
 
     /// An invitation, for members who may read invitations and for its recipient.
@@ -186,11 +216,11 @@ impl Roster {
         &self,
         caller: &Caller,
         id: InvitationId,
-    ) -> Result<(Invitation, Member), Error> {
+    ) -> Result<(Invitation, Member, EventCursor), Error> {
         let invitation = self.recipient_invitation(caller, id).await?;
         let organization = invitation.organization_id;
         let txn = self.store.begin_write().await?;
-        store::organization::lock(&txn, organization)
+        let org = store::organization::lock(&txn, organization)
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;
         let now = now();
@@ -213,8 +243,25 @@ impl Roster {
         let invitation = store::invitation::find(&txn, id)
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;
-        txn.commit().await?;
-        Ok((invitation, member))
+        let actor = caller.user_id.as_str();
+        store::event::record(
+            &txn,
+            answered(EventType::InvitationAccepted, &org, actor, &invitation)
+                .about_user(&caller.user_id),
+        )
+        .await?;
+        let revision = store::event::record(
+            &txn,
+            NewEvent::new(EventType::MemberAdded, &org, actor)
+                .about_user(&caller.user_id)
+                .about_email(&invitation.email)
+                .fact("invitation_id", invitation.id.to_string())
+                .change("role", "", member.role.as_str()),
+        )
+        .await?;
+        self.commit(txn).await?;
+        self.cache.invalidate(organization, &caller.user_id);
+        Ok((invitation, member, revision))
     }
 
     /// The recipient declines.
@@ -226,14 +273,25 @@ impl Roster {
     ) -> Result<Invitation, Error> {
         let invitation = self.recipient_invitation(caller, id).await?;
         let txn = self.store.begin_write().await?;
-        store::organization::lock(&txn, invitation.organization_id)
+        let org = store::organization::lock(&txn, invitation.organization_id)
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;
         answer(&txn, id, InvitationState::Rejected, now()).await?;
         let invitation = store::invitation::find(&txn, id)
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;
-        txn.commit().await?;
+        store::event::record(
+            &txn,
+            answered(
+                EventType::InvitationRejected,
+                &org,
+                caller.user_id.as_str(),
+                &invitation,
+            )
+            .about_user(&caller.user_id),
+        )
+        .await?;
+        self.commit(txn).await?;
         Ok(invitation)
     }
 
@@ -245,7 +303,7 @@ impl Roster {
         id: InvitationId,
     ) -> Result<Invitation, Error> {
         let organization = self.invitation_organization(id).await?;
-        let OrganizationWrite { txn, .. } = self
+        let OrganizationWrite { txn, org, .. } = self
             .begin_organization_write(caller, Action::CancelInvitation, organization)
             .await
             .map_err(hide_organization)?;
@@ -253,7 +311,17 @@ impl Roster {
         let invitation = store::invitation::find(&txn, id)
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;
-        txn.commit().await?;
+        store::event::record(
+            &txn,
+            answered(
+                EventType::InvitationCancelled,
+                &org,
+                caller.user_id.as_str(),
+                &invitation,
+            ),
+        )
+        .await?;
+        self.commit(txn).await?;
         Ok(invitation)
     }
 
@@ -292,8 +360,21 @@ impl Roster {
         let invitation = store::invitation::find(&txn, id)
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;
-        txn.commit().await?;
-        self.send_invitation(caller, &invitation, &org.name).await;
+        let mut event = NewEvent::new(EventType::InvitationResent, &org, caller.user_id.as_str())
+            .about_email(&invitation.email)
+            .fact("invitation_id", invitation.id.to_string())
+            .change(
+                "expire_time",
+                before.expires_at.to_rfc3339(),
+                invitation.expires_at.to_rfc3339(),
+            );
+        if reviving {
+            event = event.change("state", "expired", "pending");
+        }
+        self.queue_invitation_email(&txn, caller, &invitation, &org, event.id)
+            .await?;
+        store::event::record(&txn, event).await?;
+        self.commit(txn).await?;
         Ok(invitation)
     }
 
@@ -338,6 +419,19 @@ async fn answer(
         InvitationState::Expired => Error::FailedPrecondition(Reason::InvitationExpired),
         _ => Error::FailedPrecondition(Reason::InvitationNotPending),
     })
+}
+
+/// The event for an invitation leaving `pending` by an answer or a cancellation.
+fn answered(
+    event_type: EventType,
+    org: &Organization,
+    actor: &str,
+    invitation: &Invitation,
+) -> NewEvent {
+    NewEvent::new(event_type, org, actor)
+        .about_email(&invitation.email)
+        .fact("invitation_id", invitation.id.to_string())
+        .change("state", "pending", invitation.stored_state.as_str())
 }
 
 /// Whether the caller's token names the invitation's address (verified or not).

@@ -11,6 +11,7 @@ use crate::{
     auth::{Caller, policy::Action},
     domain::{
         Error, Resource,
+        event::{EventCursor, EventType, NewEvent},
         ids::{OrganizationId, UserId},
         model::{Member, Role},
         page::{Page, PageRequest},
@@ -69,9 +70,11 @@ impl Roster {
         organization: OrganizationId,
         user: UserId,
         role: Role,
-    ) -> Result<Member, Error> {
+    ) -> Result<(Member, Option<EventCursor>), Error> {
         let OrganizationWrite {
-            txn, role: actor, ..
+            txn,
+            org,
+            role: actor,
         } = self
             .begin_organization_write(caller, Action::UpdateMemberRole, organization)
             .await?;
@@ -80,16 +83,24 @@ impl Roster {
             .ok_or(Error::NotFound(Resource::Member))?;
         rules::check_role_change(actor, target.role, role)?;
         if target.role == role {
-            return Ok(target);
+            return Ok((target, None));
         }
         if target.role == Role::Owner {
             let owners = store::membership::count(&txn, organization, Some(Role::Owner)).await?;
             rules::check_owner_remains(owners, true, false)?;
         }
         store::membership::set_role(&txn, organization, &user, role, now()).await?;
-        txn.commit().await?;
+        let revision = store::event::record(
+            &txn,
+            NewEvent::new(EventType::MemberRoleChanged, &org, caller.user_id.as_str())
+                .about_user(&user)
+                .change("role", target.role.as_str(), role.as_str()),
+        )
+        .await?;
+        self.commit(txn).await?;
+        self.cache.invalidate(organization, &user);
         target.role = role;
-        Ok(target)
+        Ok((target, Some(revision)))
     }
 
     /// Removes `user` from the organization; their access ends with the commit.
@@ -99,9 +110,11 @@ impl Roster {
         caller: &Caller,
         organization: OrganizationId,
         user: UserId,
-    ) -> Result<(), Error> {
+    ) -> Result<EventCursor, Error> {
         let OrganizationWrite {
-            txn, role: actor, ..
+            txn,
+            org,
+            role: actor,
         } = self
             .begin_organization_write(caller, Action::RemoveMember, organization)
             .await?;
@@ -115,8 +128,16 @@ impl Roster {
         }
         store::membership::delete(&txn, organization, &user).await?;
         store::user::clear_active_organization(&txn, &user, organization).await?;
-        txn.commit().await?;
-        Ok(())
+        let revision = store::event::record(
+            &txn,
+            NewEvent::new(EventType::MemberRemoved, &org, caller.user_id.as_str())
+                .about_user(&user)
+                .change("role", target.as_str(), ""),
+        )
+        .await?;
+        self.commit(txn).await?;
+        self.cache.invalidate(organization, &user);
+        Ok(revision)
     }
 
     /// The caller leaves; an owner only if another owner stays.
@@ -125,8 +146,8 @@ impl Roster {
         &self,
         caller: &Caller,
         organization: OrganizationId,
-    ) -> Result<(), Error> {
-        let OrganizationWrite { txn, role, .. } = self
+    ) -> Result<EventCursor, Error> {
+        let OrganizationWrite { txn, org, role } = self
             .begin_organization_write(caller, Action::LeaveOrganization, organization)
             .await?;
         if role == Role::Owner {
@@ -135,26 +156,34 @@ impl Roster {
         }
         store::membership::delete(&txn, organization, &caller.user_id).await?;
         store::user::clear_active_organization(&txn, &caller.user_id, organization).await?;
-        txn.commit().await?;
-        Ok(())
+        let revision = store::event::record(
+            &txn,
+            NewEvent::new(EventType::MemberRemoved, &org, caller.user_id.as_str())
+                .about_user(&caller.user_id)
+                .change("role", role.as_str(), ""),
+        )
+        .await?;
+        self.commit(txn).await?;
+        self.cache.invalidate(organization, &caller.user_id);
+        Ok(revision)
     }
 
     /// Makes `new_owner` an owner and the calling owner an admin, atomically.
-    /// Returns (new owner, previous owner).
+    /// Returns (new owner, previous owner, revision).
     #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization, target = %new_owner), err)]
     pub async fn transfer_ownership(
         &self,
         caller: &Caller,
         organization: OrganizationId,
         new_owner: UserId,
-    ) -> Result<(Member, Member), Error> {
+    ) -> Result<(Member, Member, EventCursor), Error> {
         if new_owner == caller.user_id {
             return Err(Error::invalid(
                 "new_owner_user_id",
                 "must be another member, not the caller",
             ));
         }
-        let OrganizationWrite { txn, .. } = self
+        let OrganizationWrite { txn, org, .. } = self
             .begin_organization_write(caller, Action::TransferOwnership, organization)
             .await?;
         let mut target = store::membership::find(&txn, organization, &new_owner)
@@ -166,9 +195,28 @@ impl Roster {
         let now = now();
         store::membership::set_role(&txn, organization, &new_owner, Role::Owner, now).await?;
         store::membership::set_role(&txn, organization, &caller.user_id, Role::Admin, now).await?;
-        txn.commit().await?;
+        let actor = caller.user_id.as_str();
+        if target.role != Role::Owner {
+            store::event::record(
+                &txn,
+                NewEvent::new(EventType::MemberRoleChanged, &org, actor)
+                    .about_user(&new_owner)
+                    .change("role", target.role.as_str(), Role::Owner.as_str()),
+            )
+            .await?;
+        }
+        let revision = store::event::record(
+            &txn,
+            NewEvent::new(EventType::MemberRoleChanged, &org, actor)
+                .about_user(&caller.user_id)
+                .change("role", previous.role.as_str(), Role::Admin.as_str()),
+        )
+        .await?;
+        self.commit(txn).await?;
+        self.cache.invalidate(organization, &new_owner);
+        self.cache.invalidate(organization, &caller.user_id);
         target.role = Role::Owner;
         previous.role = Role::Admin;
-        Ok((target, previous))
+        Ok((target, previous, revision))
     }
 }

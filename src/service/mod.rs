@@ -9,18 +9,28 @@
 //! SQLite and on PostgreSQL alike, which is what keeps "at least one owner"
 //! and the seat limits true under concurrent requests.
 
+mod authorization;
+mod events;
+mod expiry;
 mod invitation;
 mod membership;
+mod membership_cache;
 mod organization;
+mod signal;
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::DatabaseTransaction;
+use tokio::sync::watch;
 
+pub use authorization::{CheckAnswer, CheckInput};
+pub use events::{AuditQuery, EventStream};
 pub use invitation::InvitationFilter;
 pub use membership::MemberQuery;
+pub use membership_cache::MembershipCache;
 pub use organization::{NewOrganization, OrganizationKey, OrganizationUpdate, SlugAvailability};
+pub use signal::Signal;
 
 use crate::{
     auth::{
@@ -32,7 +42,6 @@ use crate::{
         ids::OrganizationId,
         model::{Organization, Role},
     },
-    mail::Mailer,
     store::{self, Store},
 };
 
@@ -55,13 +64,24 @@ pub struct Settings {
     pub invitation_ttl: Duration,
     /// The portal's base URL; invitation links point into it.
     pub portal_url: String,
+    /// Most memberships the permission cache holds.
+    pub cache_capacity: u64,
+    /// How long a cached membership is trusted at most.
+    pub cache_ttl: Duration,
 }
 
 /// roster's use-cases over one store.
 pub struct Roster {
     store: Store,
     settings: Settings,
-    mailer: Arc<dyn Mailer>,
+    /// Rung after every commit that recorded events.
+    events: Signal,
+    /// Rung after every commit that queued an email.
+    mail: Signal,
+    /// Turns true when the server shuts down; long-lived calls end then.
+    stop: watch::Receiver<bool>,
+    /// Roles in memory, for permission checks and read authorization.
+    cache: MembershipCache,
 }
 
 impl std::fmt::Debug for Roster {
@@ -74,16 +94,43 @@ impl std::fmt::Debug for Roster {
 }
 
 impl Roster {
-    pub fn new(store: Store, settings: Settings, mailer: Arc<dyn Mailer>) -> Self {
+    pub fn new(store: Store, settings: Settings, stop: watch::Receiver<bool>) -> Self {
+        let cache = MembershipCache::new(settings.cache_capacity, settings.cache_ttl);
         Self {
             store,
             settings,
-            mailer,
+            events: Signal::default(),
+            mail: Signal::default(),
+            stop,
+            cache,
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn cache(&self) -> &MembershipCache {
+        &self.cache
+    }
+
+    /// Rung when events have been committed (by this process, or, through
+    /// PostgreSQL's NOTIFY, by any replica).
+    pub fn events_signal(&self) -> &Signal {
+        &self.events
+    }
+
+    /// Rung when an email has been queued.
+    pub fn mail_signal(&self) -> &Signal {
+        &self.mail
+    }
+
+    /// Commits a write and wakes whoever waits for its events or emails.
+    async fn commit(&self, txn: DatabaseTransaction) -> Result<(), Error> {
+        txn.commit().await?;
+        self.events.notify();
+        self.mail.notify();
+        Ok(())
     }
 
     /// Authorizes a read: the caller's role in `organization` must allow `action`.
@@ -93,8 +140,10 @@ impl Roster {
         action: Action,
         organization: OrganizationId,
     ) -> Result<Role, Error> {
-        let role =
-            store::membership::role_of(self.store.db(), organization, &caller.user_id).await?;
+        let role = self
+            .cache
+            .role(self.store.db(), organization, &caller.user_id, None)
+            .await?;
         authorize(action, role)
     }
 

@@ -9,6 +9,7 @@ use crate::{
     auth::{Caller, policy::Action},
     domain::{
         Error, Reason, Resource,
+        event::{EventCursor, EventType, NewEvent},
         ids::{DeveloperId, OrganizationId},
         input::{LogoUrl, OrganizationName, Slug, SlugProblem},
         model::{Organization, Role, UserOrganization},
@@ -60,7 +61,7 @@ impl Roster {
         &self,
         caller: &Caller,
         input: NewOrganization,
-    ) -> Result<Organization, Error> {
+    ) -> Result<(Organization, Option<EventCursor>), Error> {
         let now = now();
         let txn = self.store.begin_write().await?;
         // Also locks the caller's row (PostgreSQL), serializing this user's
@@ -70,8 +71,10 @@ impl Roster {
             && let Some(existing) =
                 store::organization::find_by_request(&txn, &caller.user_id, request_id).await?
         {
+            let revision =
+                store::event::first_cursor(&txn, existing.id, EventType::MemberAdded).await?;
             txn.commit().await?;
-            return Ok(existing);
+            return Ok((existing, revision));
         }
         let owned = store::organization::count_owned_by(&txn, &caller.user_id).await?;
         if owned >= self.settings.limits.max_owned_organizations {
@@ -89,8 +92,25 @@ impl Roster {
         };
         store::organization::insert(&txn, &organization, &caller.user_id, input.request_id).await?;
         store::membership::insert(&txn, organization.id, &caller.user_id, Role::Owner, now).await?;
-        txn.commit().await?;
-        Ok(organization)
+        let actor = caller.user_id.as_str();
+        store::event::record(
+            &txn,
+            NewEvent::new(EventType::OrganizationCreated, &organization, actor)
+                .change("name", "", &organization.name)
+                .change("slug", "", &organization.slug)
+                .change("logo_url", "", &organization.logo_url),
+        )
+        .await?;
+        let revision = store::event::record(
+            &txn,
+            NewEvent::new(EventType::MemberAdded, &organization, actor)
+                .about_user(&caller.user_id)
+                .change("role", "", Role::Owner.as_str()),
+        )
+        .await?;
+        self.commit(txn).await?;
+        self.cache.invalidate(organization.id, &caller.user_id);
+        Ok((organization, Some(revision)))
     }
 
     /// An organization the caller belongs to, with the caller's role.
@@ -142,7 +162,19 @@ impl Roster {
         let updated = store::organization::update(&txn, org.id, org.version, changes, now())
             .await?
             .ok_or(Error::Aborted(Reason::EtagMismatch))?;
-        txn.commit().await?;
+        let mut event = NewEvent::new(
+            EventType::OrganizationUpdated,
+            &updated,
+            caller.user_id.as_str(),
+        );
+        if org.name != updated.name {
+            event = event.change("name", &org.name, &updated.name);
+        }
+        if org.logo_url != updated.logo_url {
+            event = event.change("logo_url", &org.logo_url, &updated.logo_url);
+        }
+        store::event::record(&txn, event).await?;
+        self.commit(txn).await?;
         Ok(updated)
     }
 
@@ -153,14 +185,26 @@ impl Roster {
         caller: &Caller,
         id: OrganizationId,
         etag: Option<String>,
-    ) -> Result<(), Error> {
+    ) -> Result<EventCursor, Error> {
         let OrganizationWrite { txn, org, .. } = self
             .begin_organization_write(caller, Action::DeleteOrganization, id)
             .await?;
         check_etag(&org, etag.as_deref())?;
         store::organization::delete(&txn, org.id).await?;
-        txn.commit().await?;
-        Ok(())
+        let revision = store::event::record(
+            &txn,
+            NewEvent::new(
+                EventType::OrganizationDeleted,
+                &org,
+                caller.user_id.as_str(),
+            )
+            .change("name", &org.name, "")
+            .change("slug", &org.slug, ""),
+        )
+        .await?;
+        self.commit(txn).await?;
+        self.cache.invalidate_organization(org.id);
+        Ok(revision)
     }
 
     /// Whether `slug` could name a new organization now, and if not, why.

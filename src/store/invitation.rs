@@ -185,7 +185,28 @@ pub async fn list(
         .collect()
 }
 
+/// Invitations stored as pending whose expiry has passed (oldest first).
+#[instrument(skip(conn), err)]
+pub async fn list_lapsed(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<Invitation>, Error> {
+    invitations::Entity::find()
+        .find_also_related(organizations::Entity)
+        .filter(invitations::Column::State.eq(InvitationState::Pending.as_str()))
+        .filter(invitations::Column::ExpiresAt.lte(now))
+        .order_by_asc(invitations::Column::ExpiresAt)
+        .limit(limit)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|(row, org)| invitation(row, org))
+        .collect()
+}
+
 /// Pending, unexpired invitations of the organization (they hold seats).
+
 #[instrument(skip(conn), err)]
 pub async fn count_pending(
     conn: &impl ConnectionTrait,

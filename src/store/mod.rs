@@ -6,7 +6,10 @@
 //! violation becomes the matching `AlreadyExists`, everything else `Internal`.
 
 pub mod entity;
+pub mod event;
 pub mod invitation;
+pub mod listen;
+pub mod mail;
 pub mod membership;
 pub mod organization;
 pub mod user;

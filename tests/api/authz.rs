@@ -102,6 +102,13 @@ fn expected(action: Action) -> [Code; 5] {
         Action::RejectInvitation => [PD, PD, PD, PD, OK],
         Action::CancelInvitation => [OK, OK, PD, NF, NF],
         Action::ResendInvitation => [OK, OK, PD, NF, NF],
+        // People, whatever their role, are not service principals with `events.read`.
+        Action::StreamEvents => [PD, PD, PD, PD, PD],
+        Action::ListEvents => [PD, PD, PD, PD, PD],
+        Action::ListAuditEvents => [OK, OK, PD, NF, NF],
+        // Anyone may check their own permissions (the answer may be "no").
+        Action::CheckPermission => [OK, OK, OK, OK, OK],
+        Action::BatchCheckPermissions => [OK, OK, OK, OK, OK],
     }
 }
 
@@ -136,9 +143,18 @@ async fn call(
     f: &Fixture,
     n: usize,
 ) -> Result<(), Status> {
-    let (mut orgs, mut members) = match caller {
-        Caller::Anonymous => (app.orgs_with_token(None), app.members_with_token(None)),
-        _ => (app.orgs(caller.user()), app.members(caller.user())),
+    let token = match caller {
+        Caller::Anonymous => None,
+        _ => Some(app.token(caller.user())),
+    };
+    let mut orgs = app.orgs_with_token(token.as_deref());
+    let mut members = app.members_with_token(token.as_deref());
+    let mut events = app.events_with_token(token.as_deref());
+    let mut authz = app.authz_with_token(token.as_deref());
+    let own_check = pb::PermissionCheck {
+        user_id: String::new(),
+        organization_id: f.org.id.clone(),
+        permission: "applications.read".into(),
     };
     let org_id = f.org.id.clone();
     let invitation_id = f.invitation.id.clone();
@@ -277,6 +293,35 @@ async fn call(
             .map(drop),
         Action::ResendInvitation => members
             .resend_invitation(pb::ResendInvitationRequest { id: invitation_id })
+            .await
+            .map(drop),
+        Action::StreamEvents => events
+            .stream_events(pb::StreamEventsRequest::default())
+            .await
+            .map(drop),
+        Action::ListEvents => events
+            .list_events(pb::ListEventsRequest::default())
+            .await
+            .map(drop),
+        Action::ListAuditEvents => events
+            .list_audit_events(pb::ListAuditEventsRequest {
+                organization_id: org_id,
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        Action::CheckPermission => authz
+            .check_permission(pb::CheckPermissionRequest {
+                check: Some(own_check),
+                at_least_revision: String::new(),
+            })
+            .await
+            .map(drop),
+        Action::BatchCheckPermissions => authz
+            .batch_check_permissions(pb::BatchCheckPermissionsRequest {
+                checks: vec![own_check],
+                at_least_revision: String::new(),
+            })
             .await
             .map(drop),
     }

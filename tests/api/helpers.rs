@@ -9,7 +9,9 @@ use roster::{
     config::Config,
     mail::{EmailMessage, MemoryMailer},
     pb::{
-        self, membership_service_client::MembershipServiceClient,
+        self, authorization_service_client::AuthorizationServiceClient,
+        event_service_client::EventServiceClient,
+        membership_service_client::MembershipServiceClient,
         organization_service_client::OrganizationServiceClient,
     },
 };
@@ -47,20 +49,22 @@ impl Backend {
 macro_rules! backend_tests {
     ($($(#[$meta:meta])* async fn $name:ident($backend:ident: Backend) $body:block)*) => {
         $(
-            $(#[$meta])*
             mod $name {
                 #[allow(unused_imports)]
                 use super::*;
 
                 async fn run($backend: $crate::helpers::Backend) $body
 
+                $(#[$meta])*
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn sqlite() {
                     run($crate::helpers::Backend::Sqlite).await
                 }
 
+                $(#[$meta])*
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn postgres() {
+
                     match $crate::helpers::Backend::postgres() {
                         Some(backend) => run(backend).await,
                         None => eprintln!("skipped: TEST_DATABASE_URL is not set"),
@@ -88,11 +92,18 @@ impl Interceptor for Bearer {
 
 pub type Orgs = OrganizationServiceClient<InterceptedService<Channel, Bearer>>;
 pub type Members = MembershipServiceClient<InterceptedService<Channel, Bearer>>;
+pub type Events = EventServiceClient<InterceptedService<Channel, Bearer>>;
+pub type Authz = AuthorizationServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// Where the test's database lives, and how to get rid of it.
 enum TestDb {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Another app's database: that app cleans up.
+    Shared,
 }
 
 impl Drop for TestDb {
@@ -175,18 +186,20 @@ impl TestApp {
         };
         let mut config = Config::with_database(database_url);
         configure(&mut config);
+        Self::start(config, db).await
+    }
+
+    /// Another roster on this one's database, as a second replica would be.
+    pub async fn replica(&self) -> TestApp {
+        Self::start(self.config.clone(), TestDb::Shared).await
+    }
+
+    async fn start(config: Config, db: TestDb) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local address");
         let mailer = Arc::new(MemoryMailer::default());
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(roster::serve(
-            config.clone(),
-            listener,
-            mailer.clone(),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let server = start_server(&config, listener, &mailer, stopped);
         let channel = Channel::from_shared(format!("http://{addr}"))
             .expect("endpoint")
             .connect_timeout(Duration::from_secs(5))
@@ -201,6 +214,26 @@ impl TestApp {
         };
         app.wait_until_serving().await;
         app
+    }
+
+    /// Stops the server and starts a new one on the same database (and a
+    /// new port), as a redeploy would.
+    pub async fn restart(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local address");
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        self.server = Some(start_server(&self.config, listener, &self.mailer, stopped));
+        self.shutdown = Some(shutdown);
+        self.channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect_lazy();
+        self.wait_until_serving().await;
     }
 
     /// Polls health until the server answers (migrations run first).
@@ -269,9 +302,72 @@ impl TestApp {
         MembershipServiceClient::with_interceptor(self.channel(), Self::bearer(token))
     }
 
-    /// Every email sent so far.
+    /// The event client acting as `user`.
+    pub fn events(&self, user: &str) -> Events {
+        self.events_with_token(Some(&self.token(user)))
+    }
+
+    pub fn events_with_token(&self, token: Option<&str>) -> Events {
+        EventServiceClient::with_interceptor(self.channel(), Self::bearer(token))
+    }
+
+    /// The authorization client acting as `user`.
+    pub fn authz(&self, user: &str) -> Authz {
+        self.authz_with_token(Some(&self.token(user)))
+    }
+
+    pub fn authz_with_token(&self, token: Option<&str>) -> Authz {
+        AuthorizationServiceClient::with_interceptor(self.channel(), Self::bearer(token))
+    }
+
+    /// The authorization client of a service principal with the scope `authz.check`.
+    pub fn authz_service(&self) -> Authz {
+        let token = self.token_with(TokenRequest {
+            sub: "applications-service".into(),
+            scopes: vec!["authz.check".into()],
+            ttl: Duration::from_secs(3600),
+            ..TokenRequest::default()
+        });
+        self.authz_with_token(Some(&token))
+    }
+
+    /// An authorization client whose token has only `events.read` (the wrong scope).
+    pub fn event_follower_as_authz(&self) -> Authz {
+        let token = self.token_with(TokenRequest {
+            sub: "provider-portal".into(),
+            scopes: vec!["events.read".into()],
+            ttl: Duration::from_secs(3600),
+            ..TokenRequest::default()
+        });
+        self.authz_with_token(Some(&token))
+    }
+
+    /// The event client of a service principal with the scope `events.read`.
+    pub fn event_follower(&self) -> Events {
+        let token = self.token_with(TokenRequest {
+            sub: "provider-portal".into(),
+            scopes: vec!["events.read".into()],
+            ttl: Duration::from_secs(3600),
+            ..TokenRequest::default()
+        });
+        self.events_with_token(Some(&token))
+    }
+
+    /// Every email delivered so far (delivery is asynchronous: see [`Self::wait_for_emails`]).
     pub fn emails(&self) -> Vec<EmailMessage> {
         self.mailer.sent()
+    }
+
+    /// Waits (up to ten seconds) until at least `count` emails were delivered, and returns them all.
+    pub async fn wait_for_emails(&self, count: usize) -> Vec<EmailMessage> {
+        for _ in 0..500 {
+            let sent = self.mailer.sent();
+            if sent.len() >= count {
+                return sent;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("expected {count} emails, got {:?}", self.mailer.sent());
     }
 
     /// Creates an organization owned by `owner` and returns it.
@@ -350,6 +446,29 @@ impl TestApp {
             Err(status) if status.code() == Code::NotFound => None,
             Err(status) => panic!("get member: {status:?}"),
         }
+    }
+}
+
+/// Runs roster in the background: with SMTP when the configuration names an
+/// SMTP server, otherwise delivering email into `mailer`.
+fn start_server(
+    config: &Config,
+    listener: TcpListener,
+    mailer: &Arc<MemoryMailer>,
+    stopped: oneshot::Receiver<()>,
+) -> JoinHandle<Result<(), roster::ServeError>> {
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    if config.smtp.smtp_host.is_some() {
+        tokio::spawn(roster::serve(config.clone(), listener, shutdown))
+    } else {
+        tokio::spawn(roster::serve_with_mailer(
+            config.clone(),
+            listener,
+            mailer.clone(),
+            shutdown,
+        ))
     }
 }
 

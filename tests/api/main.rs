@@ -4,12 +4,16 @@
 
 mod helpers;
 
+mod authorization;
 mod authz;
 mod cli;
+mod events;
 mod identity;
 mod invitation;
 mod membership;
 mod organization;
+mod provider_sync;
 mod races;
 mod reflection;
+mod smtp;
 mod validation;

@@ -37,7 +37,14 @@ backend_tests! {
     async fn health_reports_every_service_serving_without_a_token(backend: Backend) {
         let app = TestApp::spawn(&backend).await;
         let mut health = HealthClient::new(app.channel());
-        for service in ["", "roster.v1.OrganizationService", "roster.v1.MembershipService"] {
+        for service in [
+            "",
+            "roster.v1.OrganizationService",
+            "roster.v1.MembershipService",
+            "roster.v1.EventService",
+            "roster.v1.AuthorizationService",
+        ] {
+
             let reply = health.check(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner();
             assert_eq!(reply.status(), ServingStatus::Serving, "{service:?}");
         }
@@ -52,6 +59,8 @@ backend_tests! {
         let expected: BTreeSet<String> = [
             "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection",
+            "roster.v1.AuthorizationService",
+            "roster.v1.EventService",
             "roster.v1.MembershipService",
             "roster.v1.OrganizationService",
         ]

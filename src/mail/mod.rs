@@ -1,9 +1,14 @@
-//! Invitation emails: the message, and where it goes.
+//! Invitation emails: the message, the outbox, and delivery.
 //!
-//! The message is built here once; a [`Mailer`] delivers it. This build
-//! ships [`LogMailer`] (development: writes the message to the log) and
-//! [`MemoryMailer`] (keeps messages in memory, for embedding roster in
-//! tests of other systems). SMTP delivery is planned separately.
+//! The message is built here once and written to the outbox in the
+//! transaction that creates (or resends) the invitation; the
+//! [`dispatcher`] delivers outbox rows through a [`Mailer`] with retries.
+//! Mailers: [`smtp::SmtpMailer`] (lettre), [`LogMailer`] (development:
+//! writes the message to the log) and [`MemoryMailer`] (keeps messages in
+//! memory, for embedding roster in tests of other systems).
+
+pub mod dispatcher;
+pub mod smtp;
 
 use std::sync::Mutex;
 
@@ -19,12 +24,30 @@ pub struct EmailMessage {
     pub subject: String,
     /// Plain text.
     pub body: String,
+    /// The `Message-ID` header, without angle brackets: the same on every
+    /// retry of one message, so receiving servers can drop a duplicate.
+    pub message_id: String,
 }
 
 /// Why a message could not be delivered.
 #[derive(Debug, thiserror::Error)]
-#[error("mail delivery failed: {0}")]
-pub struct MailError(pub String);
+#[error("mail delivery failed: {message}")]
+pub struct MailError {
+    pub message: String,
+    /// The server refused the message for good (e.g. no such mailbox):
+    /// retrying cannot help.
+    pub permanent: bool,
+}
+
+impl MailError {
+    /// A failure worth retrying later (server down, timeout, 4xx).
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            permanent: false,
+        }
+    }
+}
 
 /// Delivers emails.
 #[async_trait]
@@ -41,6 +64,7 @@ impl Mailer for LogMailer {
     async fn send(&self, message: EmailMessage) -> Result<(), MailError> {
         info!(
             to = %mask_email(&message.to),
+            message_id = %message.message_id,
             subject = %message.subject,
             body = %message.body,
             "email not sent (development mailer); it would read"
@@ -70,7 +94,7 @@ impl Mailer for MemoryMailer {
     async fn send(&self, message: EmailMessage) -> Result<(), MailError> {
         self.sent
             .lock()
-            .map_err(|_| MailError("mailbox poisoned".into()))?
+            .map_err(|_| MailError::transient("mailbox poisoned"))?
             .push(message);
         Ok(())
     }
@@ -126,6 +150,7 @@ pub fn invitation_email(
         to: invitation.email.clone(),
         subject: format!("{inviter} invited you to join {organization_name}"),
         body,
+        message_id: String::new(),
     }
 }
 

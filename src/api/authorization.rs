@@ -1,0 +1,126 @@
+//! `roster.v1.AuthorizationService`.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use crate::{
+    auth::{Caller, RequestExt, policy::Action},
+    domain::{
+        Error, FieldViolation,
+        error::all_valid,
+        event::EventCursor,
+        ids::{OrganizationId, UserId},
+        permission::Permission,
+    },
+    pb::{self, authorization_service_server::AuthorizationService},
+    service::{CheckAnswer, CheckInput, Roster},
+};
+
+/// Most checks in one `BatchCheckPermissions`.
+pub const MAX_BATCH: usize = 100;
+
+/// The gRPC face of permission checks.
+#[derive(Debug, Clone)]
+pub struct AuthorizationApi {
+    roster: Arc<Roster>,
+}
+
+impl AuthorizationApi {
+    pub fn new(roster: Arc<Roster>) -> Self {
+        Self { roster }
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+/// Parses one check; `prefix` names it in errors (`check`, `checks[3]`).
+fn check(caller: &Caller, prefix: &str, check: pb::PermissionCheck) -> Result<CheckInput, Error> {
+    let user = if check.user_id.is_empty() {
+        Ok(caller.user_id.clone())
+    } else {
+        UserId::parse(&format!("{prefix}.user_id"), &check.user_id)
+    };
+    let permission = Permission::from_name(check.permission.trim()).ok_or_else(|| {
+        FieldViolation::new(
+            format!("{prefix}.permission"),
+            format!("{:?} is not a known permission", check.permission),
+        )
+    });
+    let (user, organization, permission) = all_valid((
+        user,
+        OrganizationId::parse(&format!("{prefix}.organization_id"), &check.organization_id),
+        permission,
+    ))?;
+    Ok(CheckInput {
+        user,
+        organization,
+        permission,
+    })
+}
+
+fn revision(value: &str) -> Result<Option<EventCursor>, Error> {
+    if value.trim().is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(EventCursor::parse("at_least_revision", value)?))
+}
+
+fn result(answer: CheckAnswer) -> pb::PermissionResult {
+    pb::PermissionResult {
+        allowed: answer.allowed,
+        role: answer.role.map(convert::role_to_proto).unwrap_or_default(),
+    }
+}
+
+#[tonic::async_trait]
+impl AuthorizationService for AuthorizationApi {
+    async fn check_permission(
+        &self,
+        request: Request<pb::CheckPermissionRequest>,
+    ) -> Reply<pb::CheckPermissionResponse> {
+        let caller = request.caller()?;
+        let req = request.into_inner();
+        let input = check(&caller, "check", req.check.unwrap_or_default())?;
+        let at_least = revision(&req.at_least_revision)?;
+        let answers = self
+            .roster
+            .check_permissions(&caller, Action::CheckPermission, &[input], at_least)
+            .await?;
+        Ok(Response::new(pb::CheckPermissionResponse {
+            result: answers.into_iter().next().map(result),
+        }))
+    }
+
+    async fn batch_check_permissions(
+        &self,
+        request: Request<pb::BatchCheckPermissionsRequest>,
+    ) -> Reply<pb::BatchCheckPermissionsResponse> {
+        let caller = request.caller()?;
+        let req = request.into_inner();
+        if req.checks.is_empty() || req.checks.len() > MAX_BATCH {
+            return Err(Error::invalid("checks", "must hold 1 to 100 checks").into());
+        }
+        let mut inputs = Vec::with_capacity(req.checks.len());
+        let mut violations = Vec::new();
+        for (i, c) in req.checks.into_iter().enumerate() {
+            match check(&caller, &format!("checks[{i}]"), c) {
+                Ok(input) => inputs.push(input),
+                Err(Error::InvalidArgument(mut found)) => violations.append(&mut found),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        if !violations.is_empty() {
+            return Err(Error::InvalidArgument(violations).into());
+        }
+        let at_least = revision(&req.at_least_revision)?;
+        let answers = self
+            .roster
+            .check_permissions(&caller, Action::BatchCheckPermissions, &inputs, at_least)
+            .await?;
+        Ok(Response::new(pb::BatchCheckPermissionsResponse {
+            results: answers.into_iter().map(result).collect(),
+        }))
+    }
+}

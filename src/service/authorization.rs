@@ -1,0 +1,62 @@
+//! Permission checks for other services: "may this user do X in this
+//! organization?", answered from the membership cache.
+
+use tracing::instrument;
+
+use super::Roster;
+use crate::{
+    auth::{
+        Caller,
+        policy::{Action, authorize_subject},
+    },
+    domain::{
+        Error,
+        event::EventCursor,
+        ids::{OrganizationId, UserId},
+        model::Role,
+        permission::Permission,
+    },
+};
+
+/// One validated question.
+#[derive(Debug, Clone)]
+pub struct CheckInput {
+    pub user: UserId,
+    pub organization: OrganizationId,
+    pub permission: Permission,
+}
+
+/// One answer: allowed or not, and the user's role (`None`: not a member).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckAnswer {
+    pub allowed: bool,
+    pub role: Option<Role>,
+}
+
+impl Roster {
+    /// Answers `checks` in order, from state no older than `at_least`.
+    #[instrument(skip_all, fields(user_id = %caller.user_id, checks = checks.len()), err)]
+    pub async fn check_permissions(
+        &self,
+        caller: &Caller,
+        action: Action,
+        checks: &[CheckInput],
+        at_least: Option<EventCursor>,
+    ) -> Result<Vec<CheckAnswer>, Error> {
+        for check in checks {
+            authorize_subject(caller, action, &check.user)?;
+        }
+        let mut answers = Vec::with_capacity(checks.len());
+        for check in checks {
+            let role = self
+                .cache
+                .role(self.store.db(), check.organization, &check.user, at_least)
+                .await?;
+            answers.push(CheckAnswer {
+                allowed: role.is_some_and(|role| role.grants(check.permission)),
+                role,
+            });
+        }
+        Ok(answers)
+    }
+}

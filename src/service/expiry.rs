@@ -1,0 +1,81 @@
+//! The expiry sweeper: stores `expired` on pending invitations whose time
+//! has passed and records `invitation.expired`. Reads already show such
+//! invitations as expired; the sweep makes it an event the Provider Portal
+//! and the audit log see.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::{Roster, now};
+use crate::{
+    domain::{
+        Error,
+        event::{EventType, NewEvent, SYSTEM_ACTOR},
+        model::InvitationState,
+    },
+    store::{self, invitation::Guard},
+};
+
+/// Invitations expired per sweep round trip.
+const SWEEP_BATCH: u64 = 100;
+
+impl Roster {
+    /// Expires every lapsed invitation; returns how many it expired. Safe to
+    /// run on many replicas at once: each expiry is a guarded transition,
+    /// and only the replica whose transition succeeds records the event.
+    pub async fn expire_lapsed_invitations(&self) -> Result<usize, Error> {
+        let mut expired = 0;
+        loop {
+            let lapsed =
+                store::invitation::list_lapsed(self.store.db(), now(), SWEEP_BATCH).await?;
+            if lapsed.is_empty() {
+                return Ok(expired);
+            }
+            for invitation in lapsed {
+                let txn = self.store.begin_write().await?;
+                let Some(org) = store::organization::lock(&txn, invitation.organization_id).await?
+                else {
+                    continue;
+                };
+                let now = now();
+                if store::invitation::transition(
+                    &txn,
+                    invitation.id,
+                    InvitationState::Expired,
+                    now,
+                    Guard::Lapsed,
+                )
+                .await?
+                {
+                    store::event::record(
+                        &txn,
+                        NewEvent::new(EventType::InvitationExpired, &org, SYSTEM_ACTOR)
+                            .about_email(&invitation.email)
+                            .fact("invitation_id", invitation.id.to_string())
+                            .change("state", "pending", "expired"),
+                    )
+                    .await?;
+                    self.commit(txn).await?;
+                    expired += 1;
+                }
+            }
+        }
+    }
+
+    /// Sweeps every `interval` until `stop` turns true.
+    pub async fn run_expiry_sweeper(&self, interval: Duration, mut stop: watch::Receiver<bool>) {
+        loop {
+            match self.expire_lapsed_invitations().await {
+                Ok(0) => {}
+                Ok(count) => info!(count, "expired lapsed invitations"),
+                Err(err) => warn!(error = %err, "invitation expiry sweep failed; will retry"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                _ = stop.wait_for(|stopped| *stopped) => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The change log: written in the transaction of each change, read in
+//! (txid, seq) order by consumers and per organization by the audit log.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, NotSet, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement,
+    sea_query::{Expr, ExprTrait},
+};
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::entity::events;
+use crate::domain::{
+    Error,
+    event::{Event, EventCursor, EventType, FieldChange, NewEvent},
+    ids::{DeveloperId, OrganizationId},
+    page::PageRequest,
+};
+
+/// The PostgreSQL channel on which every committed batch of events is announced.
+pub const NOTIFY_CHANNEL: &str = "roster_events";
+
+fn event(row: events::Model) -> Result<Event, Error> {
+    let changes: Vec<FieldChange> = serde_json::from_str(&row.data).map_err(Error::internal)?;
+    Ok(Event {
+        cursor: EventCursor {
+            txid: row.txid,
+            seq: row.seq,
+        },
+        id: row.id,
+        event_type: row.event_type,
+        organization_id: OrganizationId(row.organization_id),
+        developer_id: DeveloperId(row.developer_id),
+        actor_id: row.actor_id,
+        subject_user_id: row.subject_user_id,
+        subject_email: row.subject_email,
+        changes,
+        created_at: row.created_at,
+    })
+}
+
+/// Records `event` in the caller's transaction and returns its cursor (the
+/// change's revision). On PostgreSQL it also queues a NOTIFY, which
+/// PostgreSQL delivers when (and only if) the transaction commits, waking
+/// consumers on every replica.
+#[instrument(skip_all, fields(event_type = event.event_type.as_str(), org_id = %event.organization_id), err)]
+pub async fn record(conn: &impl ConnectionTrait, event: NewEvent) -> Result<EventCursor, Error> {
+    let data = serde_json::to_string(&event.changes).map_err(Error::internal)?;
+    let row = events::ActiveModel {
+        seq: NotSet,
+        // The database's default: the writing transaction (PostgreSQL) or 0 (SQLite).
+        txid: NotSet,
+        id: Set(event.id),
+        event_type: Set(event.event_type.as_str().to_owned()),
+        organization_id: Set(event.organization_id.0),
+        developer_id: Set(event.developer_id.0),
+        actor_id: Set(event.actor_id),
+        subject_user_id: Set(event.subject_user_id),
+        subject_email: Set(event.subject_email),
+        data: Set(data),
+        created_at: Set(crate::service::now()),
+    }
+    .insert(conn)
+    .await?;
+    if conn.get_database_backend() == DbBackend::Postgres {
+        conn.execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("NOTIFY {NOTIFY_CHANNEL}"),
+        ))
+        .await?;
+    }
+    Ok(EventCursor {
+        txid: row.txid,
+        seq: row.seq,
+    })
+}
+
+/// The cursor of the newest event consumers can be handed now; `START`
+/// if there is none. A follower that starts here misses nothing that
+/// matters to a cache loaded from the database after this call.
+#[instrument(skip(conn), err)]
+pub async fn latest_visible(conn: &impl ConnectionTrait) -> Result<EventCursor, Error> {
+    let mut query = events::Entity::find()
+        .select_only()
+        .column(events::Column::Txid)
+        .column(events::Column::Seq);
+    if conn.get_database_backend() == DbBackend::Postgres {
+        query = query.filter(visible());
+    }
+    let newest: Option<(i64, i64)> = query
+        .order_by_desc(events::Column::Txid)
+        .order_by_desc(events::Column::Seq)
+        .limit(1)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(newest.map_or(EventCursor::START, |(txid, seq)| EventCursor { txid, seq }))
+}
+
+/// The cursor of the organization's first event of `event_type`, if any
+/// (a retried create answers with its first revision).
+#[instrument(skip(conn), err)]
+pub async fn first_cursor(
+    conn: &impl ConnectionTrait,
+    organization: OrganizationId,
+    event_type: EventType,
+) -> Result<Option<EventCursor>, Error> {
+    let first: Option<(i64, i64)> = events::Entity::find()
+        .select_only()
+        .column(events::Column::Txid)
+        .column(events::Column::Seq)
+        .filter(events::Column::OrganizationId.eq(organization.0))
+        .filter(events::Column::EventType.eq(event_type.as_str()))
+        .order_by_asc(events::Column::Seq)
+        .limit(1)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(first.map(|(txid, seq)| EventCursor { txid, seq }))
+}
+
+/// PostgreSQL: written by a transaction older than every running one.
+fn visible() -> sea_orm::sea_query::SimpleExpr {
+    Expr::col(events::Column::Txid).lt(Expr::cust(
+        "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+    ))
+}
+
+/// Up to `limit` events after `cursor`, in log order, of transactions that
+/// can no longer be followed by an earlier-sorting commit.
+///
+/// On PostgreSQL an event is handed out only once every transaction that
+/// started before its own has finished (`txid < xmin` of a fresh snapshot):
+/// any transaction still running will sort after it, so a consumer that
+/// moves past it never skips anything. On SQLite writers are serialized,
+/// so whatever is committed is final in `seq` order.
+#[instrument(skip(conn), err)]
+pub async fn list_after(
+    conn: &impl ConnectionTrait,
+    cursor: EventCursor,
+    limit: u64,
+) -> Result<Vec<Event>, Error> {
+    let mut query = events::Entity::find().filter(after(cursor));
+    if conn.get_database_backend() == DbBackend::Postgres {
+        query = query.filter(visible());
+    }
+
+    query
+        .order_by_asc(events::Column::Txid)
+        .order_by_asc(events::Column::Seq)
+        .limit(limit)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(event)
+        .collect()
+}
+
+/// Whether any committed event sorts after `cursor`, handed out yet or
+/// not (one can be committed but still held back behind an older running
+/// transaction).
+#[instrument(skip(conn), err)]
+pub async fn exists_after(conn: &impl ConnectionTrait, cursor: EventCursor) -> Result<bool, Error> {
+    let found: Option<i64> = events::Entity::find()
+        .select_only()
+        .column(events::Column::Seq)
+        .filter(after(cursor))
+        .limit(1)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// `(txid, seq) > cursor`
+fn after(cursor: EventCursor) -> sea_orm::sea_query::SimpleExpr {
+    Expr::tuple([
+        Expr::col(events::Column::Txid),
+        Expr::col(events::Column::Seq),
+    ])
+    .gt(Expr::tuple([Expr::val(cursor.txid), Expr::val(cursor.seq)]))
+}
+
+/// A page of one organization's events, newest first.
+#[instrument(skip(conn, page), err)]
+pub async fn list_for_organization(
+    conn: &impl ConnectionTrait,
+    organization: OrganizationId,
+    page: &PageRequest,
+) -> Result<Vec<Event>, Error> {
+    let mut query =
+        events::Entity::find().filter(events::Column::OrganizationId.eq(organization.0));
+    if let Some(before) = page.after {
+        query = query.filter(events::Column::Id.lt(before));
+    }
+    query
+        .order_by_desc(events::Column::Id)
+        .limit(page.fetch_limit())
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(event)
+        .collect()
+}
+
+/// The id of an event, as the audit log's page key.
+pub fn page_key(event: &Event) -> Uuid {
+    event.id
+}

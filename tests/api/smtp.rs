@@ -1,0 +1,202 @@
+//! Invitation email over real SMTP: an aiosmtpd server on loopback
+//! (`tests/support/smtp_sink.py`), started and stopped by the tests.
+//!
+//! The tests need Python with aiosmtpd: `ROSTER_TEST_PYTHON`, or the
+//! repository's `.venv` that `.ci/run` creates. Without it they say so and
+//! skip.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use roster::{config::Config, mail::smtp::SmtpTls, pb};
+
+use crate::{backend_tests, helpers::TestApp};
+
+/// Python with aiosmtpd, if there is one.
+fn python() -> Option<PathBuf> {
+    let candidate = std::env::var_os("ROSTER_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python3"));
+    let works = Command::new(&candidate)
+        .args(["-c", "import aiosmtpd"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    works.then_some(candidate)
+}
+
+/// A running aiosmtpd that records every message it accepts.
+struct SmtpSink {
+    child: Child,
+    port: u16,
+    file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// One message as the SMTP server received it.
+#[derive(Debug, serde::Deserialize)]
+struct Received {
+    rcpt_tos: Vec<String>,
+    data: String,
+}
+
+impl SmtpSink {
+    /// Starts a sink on `port` (0: any free port).
+    fn start(python: &PathBuf, port: u16) -> SmtpSink {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(python, port, dir)
+    }
+
+    fn start_in(python: &PathBuf, port: u16, dir: tempfile::TempDir) -> SmtpSink {
+        let file = dir.path().join("messages.jsonl");
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
+        let mut child = Command::new(python)
+            .arg(script)
+            .arg(&file)
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().expect("the sink prints its port");
+        SmtpSink {
+            child,
+            port,
+            file,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the server, keeping what it received; `start_again` brings it back on the same port.
+    fn stop(mut self) -> (u16, tempfile::TempDir) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port = self.port;
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap());
+        (port, dir)
+    }
+
+    fn messages(&self) -> Vec<Received> {
+        std::fs::read_to_string(&self.file)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    /// Waits up to `within` for at least `count` messages.
+    async fn wait_for(&self, count: usize, within: Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let messages = self.messages();
+            if messages.len() >= count || tokio::time::Instant::now() > deadline {
+                return messages;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn use_smtp(config: &mut Config, port: u16) {
+    config.smtp.smtp_host = Some("127.0.0.1".into());
+    config.smtp.smtp_port = port;
+    config.smtp.smtp_tls = SmtpTls::None;
+    config.smtp.smtp_from = "Developer Portal <portal@example.com>".into();
+    config.portal_url = "https://portal.example.com".into();
+    config.mail_poll_interval = Duration::from_millis(200);
+}
+
+/// Unfolds header lines and returns the value of `name`.
+fn header(data: &str, name: &str) -> Option<String> {
+    let head = data
+        .split("\r\n\r\n")
+        .next()
+        .or_else(|| data.split("\n\n").next())?;
+    let unfolded = head.replace("\r\n ", " ").replace("\n ", " ");
+    unfolded.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_owned())
+    })
+}
+
+backend_tests! {
+    async fn an_invitation_arrives_by_smtp_with_recipient_subject_and_link(backend: Backend) {
+        let Some(python) = python() else {
+            eprintln!("skipped: no Python with aiosmtpd (run .ci/run, or set ROSTER_TEST_PYTHON)");
+            return;
+        };
+        let sink = SmtpSink::start(&python, 0);
+        let app = TestApp::spawn_with(&backend, |c| use_smtp(c, sink.port)).await;
+        let org = app.create_org("alice", "acme").await;
+        let invitation = app.invite("alice", &org.id, "bob", pb::Role::Admin).await;
+
+        let messages = sink.wait_for(1, Duration::from_secs(10)).await;
+        assert_eq!(messages.len(), 1);
+        let message = &messages[0];
+        assert_eq!(message.rcpt_tos, ["bob@example.com"]);
+        assert_eq!(header(&message.data, "To").as_deref(), Some("bob@example.com"));
+        assert_eq!(header(&message.data, "Subject").as_deref(), Some("Alice invited you to join Org acme"));
+        assert!(header(&message.data, "From").unwrap().contains("portal@example.com"));
+        assert!(header(&message.data, "Message-ID").is_some());
+        let link = format!("https://portal.example.com/invitations/{}", invitation.id);
+        assert!(message.data.contains(&link), "{}", message.data);
+    }
+
+    async fn an_smtp_outage_delays_the_email_but_does_not_lose_it(backend: Backend) {
+        let Some(python) = python() else {
+            eprintln!("skipped: no Python with aiosmtpd (run .ci/run, or set ROSTER_TEST_PYTHON)");
+            return;
+        };
+        // Learn a free port, then take the server down before roster sends.
+        let (port, dir) = SmtpSink::start(&python, 0).stop();
+        let app = TestApp::spawn_with(&backend, |c| use_smtp(c, port)).await;
+        let org = app.create_org("alice", "acme").await;
+        app.invite("alice", &org.id, "bob", pb::Role::Member).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+
+        let sink = SmtpSink::start_in(&python, port, dir);
+        let messages = sink.wait_for(1, Duration::from_secs(20)).await;
+        assert_eq!(messages.len(), 1, "delivered once the server is back");
+        assert_eq!(messages[0].rcpt_tos, ["bob@example.com"]);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(sink.messages().len(), 1, "and only once");
+    }
+
+    async fn a_restart_does_not_send_a_delivered_email_again(backend: Backend) {
+        let Some(python) = python() else {
+            eprintln!("skipped: no Python with aiosmtpd (run .ci/run, or set ROSTER_TEST_PYTHON)");
+            return;
+        };
+        let sink = SmtpSink::start(&python, 0);
+        let mut app = TestApp::spawn_with(&backend, |c| use_smtp(c, sink.port)).await;
+        let org = app.create_org("alice", "acme").await;
+        app.invite("alice", &org.id, "bob", pb::Role::Member).await;
+        assert_eq!(sink.wait_for(1, Duration::from_secs(10)).await.len(), 1);
+
+        app.restart().await;
+        app.invite("alice", &org.id, "carol", pb::Role::Member).await;
+        let messages = sink.wait_for(2, Duration::from_secs(10)).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let messages_later = sink.messages();
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages_later.len(), 2, "no duplicate after the restart");
+        let recipients: Vec<_> = messages_later.iter().map(|m| m.rcpt_tos[0].clone()).collect();
+        assert_eq!(recipients, ["bob@example.com", "carol@example.com"]);
+    }
+}
