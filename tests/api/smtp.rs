@@ -16,10 +16,12 @@ use roster::{config::Config, mail::smtp::SmtpTls, pb};
 
 use crate::{backend_tests, helpers::TestApp};
 
-/// Python with aiosmtpd, if there is one.
+/// Python with aiosmtpd, if there is one. When `ROSTER_TEST_PYTHON` names
+/// one (as `.ci/run` does), it must work: the tests then fail, not skip.
 fn python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("ROSTER_TEST_PYTHON")
-        .map(PathBuf::from)
+    let named = std::env::var_os("ROSTER_TEST_PYTHON").map(PathBuf::from);
+    let candidate = named
+        .clone()
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python3"));
     let works = Command::new(&candidate)
         .args(["-c", "import aiosmtpd"])
@@ -27,6 +29,11 @@ fn python() -> Option<PathBuf> {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|status| status.success());
+    assert!(
+        works || named.is_none(),
+        "ROSTER_TEST_PYTHON={} cannot import aiosmtpd",
+        candidate.display()
+    );
     works.then_some(candidate)
 }
 
