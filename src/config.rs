@@ -49,6 +49,8 @@ pub enum Command {
     Serve(Config),
     /// Print a development token signed with the configured HS256 secret.
     Token(TokenArgs),
+    /// Measure roster under load over loopback gRPC (starts its own server).
+    Bench(crate::bench::BenchArgs),
 }
 
 /// How log lines look.

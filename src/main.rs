@@ -15,6 +15,13 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Token(args)) => token(args),
+        Some(Command::Bench(args)) => match roster::bench::run(args).await {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("roster bench: {err}");
+                ExitCode::FAILURE
+            }
+        },
         Some(Command::Serve(config)) => serve(config).await,
         None => serve(cli.serve).await,
     }

@@ -143,12 +143,17 @@ pub async fn serve_with_mailer(
         .add_service(AuthorizationServiceServer::new(AuthorizationApi::new(
             roster,
         )))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
-            shutdown.await;
-            // Ends event streams and background loops, so the server's
-            // graceful shutdown is not held up by calls that never finish.
-            let _ = stop.send(true);
-        })
+        // Without TCP_NODELAY, replies larger than one segment wait on
+        // Nagle's algorithm and the client's delayed ACK: 40 ms each.
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            async move {
+                shutdown.await;
+                // Ends event streams and background loops, so the server's
+                // graceful shutdown is not held up by calls that never finish.
+                let _ = stop.send(true);
+            },
+        )
         .await;
     for task in background {
         let _ = task.await;

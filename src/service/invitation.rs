@@ -77,6 +77,7 @@ impl Roster {
             return Err(Error::AlreadyExists(Reason::AlreadyMember));
         }
         let id = InvitationId::new();
+        let expires_at = expiry(now, self.settings.invitation_ttl);
         store::invitation::insert(
             &txn,
             NewInvitation {
@@ -87,7 +88,7 @@ impl Roster {
                 role,
                 inviter: &caller.user_id,
                 request_id,
-                expires_at: expiry(now, self.settings.invitation_ttl),
+                expires_at,
                 now,
             },
         )
@@ -95,9 +96,20 @@ impl Roster {
         // Counted after the insert (and under the organization's lock), so
         // the new invitation is included and a duplicate was reported first.
         self.check_seats(&txn, organization).await?;
-        let invitation = store::invitation::find(&txn, id)
-            .await?
-            .ok_or(Error::NotFound(Resource::Invitation))?;
+        // As stored: no need to read it back.
+        let invitation = Invitation {
+            id,
+            organization_id: organization,
+            organization_name: org.name.clone(),
+            organization_slug: org.slug.clone(),
+            email: email.as_str().to_owned(),
+            role,
+            stored_state: InvitationState::Pending,
+            inviter_id: caller.user_id.clone(),
+            expires_at,
+            created_at: now,
+            updated_at: now,
+        };
         let event = NewEvent::new(EventType::InvitationCreated, &org, caller.user_id.as_str())
             .about_email(&invitation.email)
             .fact("invitation_id", invitation.id.to_string())
@@ -118,11 +130,10 @@ impl Roster {
         organization: OrganizationId,
     ) -> Result<(), Error> {
         let limits = self.settings.limits;
-        let pending = store::invitation::count_pending(txn, organization, now()).await?;
+        let (members, pending) = store::organization::seat_usage(txn, organization, now()).await?;
         if pending > limits.max_pending_invitations_per_organization {
             return Err(Error::ResourceExhausted(Reason::InvitationLimit));
         }
-        let members = store::membership::count(txn, organization, None).await?;
         if members + pending > limits.max_members_per_organization {
             return Err(Error::ResourceExhausted(Reason::MembershipLimit));
         }
@@ -260,7 +271,7 @@ impl Roster {
         )
         .await?;
         self.commit(txn).await?;
-        self.cache.invalidate(organization, &caller.user_id);
+        self.cache.invalidate_role(organization, &caller.user_id);
         Ok((invitation, member, revision))
     }
 

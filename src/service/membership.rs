@@ -98,7 +98,7 @@ impl Roster {
         )
         .await?;
         self.commit(txn).await?;
-        self.cache.invalidate(organization, &user);
+        self.cache.invalidate_role(organization, &user);
         target.role = role;
         Ok((target, Some(revision)))
     }
@@ -136,7 +136,7 @@ impl Roster {
         )
         .await?;
         self.commit(txn).await?;
-        self.cache.invalidate(organization, &user);
+        self.cache.invalidate_role(organization, &user);
         Ok(revision)
     }
 
@@ -164,7 +164,7 @@ impl Roster {
         )
         .await?;
         self.commit(txn).await?;
-        self.cache.invalidate(organization, &caller.user_id);
+        self.cache.invalidate_role(organization, &caller.user_id);
         Ok(revision)
     }
 
@@ -213,8 +213,8 @@ impl Roster {
         )
         .await?;
         self.commit(txn).await?;
-        self.cache.invalidate(organization, &new_owner);
-        self.cache.invalidate(organization, &caller.user_id);
+        self.cache.invalidate_role(organization, &new_owner);
+        self.cache.invalidate_role(organization, &caller.user_id);
         target.role = Role::Owner;
         previous.role = Role::Admin;
         Ok((target, previous, revision))

@@ -14,8 +14,8 @@ mod events;
 mod expiry;
 mod invitation;
 mod membership;
-mod membership_cache;
 mod organization;
+mod read_cache;
 mod signal;
 
 use std::time::Duration;
@@ -28,8 +28,8 @@ pub use authorization::{CheckAnswer, CheckInput};
 pub use events::{AuditQuery, EventStream};
 pub use invitation::InvitationFilter;
 pub use membership::MemberQuery;
-pub use membership_cache::MembershipCache;
 pub use organization::{NewOrganization, OrganizationKey, OrganizationUpdate, SlugAvailability};
+pub use read_cache::ReadCache;
 pub use signal::Signal;
 
 use crate::{
@@ -81,7 +81,7 @@ pub struct Roster {
     /// Turns true when the server shuts down; long-lived calls end then.
     stop: watch::Receiver<bool>,
     /// Roles in memory, for permission checks and read authorization.
-    cache: MembershipCache,
+    cache: ReadCache,
 }
 
 impl std::fmt::Debug for Roster {
@@ -95,7 +95,7 @@ impl std::fmt::Debug for Roster {
 
 impl Roster {
     pub fn new(store: Store, settings: Settings, stop: watch::Receiver<bool>) -> Self {
-        let cache = MembershipCache::new(settings.cache_capacity, settings.cache_ttl);
+        let cache = ReadCache::new(settings.cache_capacity, settings.cache_ttl);
         Self {
             store,
             settings,
@@ -110,7 +110,7 @@ impl Roster {
         &self.store
     }
 
-    pub fn cache(&self) -> &MembershipCache {
+    pub fn cache(&self) -> &ReadCache {
         &self.cache
     }
 
@@ -161,6 +161,9 @@ impl Roster {
         let org = store::organization::lock(&txn, organization)
             .await?
             .ok_or(Error::NotFound(Resource::Organization))?;
+        // A statement of its own, after the lock is granted: on PostgreSQL
+        // (READ COMMITTED) it sees every change committed before the lock,
+        // which a subquery of the locking statement would not.
         let role = store::membership::role_of(&txn, organization, &caller.user_id).await?;
         let role = authorize(action, role)?;
         Ok(OrganizationWrite { txn, org, role })

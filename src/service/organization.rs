@@ -109,7 +109,7 @@ impl Roster {
         )
         .await?;
         self.commit(txn).await?;
-        self.cache.invalidate(organization.id, &caller.user_id);
+        self.cache.invalidate_role(organization.id, &caller.user_id);
         Ok((organization, Some(revision)))
     }
 
@@ -121,14 +121,23 @@ impl Roster {
         key: OrganizationKey,
     ) -> Result<(Organization, Role), Error> {
         let db = self.store.db();
-        let organization = match key {
-            OrganizationKey::Id(id) => store::organization::find(db, id).await?,
-            OrganizationKey::Slug(slug) => store::organization::find_by_slug(db, &slug).await?,
-        }
-        .ok_or(Error::NotFound(Resource::Organization))?;
+        let id = match key {
+            OrganizationKey::Id(id) => id,
+            OrganizationKey::Slug(slug) => {
+                store::organization::find_by_slug(db, &slug)
+                    .await?
+                    .ok_or(Error::NotFound(Resource::Organization))?
+                    .id
+            }
+        };
         let role = self
-            .authorize_read(caller, Action::GetOrganization, organization.id)
+            .authorize_read(caller, Action::GetOrganization, id)
             .await?;
+        let organization = self
+            .cache
+            .organization(db, id)
+            .await?
+            .ok_or(Error::NotFound(Resource::Organization))?;
         Ok((organization, role))
     }
 
@@ -175,6 +184,7 @@ impl Roster {
         }
         store::event::record(&txn, event).await?;
         self.commit(txn).await?;
+        self.cache.invalidate_organization(updated.id);
         Ok(updated)
     }
 
@@ -203,7 +213,7 @@ impl Roster {
         )
         .await?;
         self.commit(txn).await?;
-        self.cache.invalidate_organization(org.id);
+        self.cache.forget_organization(org.id);
         Ok(revision)
     }
 

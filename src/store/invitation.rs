@@ -6,8 +6,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, sea_query::Expr,
 };
 use tracing::instrument;
 use uuid::Uuid;
@@ -203,21 +203,6 @@ pub async fn list_lapsed(
         .into_iter()
         .map(|(row, org)| invitation(row, org))
         .collect()
-}
-
-/// Pending, unexpired invitations of the organization (they hold seats).
-
-#[instrument(skip(conn), err)]
-pub async fn count_pending(
-    conn: &impl ConnectionTrait,
-    organization: OrganizationId,
-    now: DateTime<Utc>,
-) -> Result<u64, Error> {
-    Ok(invitations::Entity::find()
-        .filter(invitations::Column::OrganizationId.eq(organization.0))
-        .filter(in_state(InvitationState::Pending, now))
-        .count(conn)
-        .await?)
 }
 
 /// Stores `expired` on the organization's pending invitations for

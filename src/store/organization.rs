@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QuerySelect, Set,
-    sea_query::{Expr, ExprTrait},
+    sea_query::{Expr, ExprTrait, Query},
 };
 use tracing::instrument;
 use uuid::Uuid;
@@ -16,7 +16,7 @@ use super::{
 use crate::domain::{
     Error, Reason,
     ids::{DeveloperId, OrganizationId, UserId},
-    model::{Organization, Role},
+    model::{InvitationState, Organization, Role},
 };
 
 impl From<organizations::Model> for Organization {
@@ -180,4 +180,39 @@ pub async fn count_owned_by(conn: &impl ConnectionTrait, user: &UserId) -> Resul
         .filter(memberships::Column::Role.eq(Role::Owner.as_str()))
         .count(conn)
         .await?)
+}
+
+/// Seats in use: (members, pending unexpired invitations), in one query.
+#[instrument(skip(conn), err)]
+pub async fn seat_usage(
+    conn: &impl ConnectionTrait,
+    id: OrganizationId,
+    now: DateTime<Utc>,
+) -> Result<(u64, u64), Error> {
+    use super::entity::invitations;
+    let members = Query::select()
+        .expr(Expr::col(memberships::Column::Id).count())
+        .from(memberships::Entity)
+        .and_where(memberships::Column::OrganizationId.eq(id.0))
+        .to_owned();
+    let pending = Query::select()
+        .expr(Expr::col(invitations::Column::Id).count())
+        .from(invitations::Entity)
+        .and_where(invitations::Column::OrganizationId.eq(id.0))
+        .and_where(invitations::Column::State.eq(InvitationState::Pending.as_str()))
+        .and_where(invitations::Column::ExpiresAt.gt(now))
+        .to_owned();
+    let query = Query::select()
+        .expr_as(Expr::from(members), "members")
+        .expr_as(Expr::from(pending), "pending")
+        .to_owned();
+    let row = conn
+        .query_one(&query)
+        .await?
+        .ok_or_else(|| Error::internal("seat count returned no row"))?;
+    let count = |column: &str| -> Result<u64, Error> {
+        let value: i64 = row.try_get("", column)?;
+        u64::try_from(value).map_err(Error::internal)
+    };
+    Ok((count("members")?, count("pending")?))
 }

@@ -226,6 +226,40 @@ backend_tests! {
         eprintln!("revocation without a revision reached the other replica after {:?}", started.elapsed());
     }
 
+    async fn another_replica_sees_a_renamed_organization_within_the_bound(backend: Backend) {
+        let a = TestApp::spawn(&backend).await;
+        let b = a.replica().await;
+        let org = a.create_org("alice", "acme").await;
+        let get = |app: &TestApp| {
+            let mut client = app.orgs("alice");
+            let id = org.id.clone();
+            async move {
+                client
+                    .get_organization(pb::GetOrganizationRequest { key: Some(pb::get_organization_request::Key::Id(id)) })
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .organization
+                    .unwrap()
+                    .name
+            }
+        };
+        assert_eq!(get(&b).await, org.name, "B has it cached");
+        a.orgs("alice")
+            .update_organization(pb::UpdateOrganizationRequest {
+                organization: Some(pb::Organization { id: org.id.clone(), name: "Renamed".into(), ..Default::default() }),
+                update_mask: Some(prost_types::FieldMask { paths: vec!["name".into()] }),
+            })
+            .await
+            .unwrap();
+        assert_eq!(get(&a).await, "Renamed", "at once on the replica that changed it");
+        let started = Instant::now();
+        while get(&b).await != "Renamed" {
+            assert!(started.elapsed() < a.config.authz_cache_ttl, "B is stale after {:?}", started.elapsed());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     async fn every_membership_change_returns_a_revision(backend: Backend) {
         let app = TestApp::spawn(&backend).await;
         let created = app

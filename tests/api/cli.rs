@@ -72,3 +72,68 @@ fn roster_token_prints_a_token_the_server_accepts() {
         .unwrap();
     assert!(!caller.email_verified);
 }
+
+#[test]
+fn roster_bench_runs_every_workload_and_reports_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let output = roster()
+        .args([
+            "bench",
+            "--duration",
+            "300ms",
+            "--warmup",
+            "0s",
+            "--concurrency",
+            "4",
+            "--connections",
+            "2",
+        ])
+        .args([
+            "--memberships",
+            "300",
+            "--big-organization-members",
+            "60",
+            "--members-per-organization",
+            "10",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(table.contains("vs health"), "{table}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let outcomes = report["outcomes"].as_array().unwrap();
+    let names: Vec<&str> = outcomes
+        .iter()
+        .map(|o| o["workload"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "health_check",
+            "check_permission",
+            "batch_check_permissions_10",
+            "get_organization",
+            "list_members_50_of_10k",
+            "update_member_role",
+            "create_organization",
+            "create_invitation",
+        ]
+    );
+    for outcome in outcomes {
+        assert_eq!(outcome["errors"], 0, "{outcome}");
+        assert!(outcome["requests"].as_u64().unwrap() > 0, "{outcome}");
+        assert!(
+            outcome["ratio_to_health"].as_f64().unwrap() > 0.0,
+            "{outcome}"
+        );
+    }
+    assert!(report["server_rss_mib"].as_f64().unwrap() > 1.0);
+}
