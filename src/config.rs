@@ -157,10 +157,13 @@ pub struct Config {
     /// Most memberships kept in the permission-check cache (memory bound).
     #[arg(long, env = "ROSTER_AUTHZ_CACHE_CAPACITY", default_value_t = 200_000)]
     pub authz_cache_capacity: u64,
-    /// The longest a cached membership is trusted: the worst-case staleness of a
-    /// permission check that names no revision (changes normally arrive within milliseconds).
-    #[arg(long, env = "ROSTER_AUTHZ_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
-    pub authz_cache_ttl: Duration,
+    /// The worst-case staleness of cached reads (permission checks without a
+    /// revision, read authorization, GetOrganization): the cache is used only
+    /// while its follower has confirmed, this recently, that it applied every
+    /// committed change; otherwise reads go to the database. Changes normally
+    /// arrive within milliseconds.
+    #[arg(long, env = "ROSTER_AUTHZ_MAX_STALENESS", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub authz_max_staleness: Duration,
     /// How often lapsed invitations are marked expired (and `invitation.expired` recorded).
     #[arg(long, env = "ROSTER_EXPIRY_SWEEP_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     pub expiry_sweep_interval: Duration,
@@ -248,7 +251,7 @@ impl Config {
                 smtp_from: DEFAULT_SMTP_FROM.to_owned(),
             },
             authz_cache_capacity: 200_000,
-            authz_cache_ttl: Duration::from_secs(5),
+            authz_max_staleness: Duration::from_secs(2),
             mail_poll_interval: Duration::from_secs(5),
             expiry_sweep_interval: Duration::from_secs(60),
         }
@@ -303,9 +306,9 @@ impl Config {
                 "DATABASE_URL must start with sqlite: or postgres://".into(),
             ));
         }
-        if self.authz_cache_capacity == 0 || self.authz_cache_ttl.is_zero() {
+        if self.authz_cache_capacity == 0 || self.authz_max_staleness.is_zero() {
             return Err(ConfigError(
-                "--authz-cache-capacity and --authz-cache-ttl must be positive".into(),
+                "--authz-cache-capacity and --authz-max-staleness must be positive".into(),
             ));
         }
         if self.mail_poll_interval.is_zero() || self.expiry_sweep_interval.is_zero() {
@@ -334,7 +337,7 @@ impl Config {
             invitation_ttl: self.invitation_ttl,
             portal_url: self.portal_url.clone(),
             cache_capacity: self.authz_cache_capacity,
-            cache_ttl: self.authz_cache_ttl,
+            max_staleness: self.authz_max_staleness,
         }
     }
 }

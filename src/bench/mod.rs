@@ -64,6 +64,9 @@ pub struct BenchArgs {
     /// The permission-check cache of the server under test.
     #[arg(long, default_value_t = 200_000)]
     pub authz_cache_capacity: u64,
+    /// The database pool of the server under test.
+    #[arg(long, default_value_t = 10)]
+    pub database_max_connections: u32,
 }
 
 /// One workload's figures.
@@ -268,6 +271,10 @@ impl ServerProcess {
             .args([
                 "--authz-cache-capacity",
                 &args.authz_cache_capacity.to_string(),
+            ])
+            .args([
+                "--database-max-connections",
+                &args.database_max_connections.to_string(),
             ])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null());

@@ -20,6 +20,9 @@ use crate::{
 };
 
 /// How long a claimed email is reserved for the dispatcher that claimed it.
+/// After a wake-up, how long the dispatcher lets further emails gather
+/// before it claims a batch.
+const DISPATCH_COALESCE: Duration = Duration::from_millis(20);
 const LEASE: Duration = Duration::from_secs(120);
 /// Emails claimed per round trip.
 const BATCH: u64 = 20;
@@ -60,10 +63,13 @@ impl Dispatcher {
             if let Err(err) = self.deliver_due().await {
                 warn!(error = %err, "email outbox round failed; will retry");
             }
-            tokio::select! {
-                _ = wake.changed() => {}
-                () = tokio::time::sleep(self.poll) => {}
+            let woken = tokio::select! {
+                _ = wake.changed() => true,
+                () = tokio::time::sleep(self.poll) => false,
                 _ = stop.wait_for(|stopped| *stopped) => return,
+            };
+            if woken {
+                tokio::time::sleep(DISPATCH_COALESCE).await;
             }
         }
     }
@@ -72,9 +78,7 @@ impl Dispatcher {
     pub async fn deliver_due(&self) -> Result<usize, Error> {
         let mut delivered = 0;
         loop {
-            let txn = self.store.begin_write().await?;
-            let batch = store::mail::claim_due(&txn, now(), LEASE, BATCH).await?;
-            txn.commit().await?;
+            let batch = store::mail::claim_due(self.store.db(), now(), LEASE, BATCH).await?;
             if batch.is_empty() {
                 return Ok(delivered);
             }

@@ -26,6 +26,9 @@ use crate::{
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<Event, Error>> + Send>>;
 
 /// Events read per query while catching up.
+/// After a wake-up, how long a stream lets further commits gather before
+/// it reads: a burst of writes then costs one query per follower.
+const STREAM_COALESCE: Duration = Duration::from_millis(5);
 const STREAM_BATCH: u64 = 500;
 /// How often a follower looks even without a wake-up: the safety net
 /// should a notification be lost (say, while reconnecting to PostgreSQL).
@@ -81,10 +84,13 @@ impl Roster {
                 } else {
                     SAFETY_POLL
                 };
-                tokio::select! {
-                    _ = wake.changed() => {}
-                    () = tokio::time::sleep(delay) => {}
+                let woken = tokio::select! {
+                    _ = wake.changed() => true,
+                    () = tokio::time::sleep(delay) => false,
                     _ = stop.wait_for(|stopped| *stopped) => break,
+                };
+                if woken {
+                    tokio::time::sleep(STREAM_COALESCE).await;
                 }
             }
         };

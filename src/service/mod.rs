@@ -66,8 +66,8 @@ pub struct Settings {
     pub portal_url: String,
     /// Most memberships the permission cache holds.
     pub cache_capacity: u64,
-    /// How long a cached membership is trusted at most.
-    pub cache_ttl: Duration,
+    /// How stale a cached read may be at worst.
+    pub max_staleness: Duration,
 }
 
 /// roster's use-cases over one store.
@@ -95,7 +95,7 @@ impl std::fmt::Debug for Roster {
 
 impl Roster {
     pub fn new(store: Store, settings: Settings, stop: watch::Receiver<bool>) -> Self {
-        let cache = ReadCache::new(settings.cache_capacity, settings.cache_ttl);
+        let cache = ReadCache::new(settings.cache_capacity, settings.max_staleness);
         Self {
             store,
             settings,

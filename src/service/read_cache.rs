@@ -7,8 +7,12 @@
 //! - Changes made through other replicas arrive through the change log: a
 //!   follower applies every event (woken by PostgreSQL's NOTIFY, or a slow
 //!   poll as the safety net) and invalidates what it touched.
-//! - Every entry also expires after a time-to-live, which bounds staleness
-//!   even if notifications stop (the documented worst case).
+//! - The cache is trusted only while the follower has confirmed, within the
+//!   last `max_staleness`, that it has applied every committed change (none
+//!   is left, visible or held back). If it cannot (the database is slow, a
+//!   long transaction holds the log back, notifications stall), reads go to
+//!   the database until it can. So no cached answer is older than
+//!   `max_staleness`: that is the documented worst case.
 //! - A permission check that names a revision newer than what the follower
 //!   has applied is answered from the database, so "at least this revision"
 //!   always holds.
@@ -27,7 +31,7 @@ use std::{
         Mutex,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use moka::sync::Cache;
@@ -46,11 +50,17 @@ use crate::{
     store,
 };
 
+/// After a wake-up, how long the follower lets further commits gather
+/// before it reads: one query then covers a burst of writes.
+const FOLLOW_COALESCE: Duration = Duration::from_millis(20);
 const SHARDS: usize = 64;
 /// Events applied per query by the follower.
 const FOLLOW_BATCH: u64 = 1_000;
 /// How often the follower looks without a wake-up.
 const FOLLOW_POLL: Duration = Duration::from_millis(500);
+/// Entries are also dropped after this long, whatever happens, to keep the
+/// cache's memory to what is in use.
+const IDLE_EXPIRY: Duration = Duration::from_secs(600);
 
 /// A bounded cache whose loads cannot bring back an invalidated value.
 struct Guarded<K, V> {
@@ -121,6 +131,9 @@ pub struct ReadCache {
     roles: Guarded<(OrganizationId, UserId), Option<Role>>,
     organizations: Guarded<OrganizationId, Option<Organization>>,
     applied: Mutex<EventCursor>,
+    /// When the follower last confirmed it had applied every committed change.
+    synced_at: Mutex<Option<Instant>>,
+    max_staleness: Duration,
 }
 
 impl std::fmt::Debug for ReadCache {
@@ -134,13 +147,32 @@ impl std::fmt::Debug for ReadCache {
 }
 
 impl ReadCache {
-    /// At most `capacity` memberships (and a quarter as many organizations),
-    /// each kept at most `ttl`.
-    pub fn new(capacity: u64, ttl: Duration) -> Self {
+    /// At most `capacity` memberships (and a quarter as many organizations);
+    /// trusted while the follower is at most `max_staleness` behind.
+    pub fn new(capacity: u64, max_staleness: Duration) -> Self {
         Self {
-            roles: Guarded::new(capacity, ttl),
-            organizations: Guarded::new((capacity / 4).max(1), ttl),
+            roles: Guarded::new(capacity, IDLE_EXPIRY),
+            organizations: Guarded::new((capacity / 4).max(1), IDLE_EXPIRY),
             applied: Mutex::new(EventCursor::START),
+            synced_at: Mutex::new(None),
+            max_staleness,
+        }
+    }
+
+    /// Whether cached values may be served: the follower confirmed recently
+    /// enough that nothing committed is missing from the cache.
+    pub fn is_fresh(&self) -> bool {
+        self.synced_at
+            .lock()
+            .ok()
+            .and_then(|synced| *synced)
+            .is_some_and(|at| at.elapsed() <= self.max_staleness)
+    }
+
+    /// Records that every change committed before `at` has been applied.
+    fn mark_synced(&self, at: Instant) {
+        if let Ok(mut synced) = self.synced_at.lock() {
+            *synced = Some(synced.map_or(at, |previous| previous.max(at)));
         }
     }
 
@@ -167,7 +199,7 @@ impl ReadCache {
         user: &UserId,
         at_least: Option<EventCursor>,
     ) -> Result<Option<Role>, Error> {
-        if at_least.is_some_and(|revision| revision > self.applied()) {
+        if !self.is_fresh() || at_least.is_some_and(|revision| revision > self.applied()) {
             return store::membership::role_of(conn, organization, user).await;
         }
         self.roles
@@ -184,6 +216,9 @@ impl ReadCache {
         conn: &impl ConnectionTrait,
         id: OrganizationId,
     ) -> Result<Option<Organization>, Error> {
+        if !self.is_fresh() {
+            return store::organization::find(conn, id).await;
+        }
         self.organizations
             .get_or_load(id, store::organization::find(conn, id))
             .await
@@ -234,30 +269,69 @@ impl Roster {
     pub async fn start_following(&self) -> Result<(), Error> {
         let cursor = store::event::latest_visible(self.store.db()).await?;
         self.cache.set_applied(cursor);
+        // On SQLite this already confirms the cache; on PostgreSQL the
+        // follower's next round will.
+        self.follow_once(&mut None).await?;
         Ok(())
+    }
+
+    /// One round of the follower: applies every event that is final, and
+    /// records how far the cache is known to be in sync. Returns whether it
+    /// applied anything.
+    ///
+    /// On SQLite, whatever is committed when the round starts is final, so
+    /// a complete round puts the cache in sync as of its start. On
+    /// PostgreSQL, a round started at `t` with next transaction id `x` is
+    /// confirmed once a later round finds every transaction below `x`
+    /// finished (`visible_below >= x`) and has applied their events: every
+    /// change committed before `t` is then in the cache.
+    async fn follow_once(&self, pending: &mut Option<(Instant, i64)>) -> Result<bool, Error> {
+        let started = Instant::now();
+        let db = self.store.db();
+        let horizon = store::event::horizon(db).await?;
+        let events =
+            store::event::list_final(db, self.cache.applied(), FOLLOW_BATCH, horizon).await?;
+        for event in &events {
+            self.cache.apply(event);
+        }
+        let complete = (events.len() as u64) < FOLLOW_BATCH;
+        if complete {
+            match (horizon.visible_below, horizon.next_txid) {
+                (Some(visible_below), Some(next_txid)) => {
+                    if let Some((at, below)) = *pending
+                        && below <= visible_below
+                    {
+                        self.cache.mark_synced(at);
+                        *pending = None;
+                    }
+                    if pending.is_none() {
+                        *pending = Some((started, next_txid));
+                    }
+                }
+                _ => self.cache.mark_synced(started),
+            }
+        }
+        Ok(!events.is_empty())
     }
 
     /// Applies the change log to the cache until `stop` turns true.
     pub async fn follow_changes(&self, wake: Signal, mut stop: watch::Receiver<bool>) {
         let mut wake = wake.subscribe();
+        let mut pending = None;
         loop {
             wake.borrow_and_update();
-            match store::event::list_after(self.store.db(), self.cache.applied(), FOLLOW_BATCH)
-                .await
-            {
-                Ok(events) if !events.is_empty() => {
-                    for event in &events {
-                        self.cache.apply(event);
-                    }
-                    continue;
-                }
-                Ok(_) => {}
+            match self.follow_once(&mut pending).await {
+                Ok(true) => continue,
+                Ok(false) => {}
                 Err(err) => warn!(error = %err, "read cache follower: cannot read events"),
             }
-            tokio::select! {
-                _ = wake.changed() => {}
-                () = tokio::time::sleep(FOLLOW_POLL) => {}
+            let woken = tokio::select! {
+                _ = wake.changed() => true,
+                () = tokio::time::sleep(FOLLOW_POLL) => false,
                 _ = stop.wait_for(|stopped| *stopped) => return,
+            };
+            if woken {
+                tokio::time::sleep(FOLLOW_COALESCE).await;
             }
         }
     }

@@ -17,7 +17,8 @@ use crate::domain::{
     page::PageRequest,
 };
 
-/// The PostgreSQL channel on which every committed batch of events is announced.
+/// The PostgreSQL channel on which every committed batch of events is
+/// announced (by the trigger of migration `m20261129_000003`).
 pub const NOTIFY_CHANNEL: &str = "roster_events";
 
 fn event(row: events::Model) -> Result<Event, Error> {
@@ -40,9 +41,9 @@ fn event(row: events::Model) -> Result<Event, Error> {
 }
 
 /// Records `event` in the caller's transaction and returns its cursor (the
-/// change's revision). On PostgreSQL it also queues a NOTIFY, which
-/// PostgreSQL delivers when (and only if) the transaction commits, waking
-/// consumers on every replica.
+/// change's revision). On PostgreSQL a trigger on `events` queues a NOTIFY
+/// on [`NOTIFY_CHANNEL`], which PostgreSQL delivers when (and only if) the
+/// transaction commits, waking consumers on every replica.
 #[instrument(skip_all, fields(event_type = event.event_type.as_str(), org_id = %event.organization_id), err)]
 pub async fn record(conn: &impl ConnectionTrait, event: NewEvent) -> Result<EventCursor, Error> {
     let data = serde_json::to_string(&event.changes).map_err(Error::internal)?;
@@ -62,13 +63,6 @@ pub async fn record(conn: &impl ConnectionTrait, event: NewEvent) -> Result<Even
     }
     .insert(conn)
     .await?;
-    if conn.get_database_backend() == DbBackend::Postgres {
-        conn.execute_raw(Statement::from_string(
-            DbBackend::Postgres,
-            format!("NOTIFY {NOTIFY_CHANNEL}"),
-        ))
-        .await?;
-    }
     Ok(EventCursor {
         txid: row.txid,
         seq: row.seq,
@@ -117,6 +111,62 @@ pub async fn first_cursor(
         .one(conn)
         .await?;
     Ok(first.map(|(txid, seq)| EventCursor { txid, seq }))
+}
+
+/// Where the log's visible part ends right now (PostgreSQL): events of
+/// transactions below `visible_below` are final; transactions from
+/// `next_txid` on had not started. Both `None` on SQLite, where whatever is
+/// committed is final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Horizon {
+    pub visible_below: Option<i64>,
+    pub next_txid: Option<i64>,
+}
+
+/// The current [`Horizon`].
+#[instrument(skip(conn), err)]
+pub async fn horizon(conn: &impl ConnectionTrait) -> Result<Horizon, Error> {
+    if conn.get_database_backend() != DbBackend::Postgres {
+        return Ok(Horizon {
+            visible_below: None,
+            next_txid: None,
+        });
+    }
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT pg_snapshot_xmin(s)::text::bigint AS xmin, \
+             pg_snapshot_xmax(s)::text::bigint AS xmax FROM pg_current_snapshot() AS s",
+        ))
+        .await?
+        .ok_or_else(|| Error::internal("no snapshot"))?;
+    Ok(Horizon {
+        visible_below: Some(row.try_get("", "xmin")?),
+        next_txid: Some(row.try_get("", "xmax")?),
+    })
+}
+
+/// Up to `limit` events after `cursor` that were final at `horizon`, in log order.
+#[instrument(skip(conn), err)]
+pub async fn list_final(
+    conn: &impl ConnectionTrait,
+    cursor: EventCursor,
+    limit: u64,
+    horizon: Horizon,
+) -> Result<Vec<Event>, Error> {
+    let mut query = events::Entity::find().filter(after(cursor));
+    if let Some(below) = horizon.visible_below {
+        query = query.filter(events::Column::Txid.lt(below));
+    }
+    query
+        .order_by_asc(events::Column::Txid)
+        .order_by_asc(events::Column::Seq)
+        .limit(limit)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(event)
+        .collect()
 }
 
 /// PostgreSQL: written by a transaction older than every running one.

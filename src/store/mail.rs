@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
-    sea_query::{Expr, ExprTrait, LockBehavior, LockType},
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query},
 };
 use tracing::instrument;
 use uuid::Uuid;
@@ -60,7 +59,9 @@ pub async fn enqueue(
 
 /// Claims up to `limit` pending emails that are due, by pushing their next
 /// attempt `lease` into the future: other dispatchers (on other replicas)
-/// skip them until the lease runs out. Call inside a write transaction.
+/// skip them until the lease runs out. One statement: the rows are chosen
+/// with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so dispatchers claiming at
+/// the same moment take different rows instead of waiting for each other.
 #[instrument(skip(conn), err)]
 pub async fn claim_due(
     conn: &impl ConnectionTrait,
@@ -68,25 +69,21 @@ pub async fn claim_due(
     lease: Duration,
     limit: u64,
 ) -> Result<Vec<OutboxMail>, Error> {
-    let rows = mail_outbox::Entity::find()
-        .filter(mail_outbox::Column::State.eq(PENDING))
-        .filter(mail_outbox::Column::NextAttemptAt.lte(now))
-        .order_by_asc(mail_outbox::Column::NextAttemptAt)
+    let due = Query::select()
+        .column(mail_outbox::Column::Id)
+        .from(mail_outbox::Entity)
+        .and_where(mail_outbox::Column::State.eq(PENDING))
+        .and_where(mail_outbox::Column::NextAttemptAt.lte(now))
+        .order_by(mail_outbox::Column::NextAttemptAt, Order::Asc)
         .limit(limit)
-        // PostgreSQL: rows another dispatcher is claiming right now are
-        // skipped, not waited for. SQLite has one writer at a time anyway.
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .all(conn)
-        .await?;
+        .to_owned();
     let until = now + chrono::Duration::from_std(lease).map_err(Error::internal)?;
-    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-    if !ids.is_empty() {
-        mail_outbox::Entity::update_many()
-            .col_expr(mail_outbox::Column::NextAttemptAt, Expr::value(until))
-            .filter(mail_outbox::Column::Id.is_in(ids))
-            .exec(conn)
-            .await?;
-    }
+    let rows = mail_outbox::Entity::update_many()
+        .col_expr(mail_outbox::Column::NextAttemptAt, Expr::value(until))
+        .filter(mail_outbox::Column::Id.in_subquery(due))
+        .exec_with_returning(conn)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|row| OutboxMail {
