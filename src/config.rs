@@ -338,10 +338,14 @@ impl Config {
             ));
         }
         if self.limits.max_message_bytes < 1024 {
-            return Err(ConfigError("--max-message-bytes must be at least 1024".into()));
+            return Err(ConfigError(
+                "--max-message-bytes must be at least 1024".into(),
+            ));
         }
         if self.health_check_interval.is_zero() {
-            return Err(ConfigError("--health-check-interval must be positive".into()));
+            return Err(ConfigError(
+                "--health-check-interval must be positive".into(),
+            ));
         }
         self.tls.server_config()?;
         if self.mail_poll_interval.is_zero() || self.expiry_sweep_interval.is_zero() {
@@ -484,7 +488,10 @@ impl TlsConfig {
         use tonic::transport::{Certificate, Identity, ServerTlsConfig};
         let read = |path: &PathBuf, what: &str| {
             std::fs::read(path).map_err(|err| {
-                ConfigError(format!("cannot read the TLS {what} {}: {err}", path.display()))
+                ConfigError(format!(
+                    "cannot read the TLS {what} {}: {err}",
+                    path.display()
+                ))
             })
         };
         let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
@@ -495,8 +502,10 @@ impl TlsConfig {
             }
             return Ok(None);
         };
-        let mut config =
-            ServerTlsConfig::new().identity(Identity::from_pem(read(cert, "certificate")?, read(key, "key")?));
+        let mut config = ServerTlsConfig::new().identity(Identity::from_pem(
+            read(cert, "certificate")?,
+            read(key, "key")?,
+        ));
         if let Some(ca) = &self.tls_client_ca {
             config = config.client_ca_root(Certificate::from_pem(read(ca, "client CA")?));
         }

@@ -103,7 +103,11 @@ pub async fn serve_with_mailer(
         .await
         .map_err(ServeError::Database)?;
     let (stop, stopped) = watch::channel(false);
-    let roster = Arc::new(Roster::new(store.clone(), config.settings(), stopped.clone()));
+    let roster = Arc::new(Roster::new(
+        store.clone(),
+        config.settings(),
+        stopped.clone(),
+    ));
     roster
         .start_following()
         .await
@@ -122,8 +126,8 @@ pub async fn serve_with_mailer(
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let keepalive = (!limits.http2_keepalive_interval.is_zero())
-        .then_some(limits.http2_keepalive_interval);
+    let keepalive =
+        (!limits.http2_keepalive_interval.is_zero()).then_some(limits.http2_keepalive_interval);
     let mut builder = Server::builder()
         .http2_keepalive_interval(keepalive)
         .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
@@ -169,7 +173,9 @@ pub async fn serve_with_mailer(
         let health = health.clone();
         async move {
             shutdown.await;
-            info!("shutting down: health NOT_SERVING, refusing new calls, finishing calls in flight");
+            info!(
+                "shutting down: health NOT_SERVING, refusing new calls, finishing calls in flight"
+            );
             set_health(&health, ServingStatus::NotServing).await;
             // Ends event streams and background loops, and makes the
             // protect layer refuse new calls.
@@ -193,7 +199,10 @@ pub async fn serve_with_mailer(
         }
     };
     for task in background {
-        if tokio::time::timeout(Duration::from_secs(5), task).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .is_err()
+        {
             warn!("a background task did not stop in time");
         }
     }

@@ -104,7 +104,9 @@ impl Reason {
             Reason::MembershipLimit => "the organization has reached its member limit",
             Reason::InvitationLimit => "the organization has reached its pending invitation limit",
             Reason::EtagMismatch => "the resource changed since it was read; read it again",
-            Reason::ServerOverloaded => "the server is at its concurrency limit; retry with backoff",
+            Reason::ServerOverloaded => {
+                "the server is at its concurrency limit; retry with backoff"
+            }
             Reason::ShuttingDown => "the server is shutting down; retry on another replica",
             Reason::DeadlineExceeded => "the call did not finish within its deadline",
         }

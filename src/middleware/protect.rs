@@ -36,7 +36,11 @@ pub struct ProtectLayer {
 }
 
 impl ProtectLayer {
-    pub fn new(max_concurrent: usize, max_deadline: Duration, stopping: watch::Receiver<bool>) -> Self {
+    pub fn new(
+        max_concurrent: usize,
+        max_deadline: Duration,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max_concurrent)),
             max_deadline,
