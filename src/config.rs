@@ -46,7 +46,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve gRPC (the default).
-    Serve(Config),
+    Serve(Box<Config>),
     /// Print a development token signed with the configured HS256 secret.
     Token(TokenArgs),
     /// Measure roster under load over loopback gRPC (starts its own server).
@@ -164,6 +164,22 @@ pub struct Config {
     /// arrive within milliseconds.
     #[arg(long, env = "ROSTER_AUTHZ_MAX_STALENESS", default_value = "2s", value_parser = humantime::parse_duration)]
     pub authz_max_staleness: Duration,
+    #[command(flatten)]
+    pub tls: TlsConfig,
+    #[command(flatten)]
+    pub limits: ServerLimits,
+    /// Serve Prometheus metrics over HTTP on this address (e.g. `127.0.0.1:9464`);
+    /// off when unset.
+    #[arg(long, env = "ROSTER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// How often the database is checked; while it does not answer, health
+    /// reports NOT_SERVING.
+    #[arg(long, env = "ROSTER_HEALTH_CHECK_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub health_check_interval: Duration,
+    /// On SIGTERM or Ctrl-C, how long calls in flight may take to finish
+    /// before the server stops anyway.
+    #[arg(long, env = "ROSTER_SHUTDOWN_GRACE", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
     /// How often lapsed invitations are marked expired (and `invitation.expired` recorded).
     #[arg(long, env = "ROSTER_EXPIRY_SWEEP_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     pub expiry_sweep_interval: Duration,
@@ -252,6 +268,11 @@ impl Config {
             },
             authz_cache_capacity: 200_000,
             authz_max_staleness: Duration::from_secs(2),
+            tls: TlsConfig::default(),
+            limits: ServerLimits::default(),
+            metrics_listen: None,
+            health_check_interval: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(20),
             mail_poll_interval: Duration::from_secs(5),
             expiry_sweep_interval: Duration::from_secs(60),
         }
@@ -311,6 +332,22 @@ impl Config {
                 "--authz-cache-capacity and --authz-max-staleness must be positive".into(),
             ));
         }
+        if self.limits.max_concurrent_rpcs == 0 || self.limits.rpc_timeout.is_zero() {
+            return Err(ConfigError(
+                "--max-concurrent-rpcs and --rpc-timeout must be positive".into(),
+            ));
+        }
+        if self.limits.max_message_bytes < 1024 {
+            return Err(ConfigError(
+                "--max-message-bytes must be at least 1024".into(),
+            ));
+        }
+        if self.health_check_interval.is_zero() {
+            return Err(ConfigError(
+                "--health-check-interval must be positive".into(),
+            ));
+        }
+        self.tls.server_config()?;
         if self.mail_poll_interval.is_zero() || self.expiry_sweep_interval.is_zero() {
             return Err(ConfigError(
                 "--mail-poll-interval and --expiry-sweep-interval must be positive".into(),
@@ -394,5 +431,84 @@ mod tests {
         config = Config::with_database("sqlite::memory:");
         config.jwt.jwt_secret = Some("short".into());
         assert!(config.validate().is_err());
+    }
+}
+
+/// TLS for the gRPC port. Without a certificate, roster serves plaintext
+/// (fine on loopback or behind a TLS-terminating proxy).
+#[derive(Debug, Clone, Args, PartialEq, Eq, Default)]
+pub struct TlsConfig {
+    /// PEM certificate chain of the server.
+    #[arg(long, env = "ROSTER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the server.
+    #[arg(long, env = "ROSTER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s): when set, clients must present a certificate
+    /// signed by one of them (mutual TLS).
+    #[arg(long, env = "ROSTER_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+/// Limits that keep the server responsive.
+#[derive(Debug, Clone, Copy, Args, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// The longest a call may run (a client's shorter `grpc-timeout` wins).
+    #[arg(long, env = "ROSTER_RPC_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub rpc_timeout: Duration,
+    /// Calls running at once; more are refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "ROSTER_MAX_CONCURRENT_RPCS", default_value_t = 1024)]
+    pub max_concurrent_rpcs: usize,
+    /// Largest request or reply message, in bytes.
+    #[arg(long, env = "ROSTER_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_message_bytes: usize,
+    /// HTTP/2 keepalive ping interval (0s: off).
+    #[arg(long, env = "ROSTER_HTTP2_KEEPALIVE_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub http2_keepalive_interval: Duration,
+    /// How long a keepalive ping may go unanswered before the connection is closed.
+    #[arg(long, env = "ROSTER_HTTP2_KEEPALIVE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub http2_keepalive_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            rpc_timeout: Duration::from_secs(30),
+            max_concurrent_rpcs: 1024,
+            max_message_bytes: 4 * 1024 * 1024,
+            http2_keepalive_interval: Duration::from_secs(30),
+            http2_keepalive_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl TlsConfig {
+    /// The server's TLS settings, read from the files; `None` for plaintext.
+    pub fn server_config(&self) -> Result<Option<tonic::transport::ServerTlsConfig>, ConfigError> {
+        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+        let read = |path: &PathBuf, what: &str| {
+            std::fs::read(path).map_err(|err| {
+                ConfigError(format!(
+                    "cannot read the TLS {what} {}: {err}",
+                    path.display()
+                ))
+            })
+        };
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            if self.tls_client_ca.is_some() {
+                return Err(ConfigError(
+                    "ROSTER_TLS_CLIENT_CA needs ROSTER_TLS_CERT and ROSTER_TLS_KEY".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        let mut config = ServerTlsConfig::new().identity(Identity::from_pem(
+            read(cert, "certificate")?,
+            read(key, "key")?,
+        ));
+        if let Some(ca) = &self.tls_client_ca {
+            config = config.client_ca_root(Certificate::from_pem(read(ca, "client CA")?));
+        }
+        Ok(Some(config))
     }
 }

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod config;
 pub mod domain;
 pub mod mail;
+pub mod middleware;
 pub mod pb;
 pub mod server;
 pub mod service;

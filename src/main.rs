@@ -22,7 +22,7 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Some(Command::Serve(config)) => serve(config).await,
+        Some(Command::Serve(config)) => serve(*config).await,
         None => serve(cli.serve).await,
     }
 }
@@ -46,10 +46,7 @@ async fn serve(config: Config) -> ExitCode {
         }
     };
     match roster::serve(config, listener, shutdown_signal()).await {
-        Ok(()) => {
-            info!("roster stopped");
-            ExitCode::SUCCESS
-        }
+        Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             error!(error = %err, "roster failed");
             ExitCode::FAILURE

@@ -1,13 +1,18 @@
-//! Assembles the gRPC server: authentication layer, health, reflection and
-//! roster's services, on a listener the caller has already bound; and the
-//! background tasks (email outbox, invitation expiry, event notifications).
+//! Assembles the gRPC server: the layers (observe, protect, auth), health,
+//! reflection and roster's services, on a listener the caller has already
+//! bound; the background tasks (email outbox, invitation expiry, change-log
+//! follower, database health, metrics); and the graceful shutdown.
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use sea_orm::DbBackend;
-use tokio::{net::TcpListener, sync::watch};
-use tonic::transport::{Server, server::TcpIncoming};
-use tracing::info;
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tonic::{
+    server::NamedService,
+    transport::{Server, server::TcpIncoming},
+};
+use tonic_health::{ServingStatus, server::HealthReporter};
+use tracing::{info, warn};
 
 use crate::{
     api::{
@@ -18,6 +23,7 @@ use crate::{
     config::{Config, ConfigError},
     domain::Error,
     mail::{Mailer, dispatcher::Dispatcher},
+    middleware::{observe::ObserveLayer, protect::ProtectLayer},
     pb::{
         self, authorization_service_server::AuthorizationServiceServer,
         event_service_server::EventServiceServer,
@@ -26,6 +32,7 @@ use crate::{
     },
     service::Roster,
     store::{self, Store},
+    telemetry,
 };
 
 /// Why the server could not start or stopped with an error.
@@ -41,6 +48,23 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error("listener: {0}")]
     Listener(#[from] std::io::Error),
+    #[error("metrics: {0}")]
+    Metrics(String),
+}
+
+/// The names health reports on: the server as a whole (`""`) and each service.
+const HEALTH_NAMES: [&str; 5] = [
+    "",
+    <OrganizationServiceServer<OrganizationApi> as NamedService>::NAME,
+    <MembershipServiceServer<MembershipApi> as NamedService>::NAME,
+    <EventServiceServer<EventApi> as NamedService>::NAME,
+    <AuthorizationServiceServer<AuthorizationApi> as NamedService>::NAME,
+];
+
+async fn set_health(health: &HealthReporter, status: ServingStatus) {
+    for name in HEALTH_NAMES {
+        health.set_service_status(name, status).await;
+    }
 }
 
 /// Serves roster on `listener` until `shutdown` completes, delivering email
@@ -55,6 +79,10 @@ pub async fn serve(
 }
 
 /// [`serve`], delivering email through `mailer`.
+///
+/// When `shutdown` completes: health turns NOT_SERVING, new calls are
+/// refused, event streams end, calls in flight get up to
+/// `config.shutdown_grace` to finish, then the database pool closes.
 pub async fn serve_with_mailer(
     config: Config,
     listener: TcpListener,
@@ -63,6 +91,14 @@ pub async fn serve_with_mailer(
 ) -> Result<(), ServeError> {
     config.validate()?;
     let verifier = Arc::new(config.jwt.verifier()?);
+    let tls = config.tls.server_config()?;
+    if tls.is_none() && !config.listen.ip().is_loopback() {
+        warn!(address = %config.listen, "serving plaintext gRPC on a non-loopback address: put TLS in front, or set ROSTER_TLS_CERT");
+    }
+    if let Some(address) = config.metrics_listen {
+        telemetry::install_metrics(address).map_err(ServeError::Metrics)?;
+        info!(%address, "serving Prometheus metrics");
+    }
     let store = Store::connect(&config.database_url, config.database_max_connections)
         .await
         .map_err(ServeError::Database)?;
@@ -72,52 +108,16 @@ pub async fn serve_with_mailer(
         config.settings(),
         stopped.clone(),
     ));
-
     roster
         .start_following()
         .await
         .map_err(ServeError::Database)?;
-    let mut background = Vec::new();
-    background.push(tokio::spawn({
-        let roster = roster.clone();
-        let wake = roster.events_signal().clone();
-        let stopped = stopped.clone();
-        async move { roster.follow_changes(wake, stopped).await }
-    }));
-    background.push(tokio::spawn(
-        Dispatcher::new(
-            store.clone(),
-            mailer,
-            roster.mail_signal().clone(),
-            config.mail_poll_interval,
-        )
-        .run(stopped.clone()),
-    ));
-    background.push(tokio::spawn({
-        let roster = roster.clone();
-        let stopped = stopped.clone();
-        let interval = config.expiry_sweep_interval;
-        async move { roster.run_expiry_sweeper(interval, stopped).await }
-    }));
-    if store.backend() == DbBackend::Postgres {
-        background.push(tokio::spawn(store::listen::relay_notifications(
-            store.clone(),
-            roster.events_signal().clone(),
-            stopped.clone(),
-        )));
-    }
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<OrganizationServiceServer<OrganizationApi>>()
-        .await;
-    health
-        .set_serving::<MembershipServiceServer<MembershipApi>>()
-        .await;
-    health.set_serving::<EventServiceServer<EventApi>>().await;
-    health
-        .set_serving::<AuthorizationServiceServer<AuthorizationApi>>()
-        .await;
+    set_health(&health, ServingStatus::Serving).await;
+    let background = spawn_background(&config, &store, &roster, mailer, &health, &stopped);
+
+    let limits = config.limits;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -126,38 +126,176 @@ pub async fn serve_with_mailer(
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-
-    info!(address = %listener.local_addr()?, "roster is serving");
-    let result = Server::builder()
+    let keepalive =
+        (!limits.http2_keepalive_interval.is_zero()).then_some(limits.http2_keepalive_interval);
+    let mut builder = Server::builder()
+        .http2_keepalive_interval(keepalive)
+        .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
+        .tcp_keepalive(Some(Duration::from_secs(60)));
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    let size = limits.max_message_bytes;
+    let router = builder
+        .layer(ObserveLayer)
+        .layer(ProtectLayer::new(
+            limits.max_concurrent_rpcs,
+            limits.rpc_timeout,
+            stopped.clone(),
+        ))
         .layer(AuthLayer::new(verifier))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(OrganizationServiceServer::new(OrganizationApi::new(
-            roster.clone(),
-        )))
-        .add_service(MembershipServiceServer::new(MembershipApi::new(
-            roster.clone(),
-        )))
-        .add_service(EventServiceServer::new(EventApi::new(roster.clone())))
-        .add_service(AuthorizationServiceServer::new(AuthorizationApi::new(
-            roster,
-        )))
-        // Without TCP_NODELAY, replies larger than one segment wait on
-        // Nagle's algorithm and the client's delayed ACK: 40 ms each.
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            async move {
-                shutdown.await;
-                // Ends event streams and background loops, so the server's
-                // graceful shutdown is not held up by calls that never finish.
-                let _ = stop.send(true);
-            },
+        .add_service(
+            OrganizationServiceServer::new(OrganizationApi::new(roster.clone()))
+                .max_decoding_message_size(size)
+                .max_encoding_message_size(size),
         )
-        .await;
+        .add_service(
+            MembershipServiceServer::new(MembershipApi::new(roster.clone()))
+                .max_decoding_message_size(size)
+                .max_encoding_message_size(size),
+        )
+        .add_service(
+            EventServiceServer::new(EventApi::new(roster.clone()))
+                .max_decoding_message_size(size)
+                .max_encoding_message_size(size),
+        )
+        .add_service(
+            AuthorizationServiceServer::new(AuthorizationApi::new(roster))
+                .max_decoding_message_size(size)
+                .max_encoding_message_size(size),
+        );
+
+    info!(address = %listener.local_addr()?, "roster is serving");
+    let draining = {
+        let health = health.clone();
+        async move {
+            shutdown.await;
+            info!(
+                "shutting down: health NOT_SERVING, refusing new calls, finishing calls in flight"
+            );
+            set_health(&health, ServingStatus::NotServing).await;
+            // Ends event streams and background loops, and makes the
+            // protect layer refuse new calls.
+            let _ = stop.send(true);
+        }
+    };
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    // Without TCP_NODELAY (above), replies larger than one segment wait on
+    // Nagle's algorithm and the client's delayed ACK: 40 ms each.
+    let server = router.serve_with_incoming_shutdown(incoming, draining);
+    let grace = config.shutdown_grace;
+    let mut stopped_for_grace = stopped.clone();
+    let result = tokio::select! {
+        result = server => result,
+        () = async move {
+            let _ = stopped_for_grace.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            warn!(?grace, "grace period over: stopping with calls still in flight");
+            Ok(())
+        }
+    };
     for task in background {
-        let _ = task.await;
+        if tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .is_err()
+        {
+            warn!("a background task did not stop in time");
+        }
     }
     store.close().await.map_err(ServeError::Database)?;
+    info!("roster stopped");
     Ok(result?)
+}
+
+/// Starts the background tasks; they end when `stopped` turns true.
+fn spawn_background(
+    config: &Config,
+    store: &Store,
+    roster: &Arc<Roster>,
+    mailer: Arc<dyn Mailer>,
+    health: &HealthReporter,
+    stopped: &watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = vec![
+        tokio::spawn(
+            Dispatcher::new(
+                store.clone(),
+                mailer,
+                roster.mail_signal().clone(),
+                config.mail_poll_interval,
+            )
+            .run(stopped.clone()),
+        ),
+        tokio::spawn({
+            let roster = roster.clone();
+            let stopped = stopped.clone();
+            let interval = config.expiry_sweep_interval;
+            async move { roster.run_expiry_sweeper(interval, stopped).await }
+        }),
+        tokio::spawn({
+            let roster = roster.clone();
+            let wake = roster.events_signal().clone();
+            let stopped = stopped.clone();
+            async move { roster.follow_changes(wake, stopped).await }
+        }),
+        tokio::spawn(monitor_database(
+            store.clone(),
+            health.clone(),
+            config.health_check_interval,
+            stopped.clone(),
+        )),
+    ];
+    if store.backend() == DbBackend::Postgres {
+        tasks.push(tokio::spawn(store::listen::relay_notifications(
+            store.clone(),
+            roster.events_signal().clone(),
+            stopped.clone(),
+        )));
+    }
+    if config.metrics_listen.is_some() {
+        tasks.push(tokio::spawn(telemetry::sample_gauges(
+            store.clone(),
+            Duration::from_secs(5).min(config.health_check_interval),
+            stopped.clone(),
+        )));
+    }
+    tasks
+}
+
+/// Reports NOT_SERVING while the database does not answer, SERVING when it
+/// does again (not after shutdown has begun).
+async fn monitor_database(
+    store: Store,
+    health: HealthReporter,
+    interval: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut serving = true;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+        let answers = matches!(
+            tokio::time::timeout(interval.max(Duration::from_secs(1)), store.ping()).await,
+            Ok(Ok(()))
+        );
+        if *stopped.borrow() {
+            return;
+        }
+        if answers != serving {
+            serving = answers;
+            if serving {
+                info!("the database answers again: SERVING");
+                set_health(&health, ServingStatus::Serving).await;
+            } else {
+                warn!("the database does not answer: NOT_SERVING");
+                set_health(&health, ServingStatus::NotServing).await;
+            }
+        }
+    }
 }

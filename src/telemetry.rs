@@ -1,10 +1,16 @@
-//! Tracing setup, once per process.
+//! Logs and metrics, set up once per process.
 
+use std::{net::SocketAddr, sync::OnceLock, time::Duration};
+
+use metrics_exporter_prometheus::PrometheusBuilder;
+use sea_orm::DbBackend;
+use tokio::sync::watch;
+use tracing::warn;
 use tracing_subscriber::{EnvFilter, fmt};
 
-use crate::config::LogFormat;
+use crate::{config::LogFormat, store::Store};
 
-/// Installs the global subscriber: level from `RUST_LOG` (default `info`),
+/// Installs the global log subscriber: level from `RUST_LOG` (default `info`),
 /// format from configuration. Later calls do nothing.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -13,4 +19,66 @@ pub fn init(format: LogFormat) {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+/// Metric: database pool connections, by state (`idle`, `in_use`).
+pub const DB_POOL_CONNECTIONS: &str = "roster_db_pool_connections";
+/// Metric: the newest event's sequence number (the log's head).
+pub const EVENTS_NEWEST_SEQ: &str = "roster_events_newest_seq";
+/// Metric: invitation emails not yet delivered.
+pub const MAIL_UNDELIVERED: &str = "roster_mail_outbox_undelivered";
+
+static METRICS: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// Serves Prometheus metrics on `address` (`GET /metrics`, or any path).
+/// The recorder is process-wide: a second call, even with another
+/// address, keeps the first.
+pub fn install_metrics(address: SocketAddr) -> Result<(), String> {
+    METRICS
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .with_http_listener(address)
+                .set_buckets(&[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
+                .and_then(|builder| builder.install())
+                .map_err(|err| format!("cannot serve metrics on {address}: {err}"))
+        })
+        .clone()
+}
+
+/// Samples the gauges every `interval` until `stop` turns true.
+pub async fn sample_gauges(store: Store, interval: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        let (size, idle) = match store.backend() {
+            DbBackend::Postgres => {
+                let pool = store.db().get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => {
+                let pool = store.db().get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+        metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(f64::from(idle));
+        metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "in_use")
+            .set(f64::from(size.saturating_sub(idle)));
+        match crate::store::event::latest_visible(store.db()).await {
+            Ok(cursor) => {
+                #[allow(clippy::cast_precision_loss)]
+                metrics::gauge!(EVENTS_NEWEST_SEQ).set(cursor.seq.max(0) as f64);
+            }
+            Err(err) => warn!(error = %err, "metrics: cannot read the event log head"),
+        }
+        match crate::store::mail::pending_count(store.db()).await {
+            #[allow(clippy::cast_precision_loss)]
+            Ok(count) => metrics::gauge!(MAIL_UNDELIVERED).set(count as f64),
+            Err(err) => warn!(error = %err, "metrics: cannot count the email outbox"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+    }
 }

@@ -162,8 +162,15 @@ pub fn revision(revision: Option<EventCursor>) -> String {
     revision.map(EventCursor::encode).unwrap_or_default()
 }
 
+/// Parses the organization a request is about, and notes it on the RPC's span.
+pub fn parse_organization(field: &str, value: &str) -> Result<OrganizationId, FieldViolation> {
+    let id = OrganizationId::parse(field, value)?;
+    crate::middleware::observe::record_organization(&id);
+    Ok(id)
+}
+
 pub fn organization_id(field: &str, value: &str) -> Result<OrganizationId, Error> {
-    Ok(OrganizationId::parse(field, value)?)
+    Ok(parse_organization(field, value)?)
 }
 
 pub fn invitation_id(value: &str) -> Result<InvitationId, Error> {
@@ -219,7 +226,7 @@ pub fn organization_update(
     }
     let wants = |field: &str| everything || paths.iter().any(|p| p == field);
     let (id, name, logo_url) = all_valid((
-        OrganizationId::parse("organization.id", &organization.id),
+        parse_organization("organization.id", &organization.id),
         wants("name")
             .then(|| OrganizationName::parse("organization.name", &organization.name))
             .transpose(),
@@ -249,7 +256,7 @@ pub fn page(
 
 pub fn member_query(req: pb::ListMembersRequest) -> Result<MemberQuery, Error> {
     let (organization, role, search) = all_valid((
-        OrganizationId::parse("organization_id", &req.organization_id),
+        parse_organization("organization_id", &req.organization_id),
         optional_role("role", req.role),
         SearchPrefix::parse("search", &req.search),
     ))?;
@@ -272,7 +279,7 @@ pub fn member_query(req: pb::ListMembersRequest) -> Result<MemberQuery, Error> {
 
 pub fn member_key(organization_id: &str, user_id: &str) -> Result<(OrganizationId, UserId), Error> {
     all_valid((
-        OrganizationId::parse("organization_id", organization_id),
+        parse_organization("organization_id", organization_id),
         UserId::parse("user_id", user_id),
     ))
 }
@@ -281,7 +288,7 @@ pub fn role_change(
     req: pb::UpdateMemberRoleRequest,
 ) -> Result<(OrganizationId, UserId, Role), Error> {
     all_valid((
-        OrganizationId::parse("organization_id", &req.organization_id),
+        parse_organization("organization_id", &req.organization_id),
         UserId::parse("user_id", &req.user_id),
         role("role", req.role),
     ))
@@ -289,7 +296,7 @@ pub fn role_change(
 
 pub fn transfer(req: pb::TransferOwnershipRequest) -> Result<(OrganizationId, UserId), Error> {
     all_valid((
-        OrganizationId::parse("organization_id", &req.organization_id),
+        parse_organization("organization_id", &req.organization_id),
         UserId::parse("new_owner_user_id", &req.new_owner_user_id),
     ))
 }
@@ -303,7 +310,7 @@ pub struct NewInvitation {
 
 pub fn new_invitation(req: pb::CreateInvitationRequest) -> Result<NewInvitation, Error> {
     let (organization, email, role, request_id) = all_valid((
-        OrganizationId::parse("organization_id", &req.organization_id),
+        parse_organization("organization_id", &req.organization_id),
         Email::parse("email", &req.email),
         role("role", req.role),
         parse_request_id("request_id", &req.request_id),

@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 use super::convert;
 use crate::{
     auth::RequestExt,
-    domain::{error::all_valid, event::EventCursor, ids::OrganizationId, page::PageRequest},
+    domain::{error::all_valid, event::EventCursor, page::PageRequest},
     pb::{self, event_service_server::EventService},
     service::{AuditQuery, Roster},
 };
@@ -77,7 +77,7 @@ impl EventService for EventApi {
     ) -> Reply<pb::ListAuditEventsResponse> {
         let caller = request.caller()?;
         let req = request.into_inner();
-        let organization = OrganizationId::parse("organization_id", &req.organization_id)
+        let organization = convert::parse_organization("organization_id", &req.organization_id)
             .map_err(crate::domain::Error::from)?;
         let page = PageRequest::parse(
             req.page_size,

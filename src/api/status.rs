@@ -46,6 +46,8 @@ impl From<Error> for Status {
             }
             Error::ResourceExhausted(r) => status(Code::ResourceExhausted, r.as_str(), r.message()),
             Error::Aborted(r) => status(Code::Aborted, r.as_str(), r.message()),
+            Error::Unavailable(r) => status(Code::Unavailable, r.as_str(), r.message()),
+            Error::DeadlineExceeded(r) => status(Code::DeadlineExceeded, r.as_str(), r.message()),
             Error::Internal(source) => {
                 error!(error = %source, chain = ?source, "internal error");
                 status(Code::Internal, "INTERNAL", "internal error")

@@ -80,6 +80,7 @@ where
         }
         match authenticate(&self.verifier, request.headers()) {
             Ok(caller) => {
+                crate::middleware::observe::record_caller(caller.user_id.as_str());
                 request.extensions_mut().insert(caller);
                 Either::Left(self.inner.call(request))
             }

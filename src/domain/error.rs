@@ -37,6 +37,10 @@ pub enum Reason {
     InvitationLimit,
     // Concurrency
     EtagMismatch,
+    // The server itself
+    ServerOverloaded,
+    ShuttingDown,
+    DeadlineExceeded,
 }
 
 impl Reason {
@@ -66,6 +70,9 @@ impl Reason {
             Reason::MembershipLimit => "ORGANIZATION_MEMBERSHIP_LIMIT_REACHED",
             Reason::InvitationLimit => "INVITATION_LIMIT_REACHED",
             Reason::EtagMismatch => "ETAG_MISMATCH",
+            Reason::ServerOverloaded => "SERVER_OVERLOADED",
+            Reason::ShuttingDown => "SHUTTING_DOWN",
+            Reason::DeadlineExceeded => "DEADLINE_EXCEEDED",
         }
     }
 
@@ -97,6 +104,11 @@ impl Reason {
             Reason::MembershipLimit => "the organization has reached its member limit",
             Reason::InvitationLimit => "the organization has reached its pending invitation limit",
             Reason::EtagMismatch => "the resource changed since it was read; read it again",
+            Reason::ServerOverloaded => {
+                "the server is at its concurrency limit; retry with backoff"
+            }
+            Reason::ShuttingDown => "the server is shutting down; retry on another replica",
+            Reason::DeadlineExceeded => "the call did not finish within its deadline",
         }
     }
 }
@@ -162,6 +174,10 @@ pub enum Error {
     ResourceExhausted(Reason),
     #[error("{}", .0.message())]
     Aborted(Reason),
+    #[error("{}", .0.message())]
+    Unavailable(Reason),
+    #[error("{}", .0.message())]
+    DeadlineExceeded(Reason),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

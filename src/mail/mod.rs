@@ -62,11 +62,13 @@ pub struct LogMailer;
 #[async_trait]
 impl Mailer for LogMailer {
     async fn send(&self, message: EmailMessage) -> Result<(), MailError> {
+        // Addresses never reach the logs in full: not the recipient's, and
+        // not the inviter's, which the subject and body may name.
         info!(
             to = %mask_email(&message.to),
             message_id = %message.message_id,
-            subject = %message.subject,
-            body = %message.body,
+            subject = %mask_emails_in(&message.subject),
+            body = %mask_emails_in(&message.body),
             "email not sent (development mailer); it would read"
         );
         Ok(())
@@ -109,6 +111,30 @@ pub fn mask_email(email: &str) -> String {
         }
         None => "***".to_owned(),
     }
+}
+
+/// `text` with every address in it masked as [`mask_email`] does.
+pub fn mask_emails_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.contains('@') {
+            out.push_str(&mask_email(word));
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_whitespace() || "()<>,;\"'".contains(c) {
+            flush(&mut word, &mut out);
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
 }
 
 /// The link that opens the invitation in the portal.
@@ -206,5 +232,9 @@ mod tests {
     fn emails_are_masked_in_logs() {
         assert_eq!(mask_email("alice@example.com"), "a***@example.com");
         assert_eq!(mask_email("nonsense"), "***");
+        assert_eq!(
+            mask_emails_in("alice@example.com invited you (bob@example.com)."),
+            "a***@example.com invited you (b***@example.com)."
+        );
     }
 }

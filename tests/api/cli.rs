@@ -137,3 +137,142 @@ fn roster_bench_runs_every_workload_and_reports_them() {
     }
     assert!(report["server_rss_mib"].as_f64().unwrap() > 1.0);
 }
+
+/// The served binary, with JSON logs captured, stopped by SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_have_one_line_per_rpc_and_never_tokens_or_addresses_and_sigterm_stops_cleanly() {
+    use roster::{
+        auth::token::{DEVELOPMENT_SECRET, TokenRequest, mint_hs256},
+        pb::{
+            self, membership_service_client::MembershipServiceClient,
+            organization_service_client::OrganizationServiceClient,
+        },
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::fs::File::create(dir.path().join("log.jsonl")).unwrap();
+    let mut child = roster()
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--log-format",
+            "json",
+        ])
+        .arg("--database-url")
+        .arg(format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("r.db").display()
+        ))
+        .env("RUST_LOG", "info")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+
+    let token = mint_hs256(
+        DEVELOPMENT_SECRET,
+        &TokenRequest {
+            sub: "alice".into(),
+            email: Some("alice.secret@example.com".into()),
+            email_verified: true,
+            ttl: std::time::Duration::from_secs(600),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let endpoint =
+        tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
+    let mut channel = None;
+    for _ in 0..200 {
+        if let Ok(connected) = endpoint.connect().await {
+            channel = Some(connected);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let channel = channel.expect("roster started");
+    let org = OrganizationServiceClient::new(channel.clone())
+        .create_organization(authorized(
+            &token,
+            pb::CreateOrganizationRequest {
+                name: "Acme".into(),
+                slug: "acme".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .organization
+        .unwrap();
+    MembershipServiceClient::new(channel.clone())
+        .create_invitation(authorized(
+            &token,
+            pb::CreateInvitationRequest {
+                organization_id: org.id.clone(),
+                email: "bob.private@example.com".into(),
+                role: pb::Role::Member.into(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    // Let the development mailer log the email.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "SIGTERM is a clean stop: {exit:?}");
+
+    let logs = std::fs::read_to_string(dir.path().join("log.jsonl")).unwrap();
+    for secret in [
+        token.as_str(),
+        "alice.secret@example.com",
+        "bob.private@example.com",
+        DEVELOPMENT_SECRET,
+    ] {
+        assert!(
+            !logs.contains(secret),
+            "{secret:?} reached the logs:\n{logs}"
+        );
+    }
+    let finished: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["message"] == "rpc finished")
+        .collect();
+    let create = finished
+        .iter()
+        .find(|line| line["span"]["rpc.method"] == "CreateInvitation")
+        .unwrap_or_else(|| panic!("no rpc line for CreateInvitation in:\n{logs}"));
+    let span = &create["span"];
+    assert_eq!(span["rpc.service"], "roster.v1.MembershipService");
+    assert_eq!(span["caller"], "alice");
+    assert_eq!(span["org_id"], org.id.as_str());
+    assert_eq!(span["request_id"], "req-from-test");
+    assert_eq!(span["grpc.code"], "Ok");
+    assert!(span["latency_ms"].as_f64().is_some(), "{create}");
+    assert!(logs.contains("shutting down"), "{logs}");
+}
+
+/// A request with a bearer token and a request id of the test's choosing.
+fn authorized<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("x-request-id", "req-from-test".parse().unwrap());
+    request
+}

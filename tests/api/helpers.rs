@@ -236,6 +236,17 @@ impl TestApp {
         self.wait_until_serving().await;
     }
 
+    /// Begins a graceful shutdown and waits for the server to finish.
+    pub async fn stop(&mut self) -> Result<(), roster::ServeError> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        match self.server.take() {
+            Some(server) => server.await.expect("the server task panicked"),
+            None => Ok(()),
+        }
+    }
+
     /// Polls health until the server answers (migrations run first).
     async fn wait_until_serving(&self) {
         let mut health = tonic_health::pb::health_client::HealthClient::new(self.channel.clone());

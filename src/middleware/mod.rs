@@ -1,0 +1,24 @@
+//! Tower layers every call passes through, outside in:
+//!
+//! 1. [`observe`]: a request id, one tracing span per RPC (method, caller,
+//!    organization, status code, latency) and the RPC metrics.
+//! 2. [`protect`]: refuses new calls while shutting down, sheds load beyond
+//!    the concurrency limit with `RESOURCE_EXHAUSTED`, and enforces the
+//!    per-RPC deadline.
+//! 3. `auth::layer`: the bearer token.
+
+pub mod observe;
+pub mod protect;
+
+/// The `package.Service` and `Method` of a gRPC path (`/package.Service/Method`).
+pub(crate) fn split_path(path: &str) -> (&str, &str) {
+    path.trim_start_matches('/')
+        .split_once('/')
+        .unwrap_or(("unknown", "unknown"))
+}
+
+/// Health checks and reflection: answered even under load and while
+/// draining, so load balancers and operators can see what is going on.
+pub(crate) fn is_infrastructure(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
+}

@@ -1,0 +1,243 @@
+//! A request id, a span and metrics for every RPC.
+//!
+//! The request id comes from the caller's `x-request-id` (if it is a sane
+//! token) or is generated, is recorded on the span, and is sent back in the
+//! reply's `x-request-id`. The span (`rpc`) carries the method, the request
+//! id, and later the caller (set by the auth layer), the organization (set
+//! where requests are converted), the gRPC status code and the latency; one
+//! `rpc finished` event is logged per call. Tokens, email addresses and
+//! secrets are never recorded.
+//!
+//! The status code of a unary call is known only from the reply's trailers
+//! (or, for errors, its headers), so the reply body is wrapped and the call
+//! is recorded when the trailers pass (or the body ends or is dropped).
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use http::{HeaderValue, Request, Response};
+use http_body::{Body, Frame};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+use tracing::{Instrument, Span, field::Empty, info, info_span};
+
+use super::split_path;
+
+/// The header carrying the request id, both ways.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Metric: calls by service, method and status code.
+pub const REQUESTS_TOTAL: &str = "roster_rpc_requests_total";
+/// Metric: call latency by service and method, in seconds.
+pub const REQUEST_DURATION: &str = "roster_rpc_request_duration_seconds";
+
+/// The request id of the current call, in the request's extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// Records the organization a call is about on the current RPC span.
+pub fn record_organization(organization: &impl std::fmt::Display) {
+    Span::current().record("org_id", tracing::field::display(organization));
+}
+
+/// Records the authenticated caller on the current RPC span.
+pub fn record_caller(user_id: &str) {
+    Span::current().record("caller", user_id);
+}
+
+/// A caller-supplied id is kept only if it is short and plain.
+fn usable_request_id(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?;
+    let plain = !text.is_empty()
+        && text.len() <= 128
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    plain.then(|| text.to_owned())
+}
+
+/// Adds [`Observe`] around a service.
+#[derive(Clone, Debug, Default)]
+pub struct ObserveLayer;
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe { inner }
+    }
+}
+
+/// See the module documentation.
+#[derive(Clone, Debug)]
+pub struct Observe<S> {
+    inner: S,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Observe<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ResBody: Body + Send + 'static,
+{
+    type Response = Response<ObservedBody<ResBody>>;
+    type Error = S::Error;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let started = Instant::now();
+        let (service, method) = split_path(request.uri().path());
+        let (service, method) = (service.to_owned(), method.to_owned());
+        let request_id = request
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(usable_request_id)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        request
+            .extensions_mut()
+            .insert(RequestId(request_id.clone()));
+        let span = info_span!(
+            "rpc",
+            rpc.service = %service,
+            rpc.method = %method,
+            request_id = %request_id,
+            caller = Empty,
+            org_id = Empty,
+            grpc.code = Empty,
+            latency_ms = Empty,
+        );
+        // Entered while the inner layers' `call` runs, so the auth layer can
+        // record the caller on this span.
+        let future = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        Box::pin(
+            async move {
+                let mut response = future.await?;
+                if let Ok(value) = HeaderValue::from_str(&request_id) {
+                    response.headers_mut().insert(REQUEST_ID, value);
+                }
+                let code = response.headers().get("grpc-status").and_then(code_of);
+                let span = Span::current();
+                Ok(response.map(|body| ObservedBody {
+                    inner: body,
+                    call: Some(Call {
+                        span,
+                        started,
+                        service,
+                        method,
+                        code,
+                    }),
+                }))
+            }
+            .instrument(span),
+        )
+    }
+}
+
+fn code_of(value: &HeaderValue) -> Option<i32> {
+    value.to_str().ok()?.parse().ok()
+}
+
+/// What is needed to record a call once its status is known.
+struct Call {
+    span: Span,
+    started: Instant,
+    service: String,
+    method: String,
+    /// From the headers (a trailers-only reply), if there.
+    code: Option<i32>,
+}
+
+impl Call {
+    fn finish(self, code: tonic::Code) {
+        let latency = self.started.elapsed();
+        let code_name = format!("{code:?}");
+        metrics::counter!(REQUESTS_TOTAL, "service" => self.service.clone(), "method" => self.method.clone(), "code" => code_name.clone())
+            .increment(1);
+        metrics::histogram!(REQUEST_DURATION, "service" => self.service.clone(), "method" => self.method.clone())
+            .record(latency.as_secs_f64());
+        self.span.record("grpc.code", code_name.as_str());
+        self.span
+            .record("latency_ms", latency.as_secs_f64() * 1_000.0);
+        info!(parent: &self.span, "rpc finished");
+    }
+}
+
+pin_project! {
+    /// A reply body that records its call when the status is known.
+    pub struct ObservedBody<B> {
+        #[pin]
+        inner: B,
+        call: Option<Call>,
+    }
+
+    impl<B> PinnedDrop for ObservedBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            // The reply was dropped before its end: the client went away
+            // (or the server is stopping).
+            if let Some(call) = this.project().call.take() {
+                let code = call.code.map_or(tonic::Code::Cancelled, tonic::Code::from_i32);
+                call.finish(code);
+            }
+        }
+    }
+}
+
+impl<B: Body> Body for ObservedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(trailers) = frame.trailers_ref()
+                    && let Some(call) = this.call.take()
+                {
+                    let code = trailers
+                        .get("grpc-status")
+                        .and_then(code_of)
+                        .or(call.code)
+                        .map_or(tonic::Code::Unknown, tonic::Code::from_i32);
+                    call.finish(code);
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(call) = this.call.take() {
+                    let code = call.code.map_or(tonic::Code::Ok, tonic::Code::from_i32);
+                    call.finish(code);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(call) = this.call.take() {
+                    call.finish(tonic::Code::Internal);
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
