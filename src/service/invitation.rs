@@ -257,8 +257,11 @@ impl Roster {
         let actor = caller.user_id.as_str();
         store::event::record(
             &txn,
-            answered(EventType::InvitationAccepted, &org, actor, &invitation)
-                .about_user(&caller.user_id),
+            about_answer(
+                NewEvent::new(EventType::InvitationAccepted, &org, actor)
+                    .about_user(&caller.user_id),
+                &invitation,
+            ),
         )
         .await?;
         let revision = store::event::record(
@@ -287,21 +290,9 @@ impl Roster {
         let org = store::organization::lock(&txn, invitation.organization_id)
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;
-        answer(&txn, id, InvitationState::Rejected, now()).await?;
-        let invitation = store::invitation::find(&txn, id)
-            .await?
-            .ok_or(Error::NotFound(Resource::Invitation))?;
-        store::event::record(
-            &txn,
-            answered(
-                EventType::InvitationRejected,
-                &org,
-                caller.user_id.as_str(),
-                &invitation,
-            )
-            .about_user(&caller.user_id),
-        )
-        .await?;
+        let event = NewEvent::new(EventType::InvitationRejected, &org, caller.user_id.as_str())
+            .about_user(&caller.user_id);
+        let invitation = answer_and_record(&txn, id, InvitationState::Rejected, event).await?;
         self.commit(txn).await?;
         Ok(invitation)
     }
@@ -318,20 +309,12 @@ impl Roster {
             .begin_organization_write(caller, Action::CancelInvitation, organization)
             .await
             .map_err(hide_organization)?;
-        answer(&txn, id, InvitationState::Cancelled, now()).await?;
-        let invitation = store::invitation::find(&txn, id)
-            .await?
-            .ok_or(Error::NotFound(Resource::Invitation))?;
-        store::event::record(
-            &txn,
-            answered(
-                EventType::InvitationCancelled,
-                &org,
-                caller.user_id.as_str(),
-                &invitation,
-            ),
-        )
-        .await?;
+        let event = NewEvent::new(
+            EventType::InvitationCancelled,
+            &org,
+            caller.user_id.as_str(),
+        );
+        let invitation = answer_and_record(&txn, id, InvitationState::Cancelled, event).await?;
         self.commit(txn).await?;
         Ok(invitation)
     }
@@ -432,14 +415,25 @@ async fn answer(
     })
 }
 
-/// The event for an invitation leaving `pending` by an answer or a cancellation.
-fn answered(
-    event_type: EventType,
-    org: &Organization,
-    actor: &str,
-    invitation: &Invitation,
-) -> NewEvent {
-    NewEvent::new(event_type, org, actor)
+/// Moves the invitation out of pending and records `event` about it (with
+/// the address, the invitation id and the state change filled in).
+async fn answer_and_record(
+    txn: &DatabaseTransaction,
+    id: InvitationId,
+    to: InvitationState,
+    event: NewEvent,
+) -> Result<Invitation, Error> {
+    answer(txn, id, to, now()).await?;
+    let invitation = store::invitation::find(txn, id)
+        .await?
+        .ok_or(Error::NotFound(Resource::Invitation))?;
+    store::event::record(txn, about_answer(event, &invitation)).await?;
+    Ok(invitation)
+}
+
+/// Fills in an event about an invitation that left `pending` (answered or cancelled).
+fn about_answer(event: NewEvent, invitation: &Invitation) -> NewEvent {
+    event
         .about_email(&invitation.email)
         .fact("invitation_id", invitation.id.to_string())
         .change("state", "pending", invitation.stored_state.as_str())

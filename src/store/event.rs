@@ -154,9 +154,22 @@ pub async fn list_final(
     limit: u64,
     horizon: Horizon,
 ) -> Result<Vec<Event>, Error> {
+    let visibility = horizon
+        .visible_below
+        .map(|below| events::Column::Txid.lt(below));
+    read_after(conn, cursor, limit, visibility).await
+}
+
+/// Up to `limit` events after `cursor` that pass `visibility`, in log order.
+async fn read_after(
+    conn: &impl ConnectionTrait,
+    cursor: EventCursor,
+    limit: u64,
+    visibility: Option<sea_orm::sea_query::SimpleExpr>,
+) -> Result<Vec<Event>, Error> {
     let mut query = events::Entity::find().filter(after(cursor));
-    if let Some(below) = horizon.visible_below {
-        query = query.filter(events::Column::Txid.lt(below));
+    if let Some(visibility) = visibility {
+        query = query.filter(visibility);
     }
     query
         .order_by_asc(events::Column::Txid)
@@ -190,20 +203,8 @@ pub async fn list_after(
     cursor: EventCursor,
     limit: u64,
 ) -> Result<Vec<Event>, Error> {
-    let mut query = events::Entity::find().filter(after(cursor));
-    if conn.get_database_backend() == DbBackend::Postgres {
-        query = query.filter(visible());
-    }
-
-    query
-        .order_by_asc(events::Column::Txid)
-        .order_by_asc(events::Column::Seq)
-        .limit(limit)
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(event)
-        .collect()
+    let visibility = (conn.get_database_backend() == DbBackend::Postgres).then(visible);
+    read_after(conn, cursor, limit, visibility).await
 }
 
 /// Whether any committed event sorts after `cursor`, handed out yet or
