@@ -30,6 +30,11 @@ pub const MAIL_UNDELIVERED: &str = "roster_mail_outbox_undelivered";
 
 static METRICS: OnceLock<Result<(), String>> = OnceLock::new();
 
+/// Whether a metrics recorder is installed (so labels are worth building).
+pub fn metrics_enabled() -> bool {
+    matches!(METRICS.get(), Some(Ok(())))
+}
+
 /// Serves Prometheus metrics on `address` (`GET /metrics`, or any path).
 /// The recorder is process-wide: a second call, even with another
 /// address, keeps the first.

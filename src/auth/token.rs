@@ -53,12 +53,21 @@ struct PublicKey {
     key: DecodingKey,
 }
 
+/// Clock skew allowed on `exp`.
+const LEEWAY_SECONDS: u64 = 30;
+/// Verified tokens remembered at once (each a few hundred bytes).
+const VERIFIED_CAPACITY: u64 = 10_000;
+/// The longest a verified token is trusted without verifying it again.
+const VERIFIED_TTL: Duration = Duration::from_secs(60);
+
 /// Verifies bearer tokens. Built once at start-up from configuration.
 pub struct TokenVerifier {
     secret: Option<DecodingKey>,
     public_keys: Vec<PublicKey>,
     issuer: Option<String>,
     audience: Option<String>,
+    /// Tokens already verified: token → (caller, trusted until, in Unix seconds).
+    verified: moka::sync::Cache<String, (Caller, u64)>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -110,6 +119,10 @@ impl TokenVerifier {
             public_keys,
             issuer,
             audience,
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_CAPACITY)
+                .time_to_live(VERIFIED_TTL)
+                .build(),
         })
     }
 
@@ -122,6 +135,24 @@ impl TokenVerifier {
     /// Checks signature, algorithm, expiry, and issuer/audience when
     /// configured; returns the caller the token speaks for.
     pub fn verify(&self, token: &str) -> Result<Caller, Error> {
+        // Services send the same token on every call: a token verified
+        // before is trusted again until its own expiry (or the cache's
+        // time-to-live, whichever is first).
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some((caller, expires)) = self.verified.get(token)
+            && now < expires
+        {
+            return Ok(caller);
+        }
+        let (caller, expires) = self.verify_fully(token)?;
+        self.verified
+            .insert(token.to_owned(), (caller.clone(), expires));
+        Ok(caller)
+    }
+
+    /// Verification without the cache; returns the caller and when to stop
+    /// trusting the token (its `exp`, leeway included).
+    fn verify_fully(&self, token: &str) -> Result<(Caller, u64), Error> {
         let invalid = || Error::Unauthenticated(Reason::InvalidToken);
         let header = decode_header(token).map_err(|_| invalid())?;
         let (key, algorithm) = if header.alg == Algorithm::HS256 {
@@ -130,9 +161,29 @@ impl TokenVerifier {
             let key = self.public_key_for(&header).ok_or_else(invalid)?;
             (&key.key, key.algorithm)
         };
+        let validation = self.validation(algorithm);
+        let claims = decode::<Claims>(token, key, &validation)
+            .map_err(|_| invalid())?
+            .claims;
+        let user_id = UserId::parse("sub", &claims.sub).map_err(|_| invalid())?;
+        let caller = Caller {
+            user_id,
+            email: claims.email.filter(|e| !e.is_empty()),
+            email_verified: claims.email_verified,
+            name: claims.name.filter(|n| !n.is_empty()),
+            scopes: claims
+                .scope
+                .map(|s| s.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
+        };
+        Ok((caller, claims.exp.saturating_add(LEEWAY_SECONDS)))
+    }
+
+    /// What a token for `algorithm` must satisfy.
+    fn validation(&self, algorithm: Algorithm) -> Validation {
         let mut validation = Validation::new(algorithm);
         validation.set_required_spec_claims(&["exp", "sub"]);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECONDS;
         match &self.issuer {
             Some(iss) => {
                 validation.set_issuer(&[iss]);
@@ -147,20 +198,7 @@ impl TokenVerifier {
             }
             None => validation.validate_aud = false,
         }
-        let claims = decode::<Claims>(token, key, &validation)
-            .map_err(|_| invalid())?
-            .claims;
-        let user_id = UserId::parse("sub", &claims.sub).map_err(|_| invalid())?;
-        Ok(Caller {
-            user_id,
-            email: claims.email.filter(|e| !e.is_empty()),
-            email_verified: claims.email_verified,
-            name: claims.name.filter(|n| !n.is_empty()),
-            scopes: claims
-                .scope
-                .map(|s| s.split_whitespace().map(str::to_owned).collect())
-                .unwrap_or_default(),
-        })
+        validation
     }
 
     /// The JWKS key for this header: by `kid`, or the only key if the token

@@ -22,7 +22,7 @@ use http::{HeaderValue, Request, Response};
 use http_body::{Body, Frame};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
-use tracing::{Instrument, Span, field::Empty, info, info_span};
+use tracing::{Instrument, Span, field::Empty, info, info_span, instrument::Instrumented};
 
 use super::split_path;
 
@@ -80,14 +80,11 @@ pub struct Observe<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Observe<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ResBody: Body + Send + 'static,
+    ResBody: Body,
 {
     type Response = Response<ObservedBody<ResBody>>;
     type Error = S::Error;
-    type Future =
-        Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>>;
+    type Future = ObserveFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -96,15 +93,11 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let started = Instant::now();
         let (service, method) = split_path(request.uri().path());
-        let (service, method) = (service.to_owned(), method.to_owned());
         let request_id = request
             .headers()
             .get(REQUEST_ID)
             .and_then(usable_request_id)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        request
-            .extensions_mut()
-            .insert(RequestId(request_id.clone()));
         let span = info_span!(
             "rpc",
             rpc.service = %service,
@@ -115,33 +108,83 @@ where
             grpc.code = Empty,
             latency_ms = Empty,
         );
+        // Labels are only built when metrics are on: this is the hot path.
+        let labels =
+            crate::telemetry::metrics_enabled().then(|| (service.to_owned(), method.to_owned()));
+        let header = HeaderValue::from_str(&request_id).ok();
+        request.extensions_mut().insert(RequestId(request_id));
         // Entered while the inner layers' `call` runs, so the auth layer can
         // record the caller on this span.
-        let future = {
+        let inner = {
             let _entered = span.enter();
             self.inner.call(request)
         };
-        Box::pin(
-            async move {
-                let mut response = future.await?;
-                if let Ok(value) = HeaderValue::from_str(&request_id) {
-                    response.headers_mut().insert(REQUEST_ID, value);
-                }
-                let code = response.headers().get("grpc-status").and_then(code_of);
-                let span = Span::current();
-                Ok(response.map(|body| ObservedBody {
-                    inner: body,
-                    call: Some(Call {
-                        span,
-                        started,
-                        service,
-                        method,
-                        code,
-                    }),
-                }))
-            }
-            .instrument(span),
-        )
+        ObserveFuture {
+            call: Some(Call {
+                span: span.clone(),
+                started,
+                labels,
+                code: None,
+            }),
+            inner: inner.instrument(span),
+            header,
+        }
+    }
+}
+
+pin_project! {
+    /// The reply of an observed call: adds the request id and wraps the body.
+    pub struct ObserveFuture<F> {
+        #[pin]
+        inner: Instrumented<F>,
+        call: Option<Call>,
+        header: Option<HeaderValue>,
+    }
+}
+
+impl<F, B, E> Future for ObserveFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ObservedBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = match this.inner.poll(cx) {
+            Poll::Ready(Ok(response)) => response,
+            Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(header) = this.header.take() {
+            response.headers_mut().insert(REQUEST_ID, header);
+        }
+        let code = response.headers().get("grpc-status").and_then(code_of);
+        let call = this.call.take().map(|call| Call { code, ..call });
+        Poll::Ready(Ok(response.map(|body| ObservedBody { inner: body, call })))
+    }
+}
+
+/// The status code's name, as metrics label and log field (`Ok`, `NotFound`, ...).
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "Ok",
+        Code::Cancelled => "Cancelled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
     }
 }
 
@@ -153,8 +196,8 @@ fn code_of(value: &HeaderValue) -> Option<i32> {
 struct Call {
     span: Span,
     started: Instant,
-    service: String,
-    method: String,
+    /// (service, method), when metrics are on.
+    labels: Option<(String, String)>,
     /// From the headers (a trailers-only reply), if there.
     code: Option<i32>,
 }
@@ -162,15 +205,19 @@ struct Call {
 impl Call {
     fn finish(self, code: tonic::Code) {
         let latency = self.started.elapsed();
-        let code_name = format!("{code:?}");
-        metrics::counter!(REQUESTS_TOTAL, "service" => self.service.clone(), "method" => self.method.clone(), "code" => code_name.clone())
-            .increment(1);
-        metrics::histogram!(REQUEST_DURATION, "service" => self.service.clone(), "method" => self.method.clone())
-            .record(latency.as_secs_f64());
-        self.span.record("grpc.code", code_name.as_str());
-        self.span
-            .record("latency_ms", latency.as_secs_f64() * 1_000.0);
-        info!(parent: &self.span, "rpc finished");
+        let code_name = code_name(code);
+        if let Some((service, method)) = &self.labels {
+            metrics::counter!(REQUESTS_TOTAL, "service" => service.clone(), "method" => method.clone(), "code" => code_name)
+                .increment(1);
+            metrics::histogram!(REQUEST_DURATION, "service" => service.clone(), "method" => method.clone())
+                .record(latency.as_secs_f64());
+        }
+        if !self.span.is_disabled() {
+            self.span.record("grpc.code", code_name);
+            self.span
+                .record("latency_ms", latency.as_secs_f64() * 1_000.0);
+            info!(parent: &self.span, "rpc finished");
+        }
     }
 }
 

@@ -14,13 +14,17 @@
 
 use std::{
     pin::Pin,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     task::{Context, Poll},
     time::Duration,
 };
 
 use http::{Request, Response};
-use tokio::sync::{Semaphore, watch};
+use pin_project_lite::pin_project;
+use tokio::{sync::watch, time::Timeout};
 use tonic::Status;
 use tower::{Layer, Service};
 
@@ -30,7 +34,8 @@ use crate::domain::{Error, Reason};
 /// Settings of [`ProtectLayer`].
 #[derive(Clone, Debug)]
 pub struct ProtectLayer {
-    permits: Arc<Semaphore>,
+    running: Arc<AtomicUsize>,
+    max_concurrent: usize,
     max_deadline: Duration,
     stopping: watch::Receiver<bool>,
 }
@@ -42,7 +47,8 @@ impl ProtectLayer {
         stopping: watch::Receiver<bool>,
     ) -> Self {
         Self {
-            permits: Arc::new(Semaphore::new(max_concurrent)),
+            running: Arc::new(AtomicUsize::new(0)),
+            max_concurrent,
             max_deadline,
             stopping,
         }
@@ -67,6 +73,26 @@ pub struct Protect<S> {
     settings: ProtectLayer,
 }
 
+/// One of the calls counted against the limit; uncounted when dropped.
+pub struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(running: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
+        let taken = running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok();
+        taken.then(|| Slot(running.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// The deadline a `grpc-timeout` header asks for (`<digits><unit>`).
 fn requested_timeout(value: &str) -> Option<Duration> {
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
@@ -86,17 +112,52 @@ fn refuse<B: Default>(err: Error) -> Response<B> {
     Status::from(err).into_http()
 }
 
+pin_project! {
+    /// The reply of a protected call. (A named future rather than a boxed
+    /// one: this sits on every call of the hot path.)
+    #[project = Projected]
+    pub enum ProtectFuture<F, B> {
+        /// Exempt: passed through untouched.
+        Passthrough { #[pin] inner: F },
+        /// Refused before it started.
+        Refused { response: Option<Response<B>> },
+        /// Running, counted, under its deadline.
+        Guarded { #[pin] inner: Timeout<F>, slot: Slot },
+    }
+}
+
+impl<F, B, E> Future for ProtectFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Default,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            Projected::Passthrough { inner } => inner.poll(cx),
+            Projected::Refused { response } => Poll::Ready(Ok(response
+                .take()
+                .unwrap_or_else(|| refuse(Error::internal("reply polled twice"))))),
+            Projected::Guarded { inner, .. } => match inner.poll(cx) {
+                Poll::Ready(Ok(result)) => Poll::Ready(result),
+                Poll::Ready(Err(_elapsed)) => Poll::Ready(Ok(refuse(Error::DeadlineExceeded(
+                    Reason::DeadlineExceeded,
+                )))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Protect<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ResBody: Default + Send + 'static,
+    ResBody: Default,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future =
-        Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>>;
+    type Future = ProtectFuture<S::Future, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -104,18 +165,18 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         if is_infrastructure(request.uri().path()) {
-            let future = self.inner.call(request);
-            return Box::pin(future);
+            return ProtectFuture::Passthrough {
+                inner: self.inner.call(request),
+            };
         }
+        let refused = |err| ProtectFuture::Refused {
+            response: Some(refuse(err)),
+        };
         if *self.settings.stopping.borrow() {
-            return Box::pin(std::future::ready(Ok(refuse(Error::Unavailable(
-                Reason::ShuttingDown,
-            )))));
+            return refused(Error::Unavailable(Reason::ShuttingDown));
         }
-        let Ok(permit) = self.settings.permits.clone().try_acquire_owned() else {
-            return Box::pin(std::future::ready(Ok(refuse(Error::ResourceExhausted(
-                Reason::ServerOverloaded,
-            )))));
+        let Some(slot) = Slot::take(&self.settings.running, self.settings.max_concurrent) else {
+            return refused(Error::ResourceExhausted(Reason::ServerOverloaded));
         };
         let deadline = request
             .headers()
@@ -125,15 +186,10 @@ where
             .map_or(self.settings.max_deadline, |asked| {
                 asked.min(self.settings.max_deadline)
             });
-        let future = self.inner.call(request);
-        Box::pin(async move {
-            let outcome = tokio::time::timeout(deadline, future).await;
-            drop(permit);
-            match outcome {
-                Ok(result) => result,
-                Err(_) => Ok(refuse(Error::DeadlineExceeded(Reason::DeadlineExceeded))),
-            }
-        })
+        ProtectFuture::Guarded {
+            inner: tokio::time::timeout(deadline, self.inner.call(request)),
+            slot,
+        }
     }
 }
 
