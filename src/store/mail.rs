@@ -99,6 +99,26 @@ pub async fn claim_due(
         .collect())
 }
 
+/// Records one delivery attempt: counts it and applies `changes`.
+async fn record_attempt(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    changes: Vec<(mail_outbox::Column, Expr)>,
+) -> Result<(), Error> {
+    let mut update = mail_outbox::Entity::update_many().col_expr(
+        mail_outbox::Column::Attempts,
+        Expr::col(mail_outbox::Column::Attempts).add(1),
+    );
+    for (column, value) in changes {
+        update = update.col_expr(column, value);
+    }
+    update
+        .filter(mail_outbox::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// Records a delivery.
 #[instrument(skip(conn), err)]
 pub async fn mark_sent(
@@ -106,17 +126,11 @@ pub async fn mark_sent(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    mail_outbox::Entity::update_many()
-        .col_expr(mail_outbox::Column::State, Expr::value(SENT))
-        .col_expr(mail_outbox::Column::SentAt, Expr::value(Some(now)))
-        .col_expr(
-            mail_outbox::Column::Attempts,
-            Expr::col(mail_outbox::Column::Attempts).add(1),
-        )
-        .filter(mail_outbox::Column::Id.eq(id))
-        .exec(conn)
-        .await?;
-    Ok(())
+    let changes = vec![
+        (mail_outbox::Column::State, Expr::value(SENT)),
+        (mail_outbox::Column::SentAt, Expr::value(Some(now))),
+    ];
+    record_attempt(conn, id, changes).await
 }
 
 /// Records a failed attempt; the email is tried again at `next_attempt_at`.
@@ -127,36 +141,24 @@ pub async fn mark_retry(
     next_attempt_at: DateTime<Utc>,
     error: &str,
 ) -> Result<(), Error> {
-    mail_outbox::Entity::update_many()
-        .col_expr(
+    let changes = vec![
+        (
             mail_outbox::Column::NextAttemptAt,
             Expr::value(next_attempt_at),
-        )
-        .col_expr(mail_outbox::Column::LastError, Expr::value(error))
-        .col_expr(
-            mail_outbox::Column::Attempts,
-            Expr::col(mail_outbox::Column::Attempts).add(1),
-        )
-        .filter(mail_outbox::Column::Id.eq(id))
-        .exec(conn)
-        .await?;
-    Ok(())
+        ),
+        (mail_outbox::Column::LastError, Expr::value(error)),
+    ];
+    record_attempt(conn, id, changes).await
 }
 
 /// Records a permanent refusal: the email is not tried again.
 #[instrument(skip(conn, error), err)]
 pub async fn mark_failed(conn: &impl ConnectionTrait, id: Uuid, error: &str) -> Result<(), Error> {
-    mail_outbox::Entity::update_many()
-        .col_expr(mail_outbox::Column::State, Expr::value(FAILED))
-        .col_expr(mail_outbox::Column::LastError, Expr::value(error))
-        .col_expr(
-            mail_outbox::Column::Attempts,
-            Expr::col(mail_outbox::Column::Attempts).add(1),
-        )
-        .filter(mail_outbox::Column::Id.eq(id))
-        .exec(conn)
-        .await?;
-    Ok(())
+    let changes = vec![
+        (mail_outbox::Column::State, Expr::value(FAILED)),
+        (mail_outbox::Column::LastError, Expr::value(error)),
+    ];
+    record_attempt(conn, id, changes).await
 }
 
 /// Emails not yet delivered (and not refused for good).

@@ -22,13 +22,12 @@ use std::{
 };
 
 use roster::auth::token::{DEVELOPMENT_SECRET, TokenRequest, mint_hs256};
-use sea_orm::{ConnectionTrait, Database};
 use tonic::transport::Endpoint;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::{
     backend_tests,
-    helpers::{Backend, display_name},
+    helpers::{Backend, TestDb, display_name},
 };
 
 /// How long the walk-through or the Python client may take before the test
@@ -115,66 +114,6 @@ fn reflection_python() -> Option<PathBuf> {
     required(python, usable, named, problem)
 }
 
-/// A database of the test's own: a temporary SQLite file, or a fresh
-/// PostgreSQL database on the `TEST_DATABASE_URL` server, dropped afterwards.
-enum ScratchDatabase {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
-}
-
-impl ScratchDatabase {
-    async fn create(backend: &Backend) -> (String, ScratchDatabase) {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display());
-                (url, ScratchDatabase::Sqlite(dir))
-            }
-            Backend::Postgres(base) => {
-                let name = format!("roster_clients_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(base).await.unwrap();
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .unwrap();
-                admin.close().await.unwrap();
-                let mut url = url::Url::parse(base).unwrap();
-                url.set_path(&format!("/{name}"));
-                let admin_url = base.clone();
-                (
-                    url.to_string(),
-                    ScratchDatabase::Postgres { admin_url, name },
-                )
-            }
-        }
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        if let ScratchDatabase::Postgres { admin_url, name } = self {
-            let (admin_url, name) = (admin_url.clone(), name.clone());
-            // Drop may run inside the test's runtime: clean up on a thread of its own.
-            let _ = std::thread::spawn(move || {
-                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
-                    return;
-                };
-                runtime.block_on(async move {
-                    if let Ok(db) = Database::connect(&admin_url).await {
-                        let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                        let _ = db.execute_unprepared(&drop).await;
-                        let _ = db.close().await;
-                    }
-                });
-            })
-            .join();
-        }
-    }
-}
-
 /// The `roster` binary, with nothing from the developer's environment.
 fn roster_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_roster"));
@@ -201,12 +140,12 @@ struct RosterServer {
     log: PathBuf,
     // `Drop` kills the server first; then these go, the database last.
     _log_dir: tempfile::TempDir,
-    _database: ScratchDatabase,
+    _database: TestDb,
 }
 
 impl RosterServer {
     async fn start(backend: &Backend) -> RosterServer {
-        let (database_url, mut database) = ScratchDatabase::create(backend).await;
+        let (database_url, mut database) = TestDb::create(backend).await;
         let mut log_dir = tempfile::tempdir().unwrap();
         // The port is free when we look; another process may take it before
         // roster binds it, so a server that exits while starting gets a new port.
@@ -277,9 +216,9 @@ impl RosterServer {
     }
 
     /// Stops the server and hands back what it owned.
-    fn dismantle(mut self) -> (tempfile::TempDir, ScratchDatabase) {
+    fn dismantle(mut self) -> (tempfile::TempDir, TestDb) {
         self.stop();
-        let placeholder = ScratchDatabase::Sqlite(tempfile::tempdir().unwrap());
+        let placeholder = TestDb::Shared;
         let log_dir = std::mem::replace(&mut self._log_dir, tempfile::tempdir().unwrap());
         let database = std::mem::replace(&mut self._database, placeholder);
         (log_dir, database)

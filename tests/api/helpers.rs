@@ -96,7 +96,7 @@ pub type Events = EventServiceClient<InterceptedService<Channel, Bearer>>;
 pub type Authz = AuthorizationServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// Where the test's database lives, and how to get rid of it.
-enum TestDb {
+pub enum TestDb {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres {
         admin_url: String,
@@ -104,6 +104,44 @@ enum TestDb {
     },
     /// Another app's database: that app cleans up.
     Shared,
+}
+
+impl TestDb {
+    /// A database of the test's own: a temporary SQLite file, or a fresh
+    /// PostgreSQL database on the `TEST_DATABASE_URL` server, dropped with
+    /// the returned value. Returns its URL too.
+    pub async fn create(backend: &Backend) -> (String, TestDb) {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("roster.db").display()
+                );
+                (url, TestDb::Sqlite(dir))
+            }
+            Backend::Postgres(base) => {
+                let name = format!("roster_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(base)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create the test database");
+                admin.close().await.expect("close admin connection");
+                let mut url = url::Url::parse(base).expect("TEST_DATABASE_URL is a URL");
+                url.set_path(&format!("/{name}"));
+                (
+                    url.to_string(),
+                    TestDb::Postgres {
+                        admin_url: base.clone(),
+                        name,
+                    },
+                )
+            }
+        }
+    }
 }
 
 impl Drop for TestDb {
@@ -154,36 +192,7 @@ impl TestApp {
 
     /// roster with the configuration adjusted by `configure`.
     pub async fn spawn_with(backend: &Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
-        let (database_url, db) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temporary directory");
-                let url = format!(
-                    "sqlite://{}?mode=rwc",
-                    dir.path().join("roster.db").display()
-                );
-                (url, TestDb::Sqlite(dir))
-            }
-            Backend::Postgres(base) => {
-                let name = format!("roster_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(base)
-                    .await
-                    .expect("connect to TEST_DATABASE_URL");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .expect("create the test database");
-                admin.close().await.expect("close admin connection");
-                let mut url = url::Url::parse(base).expect("TEST_DATABASE_URL is a URL");
-                url.set_path(&format!("/{name}"));
-                (
-                    url.to_string(),
-                    TestDb::Postgres {
-                        admin_url: base.clone(),
-                        name,
-                    },
-                )
-            }
-        };
+        let (database_url, db) = TestDb::create(backend).await;
         let mut config = Config::with_database(database_url);
         configure(&mut config);
         Self::start(config, db).await
