@@ -18,6 +18,13 @@ const PROTOS: &[&str] = &[
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    // The integration tests' PostgreSQL variants are ignored, and so
+    // reported as such, unless TEST_DATABASE_URL is set when they are built.
+    println!("cargo:rerun-if-env-changed=TEST_DATABASE_URL");
+    println!("cargo::rustc-check-cfg=cfg(postgres_tests)");
+    if env::var("TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty()) {
+        println!("cargo::rustc-cfg=postgres_tests");
+    }
     let descriptors = protox::compile(PROTOS, ["proto"])?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(

@@ -10,7 +10,10 @@ use roster::{
 };
 use tonic::{Code, Status};
 
-use crate::{backend_tests, helpers::TestApp};
+use crate::{
+    backend_tests,
+    helpers::{Backend, TestApp},
+};
 
 #[test]
 fn every_rpc_in_the_served_descriptors_has_a_policy_entry() {
@@ -327,35 +330,50 @@ async fn call(
     }
 }
 
-backend_tests! {
-    async fn every_rpc_answers_each_role_as_the_product_says(backend: Backend) {
-        let app = TestApp::spawn_with(&backend, |c| c.max_owned_organizations = 1_000).await;
-        let mut failures = Vec::new();
-        let mut n = 0;
-        for action in Action::ALL.iter().copied() {
-            for (caller, want) in CALLERS.into_iter().zip(expected(action)) {
-                n += 1;
-                // A fresh organization per call: a call may change what the next would see.
-                let f = fixture(&app, &format!("org-{n}")).await;
-                let got = match call(&app, action, caller, &f, n).await {
-                    Ok(()) => Code::Ok,
-                    Err(status) => status.code(),
-                };
-                if got != want {
-                    failures.push(format!("{action:?} as {caller:?}: want {want:?}, got {got:?}"));
-                }
+backend_tests!(
+    every_rpc_answers_each_role_as_the_product_says,
+    every_rpc_refuses_calls_without_a_token,
+);
+
+async fn every_rpc_answers_each_role_as_the_product_says(backend: Backend) {
+    let app = TestApp::spawn_with(&backend, |c| c.max_owned_organizations = 1_000).await;
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for action in Action::ALL.iter().copied() {
+        for (caller, want) in CALLERS.into_iter().zip(expected(action)) {
+            n += 1;
+            // A fresh organization per call: a call may change what the next would see.
+            let f = fixture(&app, &format!("org-{n}")).await;
+            let got = match call(&app, action, caller, &f, n).await {
+                Ok(()) => Code::Ok,
+                Err(status) => status.code(),
+            };
+            if got != want {
+                failures.push(format!(
+                    "{action:?} as {caller:?}: want {want:?}, got {got:?}"
+                ));
             }
         }
-        assert!(failures.is_empty(), "role matrix mismatches:\n{}", failures.join("\n"));
     }
+    assert!(
+        failures.is_empty(),
+        "role matrix mismatches:\n{}",
+        failures.join("\n")
+    );
+}
 
-    async fn every_rpc_refuses_calls_without_a_token(backend: Backend) {
-        let app = TestApp::spawn(&backend).await;
-        let f = fixture(&app, "acme").await;
-        for (n, action) in Action::ALL.iter().copied().enumerate() {
-            let status = call(&app, action, Caller::Anonymous, &f, n).await.unwrap_err();
-            assert_eq!(status.code(), Code::Unauthenticated, "{action:?}");
-            assert_eq!(crate::helpers::reason(&status), "MISSING_CREDENTIALS", "{action:?}");
-        }
+async fn every_rpc_refuses_calls_without_a_token(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let f = fixture(&app, "acme").await;
+    for (n, action) in Action::ALL.iter().copied().enumerate() {
+        let status = call(&app, action, Caller::Anonymous, &f, n)
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{action:?}");
+        assert_eq!(
+            crate::helpers::reason(&status),
+            "MISSING_CREDENTIALS",
+            "{action:?}"
+        );
     }
 }

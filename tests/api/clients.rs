@@ -423,115 +423,144 @@ fn path_with(dir: &Path) -> OsString {
         .unwrap()
 }
 
-backend_tests! {
-    async fn the_readme_walk_through_runs_with_grpcurl(backend: Backend) {
-        let Some(tools) = grpcurl_and_jq() else {
-            return;
-        };
-        let server = RosterServer::start(&backend).await;
-        let script = walk_through_script(server.address);
-        let workdir = tempfile::tempdir().unwrap();
+backend_tests!(
+    the_readme_walk_through_runs_with_grpcurl,
+    a_python_client_learns_the_api_by_reflection_and_runs_the_invitation_flow,
+);
 
-        let mut bash = Command::new("bash");
-        clean_environment(&mut bash);
-        bash.args(["-euo", "pipefail", "-c", &script])
-            .current_dir(workdir.path())
-            .env("PATH", path_with(&tools))
-            .env("TEST_ROSTER_BIN", env!("CARGO_BIN_EXE_roster"));
-        let outcome = run_client(bash, CLIENT_TIME_LIMIT).await;
-        let (stdout, stderr) = (&outcome.stdout, &outcome.stderr);
+async fn the_readme_walk_through_runs_with_grpcurl(backend: Backend) {
+    let Some(tools) = grpcurl_and_jq() else {
+        return;
+    };
+    let server = RosterServer::start(&backend).await;
+    let script = walk_through_script(server.address);
+    let workdir = tempfile::tempdir().unwrap();
+
+    let mut bash = Command::new("bash");
+    clean_environment(&mut bash);
+    bash.args(["-euo", "pipefail", "-c", &script])
+        .current_dir(workdir.path())
+        .env("PATH", path_with(&tools))
+        .env("TEST_ROSTER_BIN", env!("CARGO_BIN_EXE_roster"));
+    let outcome = run_client(bash, CLIENT_TIME_LIMIT).await;
+    let (stdout, stderr) = (&outcome.stdout, &outcome.stderr);
+    assert!(
+        outcome.status.success(),
+        "the walk-through failed: {outcome}\n--- roster's log ---\n{}",
+        server.log()
+    );
+    // grpcurl pretty-prints JSON; compare without the layout.
+    let compact: String = stdout.chars().filter(|c| !c.is_whitespace()).collect();
+
+    // Reflection listed roster's services.
+    for service in [
+        "roster.v1.OrganizationService",
+        "roster.v1.MembershipService",
+    ] {
         assert!(
-            outcome.status.success(),
-            "the walk-through failed: {outcome}\n--- roster's log ---\n{}",
-            server.log()
+            stdout.lines().any(|line| line == service),
+            "{service} not listed:\n{outcome}"
         );
-        // grpcurl pretty-prints JSON; compare without the layout.
-        let compact: String = stdout.chars().filter(|c| !c.is_whitespace()).collect();
-
-        // Reflection listed roster's services.
-        for service in ["roster.v1.OrganizationService", "roster.v1.MembershipService"] {
-            assert!(stdout.lines().any(|line| line == service), "{service} not listed:\n{outcome}");
-        }
-        assert!(compact.contains(r#""status":"SERVING""#), "health:\n{outcome}");
-        // ListMembers through jq: user id, role, email.
-        assert!(stdout.contains("alice\tROLE_OWNER\talice@example.com"), "{outcome}");
-        assert!(stdout.contains("bob\tROLE_MEMBER\tbob@example.com"), "{outcome}");
-        // The ids and revisions the block took from the replies with jq.
-        for name in ["ORG_ID", "INVITATION_ID", "CREATED", "REVISION"] {
-            let value = computed(stdout, name);
-            assert!(!value.is_empty() && value != "null", "{name} is {value:?}:\n{outcome}");
-        }
-        // UpdateMemberRole made Bob an admin (and returned REVISION).
-        assert_eq!(computed(stdout, "CHANGED"), "bob ROLE_ADMIN", "{outcome}");
-        // CheckPermission at that revision: Bob may create applications now.
-        assert!(compact.contains(r#""allowed":true"#), "{outcome}");
-        // ListEvents after the creation, through jq: cursor, type, actor.
-        let events: Vec<(&str, &str)> = stdout
-            .lines()
-            .filter_map(|line| {
-                let mut fields = line.split('\t');
-                let (cursor, kind, actor) = (fields.next()?, fields.next()?, fields.next()?);
-                let is_cursor = !cursor.is_empty() && cursor.chars().all(|c| c.is_ascii_hexdigit());
-                is_cursor.then_some((kind, actor))
-            })
-            .collect();
-        assert_eq!(
-            events,
-            [
-                ("invitation.created", "alice"),
-                ("invitation.accepted", "bob"),
-                ("member.added", "bob"),
-                ("member.role_changed", "alice"),
-            ],
-            "ListEvents after the creation:\n{outcome}"
-        );
-        // ListAuditEvents, newest first, three of them.
-        assert!(stdout.contains("\nmember.role_changed\nmember.added\ninvitation.accepted\n"), "{outcome}");
-        // Bob may not delete the organization; grpcurl prints the error and its detail.
-        assert!(stderr.contains("Code: PermissionDenied"), "{outcome}");
-        assert!(stderr.contains(r#""reason":"INSUFFICIENT_PERMISSION""#), "{outcome}");
     }
-
-    async fn a_python_client_learns_the_api_by_reflection_and_runs_the_invitation_flow(backend: Backend) {
-        let Some(python) = reflection_python() else {
-            return;
-        };
-        let server = RosterServer::start(&backend).await;
-        let service_token = token(TokenRequest {
-            sub: "applications-service".into(),
-            scopes: vec!["authz.check".into()],
-            ttl: Duration::from_secs(3600),
-            ..TokenRequest::default()
-        });
-
-        let mut client = Command::new(&python);
-        clean_environment(&mut client);
-        client
-            .arg(repository().join("tests/clients/reflection_client.py"))
-            .env("ROSTER_ADDRESS", server.address.to_string())
-            .env("ROSTER_ALICE_TOKEN", user_token("alice"))
-            .env("ROSTER_BOB_TOKEN", user_token("bob"))
-            .env("ROSTER_AUTHZ_TOKEN", service_token)
-            .env("PYTHONUNBUFFERED", "1");
-        let outcome = run_client(client, CLIENT_TIME_LIMIT).await;
+    assert!(
+        compact.contains(r#""status":"SERVING""#),
+        "health:\n{outcome}"
+    );
+    // ListMembers through jq: user id, role, email.
+    assert!(
+        stdout.contains("alice\tROLE_OWNER\talice@example.com"),
+        "{outcome}"
+    );
+    assert!(
+        stdout.contains("bob\tROLE_MEMBER\tbob@example.com"),
+        "{outcome}"
+    );
+    // The ids and revisions the block took from the replies with jq.
+    for name in ["ORG_ID", "INVITATION_ID", "CREATED", "REVISION"] {
+        let value = computed(stdout, name);
         assert!(
-            outcome.status.success(),
-            "the reflection client failed: {outcome}\n--- roster's log ---\n{}",
-            server.log()
+            !value.is_empty() && value != "null",
+            "{name} is {value:?}:\n{outcome}"
         );
-        for step in [
-            "ok: reflection lists ",
-            "ok: descriptors of every roster service resolved through reflection",
-            "ok: CreateOrganization: alice created ",
-            "ok: CreateInvitation: alice invited bob@example.com as ROLE_MEMBER",
-            "ok: AcceptInvitation: bob joined as ROLE_MEMBER",
-            "ok: ListMembers: alice ROLE_OWNER, bob ROLE_MEMBER",
-            "ok: CheckPermission: bob applications.read allowed=true",
-            "ok: CheckPermission: bob organization.delete allowed=false",
-            "ok: DeleteOrganization: bob is denied, ErrorInfo reason INSUFFICIENT_PERMISSION",
-            "reflection client: all steps passed",
-        ] {
-            assert!(outcome.stdout.contains(step), "no {step:?}: {outcome}");
-        }
+    }
+    // UpdateMemberRole made Bob an admin (and returned REVISION).
+    assert_eq!(computed(stdout, "CHANGED"), "bob ROLE_ADMIN", "{outcome}");
+    // CheckPermission at that revision: Bob may create applications now.
+    assert!(compact.contains(r#""allowed":true"#), "{outcome}");
+    // ListEvents after the creation, through jq: cursor, type, actor.
+    let events: Vec<(&str, &str)> = stdout
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split('\t');
+            let (cursor, kind, actor) = (fields.next()?, fields.next()?, fields.next()?);
+            let is_cursor = !cursor.is_empty() && cursor.chars().all(|c| c.is_ascii_hexdigit());
+            is_cursor.then_some((kind, actor))
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("invitation.created", "alice"),
+            ("invitation.accepted", "bob"),
+            ("member.added", "bob"),
+            ("member.role_changed", "alice"),
+        ],
+        "ListEvents after the creation:\n{outcome}"
+    );
+    // ListAuditEvents, newest first, three of them.
+    assert!(
+        stdout.contains("\nmember.role_changed\nmember.added\ninvitation.accepted\n"),
+        "{outcome}"
+    );
+    // Bob may not delete the organization; grpcurl prints the error and its detail.
+    assert!(stderr.contains("Code: PermissionDenied"), "{outcome}");
+    assert!(
+        stderr.contains(r#""reason":"INSUFFICIENT_PERMISSION""#),
+        "{outcome}"
+    );
+}
+
+async fn a_python_client_learns_the_api_by_reflection_and_runs_the_invitation_flow(
+    backend: Backend,
+) {
+    let Some(python) = reflection_python() else {
+        return;
+    };
+    let server = RosterServer::start(&backend).await;
+    let service_token = token(TokenRequest {
+        sub: "applications-service".into(),
+        scopes: vec!["authz.check".into()],
+        ttl: Duration::from_secs(3600),
+        ..TokenRequest::default()
+    });
+
+    let mut client = Command::new(&python);
+    clean_environment(&mut client);
+    client
+        .arg(repository().join("tests/clients/reflection_client.py"))
+        .env("ROSTER_ADDRESS", server.address.to_string())
+        .env("ROSTER_ALICE_TOKEN", user_token("alice"))
+        .env("ROSTER_BOB_TOKEN", user_token("bob"))
+        .env("ROSTER_AUTHZ_TOKEN", service_token)
+        .env("PYTHONUNBUFFERED", "1");
+    let outcome = run_client(client, CLIENT_TIME_LIMIT).await;
+    assert!(
+        outcome.status.success(),
+        "the reflection client failed: {outcome}\n--- roster's log ---\n{}",
+        server.log()
+    );
+    for step in [
+        "ok: reflection lists ",
+        "ok: descriptors of every roster service resolved through reflection",
+        "ok: CreateOrganization: alice created ",
+        "ok: CreateInvitation: alice invited bob@example.com as ROLE_MEMBER",
+        "ok: AcceptInvitation: bob joined as ROLE_MEMBER",
+        "ok: ListMembers: alice ROLE_OWNER, bob ROLE_MEMBER",
+        "ok: CheckPermission: bob applications.read allowed=true",
+        "ok: CheckPermission: bob organization.delete allowed=false",
+        "ok: DeleteOrganization: bob is denied, ErrorInfo reason INSUFFICIENT_PERMISSION",
+        "reflection client: all steps passed",
+    ] {
+        assert!(outcome.stdout.contains(step), "no {step:?}: {outcome}");
     }
 }

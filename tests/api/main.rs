@@ -20,3 +20,16 @@ mod reflection;
 mod smtp;
 mod tls;
 mod validation;
+
+/// `.ci/run` sets `ROSTER_REQUIRE_POSTGRES=1`: then the PostgreSQL variants
+/// must have been built to run (`TEST_DATABASE_URL` set at build time), or
+/// a missing database would pass CI as a row of ignored tests.
+#[test]
+fn postgres_tests_run_when_required() {
+    if std::env::var("ROSTER_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+        assert!(
+            cfg!(postgres_tests) && helpers::Backend::postgres().is_some(),
+            "ROSTER_REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set: the PostgreSQL tests would not run"
+        );
+    }
+}

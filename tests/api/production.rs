@@ -262,89 +262,103 @@ fn scrape(port: u16) -> String {
     text
 }
 
-backend_tests! {
-    async fn shutdown_under_load_loses_no_acknowledged_write(backend: Backend) {
-        let mut app = TestApp::spawn_with(&backend, |c| {
-            c.max_owned_organizations = 100_000;
-            c.shutdown_grace = Duration::from_secs(10);
-        })
-        .await;
-        // A health watcher opened before the shutdown sees NOT_SERVING first.
-        let mut watch = HealthClient::new(app.channel())
-            .watch(HealthCheckRequest::default())
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(watch.message().await.unwrap().unwrap().status(), ServingStatus::Serving);
+backend_tests!(shutdown_under_load_loses_no_acknowledged_write,);
 
-        let writers: Vec<_> = (0..8)
-            .map(|w| {
-                let mut orgs = app.orgs(&format!("writer{w}"));
-                tokio::spawn(async move {
-                    let mut outcomes = Vec::new();
-                    for i in 0.. {
-                        let slug = format!("w{w}-{i}");
-                        let sent = Instant::now();
-                        let result = orgs.create_organization(create(&slug)).await;
-                        let failed = result.is_err();
-                        outcomes.push((slug, sent, result.map(|r| r.into_inner().organization.unwrap().id)));
-                        if failed {
-                            break;
-                        }
+async fn shutdown_under_load_loses_no_acknowledged_write(backend: Backend) {
+    let mut app = TestApp::spawn_with(&backend, |c| {
+        c.max_owned_organizations = 100_000;
+        c.shutdown_grace = Duration::from_secs(10);
+    })
+    .await;
+    // A health watcher opened before the shutdown sees NOT_SERVING first.
+    let mut watch = HealthClient::new(app.channel())
+        .watch(HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        watch.message().await.unwrap().unwrap().status(),
+        ServingStatus::Serving
+    );
+
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let mut orgs = app.orgs(&format!("writer{w}"));
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                for i in 0.. {
+                    let slug = format!("w{w}-{i}");
+                    let sent = Instant::now();
+                    let result = orgs.create_organization(create(&slug)).await;
+                    let failed = result.is_err();
+                    outcomes.push((
+                        slug,
+                        sent,
+                        result.map(|r| r.into_inner().organization.unwrap().id),
+                    ));
+                    if failed {
+                        break;
                     }
-                    outcomes
-                })
+                }
+                outcomes
             })
-            .collect();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let shutdown_began = Instant::now();
-        app.stop().await.unwrap();
-        assert_eq!(watch.message().await.unwrap().unwrap().status(), ServingStatus::NotServing);
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let shutdown_began = Instant::now();
+    app.stop().await.unwrap();
+    assert_eq!(
+        watch.message().await.unwrap().unwrap().status(),
+        ServingStatus::NotServing
+    );
 
-        let mut acknowledged = Vec::new();
-        for writer in join_all(writers).await {
-            for (slug, sent, result) in writer.unwrap() {
-                match result {
-                    Ok(id) => acknowledged.push((slug, id)),
-                    Err(status) => {
-                        // A call sent well before the shutdown was in flight
-                        // when it began: it must have finished normally.
-                        assert!(
-                            sent + Duration::from_millis(20) >= shutdown_began,
-                            "{slug} was in flight at shutdown and failed: {status:?}"
-                        );
-                        // Later calls are refused: by the server while it
-                        // drains (UNAVAILABLE, SHUTTING_DOWN), or by the
-                        // client's transport once the connection is closed;
-                        // never an answer from a half-done call.
-                        let refused_by_server =
-                            status.code() == Code::Unavailable && reason(&status) == "SHUTTING_DOWN";
-                        let refused_by_transport = std::error::Error::source(&status)
-                            .is_some_and(|source| source.is::<tonic::transport::Error>());
-                        assert!(
-                            refused_by_server || refused_by_transport,
-                            "{slug}: {status:?} (reason {})",
-                            reason(&status)
-                        );
-                    }
+    let mut acknowledged = Vec::new();
+    for writer in join_all(writers).await {
+        for (slug, sent, result) in writer.unwrap() {
+            match result {
+                Ok(id) => acknowledged.push((slug, id)),
+                Err(status) => {
+                    // A call sent well before the shutdown was in flight
+                    // when it began: it must have finished normally.
+                    assert!(
+                        sent + Duration::from_millis(20) >= shutdown_began,
+                        "{slug} was in flight at shutdown and failed: {status:?}"
+                    );
+                    // Later calls are refused: by the server while it
+                    // drains (UNAVAILABLE, SHUTTING_DOWN), or by the
+                    // client's transport once the connection is closed;
+                    // never an answer from a half-done call.
+                    let refused_by_server =
+                        status.code() == Code::Unavailable && reason(&status) == "SHUTTING_DOWN";
+                    let refused_by_transport = std::error::Error::source(&status)
+                        .is_some_and(|source| source.is::<tonic::transport::Error>());
+                    assert!(
+                        refused_by_server || refused_by_transport,
+                        "{slug}: {status:?} (reason {})",
+                        reason(&status)
+                    );
                 }
             }
         }
-        assert!(acknowledged.len() > 10, "the load was real: {} writes", acknowledged.len());
-        // Every acknowledged write is in the database.
-        let db = Database::connect(&app.config.database_url).await.unwrap();
-        for (slug, id) in &acknowledged {
-            let sql = format!("SELECT COUNT(*) AS n FROM organizations WHERE slug = '{slug}'");
-            let row = db
-                .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-                .await
-                .unwrap()
-                .unwrap();
-            let n: i64 = row.try_get("", "n").unwrap();
-            assert_eq!(n, 1, "acknowledged {slug} ({id}) is missing");
-        }
-        db.close().await.unwrap();
     }
+    assert!(
+        acknowledged.len() > 10,
+        "the load was real: {} writes",
+        acknowledged.len()
+    );
+    // Every acknowledged write is in the database.
+    let db = Database::connect(&app.config.database_url).await.unwrap();
+    for (slug, id) in &acknowledged {
+        let sql = format!("SELECT COUNT(*) AS n FROM organizations WHERE slug = '{slug}'");
+        let row = db
+            .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .unwrap();
+        let n: i64 = row.try_get("", "n").unwrap();
+        assert_eq!(n, 1, "acknowledged {slug} ({id}) is missing");
+    }
+    db.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

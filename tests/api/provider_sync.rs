@@ -14,7 +14,7 @@ use sea_orm::{ConnectionTrait, Database, Statement};
 
 use crate::{
     backend_tests,
-    helpers::{Events, TestApp},
+    helpers::{Backend, Events, TestApp},
 };
 
 /// A small deterministic generator (xorshift), so a failure can be replayed.
@@ -98,87 +98,103 @@ async fn database_identities(app: &TestApp) -> BTreeMap<String, Identity> {
     identities
 }
 
-backend_tests! {
-    async fn the_mirror_equals_the_database_after_a_random_workload_with_restarts(backend: Backend) {
-        let mut app = TestApp::spawn_with(&backend, |c| c.max_owned_organizations = 1_000).await;
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("mirror.json");
-        let mut dice = Dice(0x5eed_1234_abcd_0001);
-        let people = ["amy", "ben", "cai", "dan", "eve", "fay"];
-        let mut orgs: Vec<(String, String)> = Vec::new(); // (id, owner)
-        let mut n = 0;
+backend_tests!(the_mirror_equals_the_database_after_a_random_workload_with_restarts,);
 
-        for round in 0..4 {
-            for _ in 0..25 {
-                n += 1;
-                let op = if orgs.is_empty() { 0 } else { dice.roll(6) };
-                match op {
-                    0 => {
-                        let owner = people[dice.roll(people.len())];
-                        let org = app.create_org(owner, &format!("org-{n}")).await;
-                        orgs.push((org.id, owner.to_owned()));
-                    }
-                    1 => {
-                        let (id, owner) = orgs[dice.roll(orgs.len())].clone();
-                        app.orgs(&owner)
-                            .update_organization(pb::UpdateOrganizationRequest {
-                                organization: Some(pb::Organization { id, name: format!("Renamed {n}"), ..Default::default() }),
-                                update_mask: Some(FieldMask { paths: vec!["name".into()] }),
-                            })
-                            .await
-                            .unwrap();
-                    }
-                    2 | 3 => {
-                        let (id, owner) = orgs[dice.roll(orgs.len())].clone();
-                        let user = people[dice.roll(people.len())];
-                        let role = if dice.roll(2) == 0 { pb::Role::Admin } else { pb::Role::Member };
-                        if app.role_of(&owner, &id, user).await.is_none() {
-                            app.add_member(&owner, &id, user, role).await;
-                        }
-                    }
-                    4 => {
-                        let (id, owner) = orgs[dice.roll(orgs.len())].clone();
-                        let user = people[dice.roll(people.len())];
-                        if user != owner && app.role_of(&owner, &id, user).await.is_some() {
-                            if dice.roll(2) == 0 {
-                                app.members(&owner)
-                                    .remove_member(pb::RemoveMemberRequest { organization_id: id, user_id: user.into() })
-                                    .await
-                                    .unwrap();
-                            } else {
-                                app.members(&owner)
-                                    .update_member_role(pb::UpdateMemberRoleRequest {
-                                        organization_id: id,
-                                        user_id: user.into(),
-                                        role: pb::Role::Admin.into(),
-                                    })
-                                    .await
-                                    .unwrap();
-                            }
-                        }
-                    }
-                    _ => {
-                        let index = dice.roll(orgs.len());
-                        let (id, owner) = orgs.remove(index);
-                        app.orgs(&owner)
-                            .delete_organization(pb::DeleteOrganizationRequest { id, etag: String::new() })
-                            .await
-                            .unwrap();
+async fn the_mirror_equals_the_database_after_a_random_workload_with_restarts(backend: Backend) {
+    let mut app = TestApp::spawn_with(&backend, |c| c.max_owned_organizations = 1_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("mirror.json");
+    let mut dice = Dice(0x5eed_1234_abcd_0001);
+    let people = ["amy", "ben", "cai", "dan", "eve", "fay"];
+    let mut orgs: Vec<(String, String)> = Vec::new(); // (id, owner)
+    let mut n = 0;
+
+    for round in 0..4 {
+        for _ in 0..25 {
+            n += 1;
+            let op = if orgs.is_empty() { 0 } else { dice.roll(6) };
+            match op {
+                0 => {
+                    let owner = people[dice.roll(people.len())];
+                    let org = app.create_org(owner, &format!("org-{n}")).await;
+                    orgs.push((org.id, owner.to_owned()));
+                }
+                1 => {
+                    let (id, owner) = orgs[dice.roll(orgs.len())].clone();
+                    app.orgs(&owner)
+                        .update_organization(pb::UpdateOrganizationRequest {
+                            organization: Some(pb::Organization {
+                                id,
+                                name: format!("Renamed {n}"),
+                                ..Default::default()
+                            }),
+                            update_mask: Some(FieldMask {
+                                paths: vec!["name".into()],
+                            }),
+                        })
+                        .await
+                        .unwrap();
+                }
+                2 | 3 => {
+                    let (id, owner) = orgs[dice.roll(orgs.len())].clone();
+                    let user = people[dice.roll(people.len())];
+                    let role = if dice.roll(2) == 0 {
+                        pb::Role::Admin
+                    } else {
+                        pb::Role::Member
+                    };
+                    if app.role_of(&owner, &id, user).await.is_none() {
+                        app.add_member(&owner, &id, user, role).await;
                     }
                 }
-            }
-            // The consumer reads part of what is there and is "killed"...
-            consume(&mut app.event_follower(), &state, 15 + dice.roll(20)).await;
-            // ...and every other round the server restarts too.
-            if round % 2 == 1 {
-                app.restart().await;
+                4 => {
+                    let (id, owner) = orgs[dice.roll(orgs.len())].clone();
+                    let user = people[dice.roll(people.len())];
+                    if user != owner && app.role_of(&owner, &id, user).await.is_some() {
+                        if dice.roll(2) == 0 {
+                            app.members(&owner)
+                                .remove_member(pb::RemoveMemberRequest {
+                                    organization_id: id,
+                                    user_id: user.into(),
+                                })
+                                .await
+                                .unwrap();
+                        } else {
+                            app.members(&owner)
+                                .update_member_role(pb::UpdateMemberRoleRequest {
+                                    organization_id: id,
+                                    user_id: user.into(),
+                                    role: pb::Role::Admin.into(),
+                                })
+                                .await
+                                .unwrap();
+                        }
+                    }
+                }
+                _ => {
+                    let index = dice.roll(orgs.len());
+                    let (id, owner) = orgs.remove(index);
+                    app.orgs(&owner)
+                        .delete_organization(pb::DeleteOrganizationRequest {
+                            id,
+                            etag: String::new(),
+                        })
+                        .await
+                        .unwrap();
+                }
             }
         }
-        // Finally the consumer resumes and catches up.
-        while consume(&mut app.event_follower(), &state, usize::MAX).await > 0 {}
-
-        let mirror = Mirror::load(&state).unwrap();
-        assert!(!mirror.identities.is_empty());
-        assert_eq!(mirror.identities, database_identities(&app).await);
+        // The consumer reads part of what is there and is "killed"...
+        consume(&mut app.event_follower(), &state, 15 + dice.roll(20)).await;
+        // ...and every other round the server restarts too.
+        if round % 2 == 1 {
+            app.restart().await;
+        }
     }
+    // Finally the consumer resumes and catches up.
+    while consume(&mut app.event_follower(), &state, usize::MAX).await > 0 {}
+
+    let mirror = Mirror::load(&state).unwrap();
+    assert!(!mirror.identities.is_empty());
+    assert_eq!(mirror.identities, database_identities(&app).await);
 }

@@ -14,7 +14,10 @@ use std::{
 
 use roster::{config::Config, mail::smtp::SmtpTls, pb};
 
-use crate::{backend_tests, helpers::TestApp};
+use crate::{
+    backend_tests,
+    helpers::{Backend, TestApp},
+};
 
 /// Python with aiosmtpd, if there is one. When `ROSTER_TEST_PYTHON` names
 /// one (as `.ci/run` does), it must work: the tests then fail, not skip.
@@ -142,68 +145,86 @@ fn header(data: &str, name: &str) -> Option<String> {
     })
 }
 
-backend_tests! {
-    async fn an_invitation_arrives_by_smtp_with_recipient_subject_and_link(backend: Backend) {
-        let Some(python) = python() else {
-            eprintln!("skipped: no Python with aiosmtpd (run .ci/run, or set ROSTER_TEST_PYTHON)");
-            return;
-        };
-        let sink = SmtpSink::start(&python, 0);
-        let app = TestApp::spawn_with(&backend, |c| use_smtp(c, sink.port)).await;
-        let org = app.create_org("alice", "acme").await;
-        let invitation = app.invite("alice", &org.id, "bob", pb::Role::Admin).await;
+backend_tests!(
+    an_invitation_arrives_by_smtp_with_recipient_subject_and_link,
+    an_smtp_outage_delays_the_email_but_does_not_lose_it,
+    a_restart_does_not_send_a_delivered_email_again,
+);
 
-        let messages = sink.wait_for(1, Duration::from_secs(10)).await;
-        assert_eq!(messages.len(), 1);
-        let message = &messages[0];
-        assert_eq!(message.rcpt_tos, ["bob@example.com"]);
-        assert_eq!(header(&message.data, "To").as_deref(), Some("bob@example.com"));
-        assert_eq!(header(&message.data, "Subject").as_deref(), Some("Alice invited you to join Org acme"));
-        assert!(header(&message.data, "From").unwrap().contains("portal@example.com"));
-        assert!(header(&message.data, "Message-ID").is_some());
-        let link = format!("https://portal.example.com/invitations/{}", invitation.id);
-        assert!(message.data.contains(&link), "{}", message.data);
-    }
+async fn an_invitation_arrives_by_smtp_with_recipient_subject_and_link(backend: Backend) {
+    let Some(python) = python() else {
+        eprintln!("skipped: no Python with aiosmtpd (run .ci/run, or set ROSTER_TEST_PYTHON)");
+        return;
+    };
+    let sink = SmtpSink::start(&python, 0);
+    let app = TestApp::spawn_with(&backend, |c| use_smtp(c, sink.port)).await;
+    let org = app.create_org("alice", "acme").await;
+    let invitation = app.invite("alice", &org.id, "bob", pb::Role::Admin).await;
 
-    async fn an_smtp_outage_delays_the_email_but_does_not_lose_it(backend: Backend) {
-        let Some(python) = python() else {
-            eprintln!("skipped: no Python with aiosmtpd (run .ci/run, or set ROSTER_TEST_PYTHON)");
-            return;
-        };
-        // Learn a free port, then take the server down before roster sends.
-        let (port, dir) = SmtpSink::start(&python, 0).stop();
-        let app = TestApp::spawn_with(&backend, |c| use_smtp(c, port)).await;
-        let org = app.create_org("alice", "acme").await;
-        app.invite("alice", &org.id, "bob", pb::Role::Member).await;
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+    let messages = sink.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(messages.len(), 1);
+    let message = &messages[0];
+    assert_eq!(message.rcpt_tos, ["bob@example.com"]);
+    assert_eq!(
+        header(&message.data, "To").as_deref(),
+        Some("bob@example.com")
+    );
+    assert_eq!(
+        header(&message.data, "Subject").as_deref(),
+        Some("Alice invited you to join Org acme")
+    );
+    assert!(
+        header(&message.data, "From")
+            .unwrap()
+            .contains("portal@example.com")
+    );
+    assert!(header(&message.data, "Message-ID").is_some());
+    let link = format!("https://portal.example.com/invitations/{}", invitation.id);
+    assert!(message.data.contains(&link), "{}", message.data);
+}
 
-        let sink = SmtpSink::start_in(&python, port, dir);
-        let messages = sink.wait_for(1, Duration::from_secs(20)).await;
-        assert_eq!(messages.len(), 1, "delivered once the server is back");
-        assert_eq!(messages[0].rcpt_tos, ["bob@example.com"]);
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(sink.messages().len(), 1, "and only once");
-    }
+async fn an_smtp_outage_delays_the_email_but_does_not_lose_it(backend: Backend) {
+    let Some(python) = python() else {
+        eprintln!("skipped: no Python with aiosmtpd (run .ci/run, or set ROSTER_TEST_PYTHON)");
+        return;
+    };
+    // Learn a free port, then take the server down before roster sends.
+    let (port, dir) = SmtpSink::start(&python, 0).stop();
+    let app = TestApp::spawn_with(&backend, |c| use_smtp(c, port)).await;
+    let org = app.create_org("alice", "acme").await;
+    app.invite("alice", &org.id, "bob", pb::Role::Member).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    async fn a_restart_does_not_send_a_delivered_email_again(backend: Backend) {
-        let Some(python) = python() else {
-            eprintln!("skipped: no Python with aiosmtpd (run .ci/run, or set ROSTER_TEST_PYTHON)");
-            return;
-        };
-        let sink = SmtpSink::start(&python, 0);
-        let mut app = TestApp::spawn_with(&backend, |c| use_smtp(c, sink.port)).await;
-        let org = app.create_org("alice", "acme").await;
-        app.invite("alice", &org.id, "bob", pb::Role::Member).await;
-        assert_eq!(sink.wait_for(1, Duration::from_secs(10)).await.len(), 1);
+    let sink = SmtpSink::start_in(&python, port, dir);
+    let messages = sink.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(messages.len(), 1, "delivered once the server is back");
+    assert_eq!(messages[0].rcpt_tos, ["bob@example.com"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.messages().len(), 1, "and only once");
+}
 
-        app.restart().await;
-        app.invite("alice", &org.id, "carol", pb::Role::Member).await;
-        let messages = sink.wait_for(2, Duration::from_secs(10)).await;
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        let messages_later = sink.messages();
-        assert_eq!(messages.len(), 2);
-        assert_eq!(messages_later.len(), 2, "no duplicate after the restart");
-        let recipients: Vec<_> = messages_later.iter().map(|m| m.rcpt_tos[0].clone()).collect();
-        assert_eq!(recipients, ["bob@example.com", "carol@example.com"]);
-    }
+async fn a_restart_does_not_send_a_delivered_email_again(backend: Backend) {
+    let Some(python) = python() else {
+        eprintln!("skipped: no Python with aiosmtpd (run .ci/run, or set ROSTER_TEST_PYTHON)");
+        return;
+    };
+    let sink = SmtpSink::start(&python, 0);
+    let mut app = TestApp::spawn_with(&backend, |c| use_smtp(c, sink.port)).await;
+    let org = app.create_org("alice", "acme").await;
+    app.invite("alice", &org.id, "bob", pb::Role::Member).await;
+    assert_eq!(sink.wait_for(1, Duration::from_secs(10)).await.len(), 1);
+
+    app.restart().await;
+    app.invite("alice", &org.id, "carol", pb::Role::Member)
+        .await;
+    let messages = sink.wait_for(2, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let messages_later = sink.messages();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages_later.len(), 2, "no duplicate after the restart");
+    let recipients: Vec<_> = messages_later
+        .iter()
+        .map(|m| m.rcpt_tos[0].clone())
+        .collect();
+    assert_eq!(recipients, ["bob@example.com", "carol@example.com"]);
 }
