@@ -12,6 +12,7 @@ use crate::{
         LogMailer, Mailer,
         smtp::{SmtpMailer, SmtpSettings, SmtpTls},
     },
+    provider_portal::config::ProviderPortalConfig,
     service::{Limits, Settings},
 };
 
@@ -154,6 +155,13 @@ pub struct Config {
     /// How often the email outbox is checked for due retries (new emails are sent at once).
     #[arg(long, env = "ROSTER_MAIL_POLL_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub mail_poll_interval: Duration,
+    /// The longest one attempt at sending an email may take; the outbox
+    /// lease on an email outlives it, so a slow SMTP server never makes two
+    /// replicas send one email.
+    #[arg(long, env = "ROSTER_MAIL_ATTEMPT_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub mail_attempt_timeout: Duration,
+    #[command(flatten)]
+    pub provider_portal: ProviderPortalConfig,
     /// Most memberships kept in the permission-check cache (memory bound).
     #[arg(long, env = "ROSTER_AUTHZ_CACHE_CAPACITY", default_value_t = 200_000)]
     pub authz_cache_capacity: u64,
@@ -274,6 +282,8 @@ impl Config {
             health_check_interval: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(20),
             mail_poll_interval: Duration::from_secs(5),
+            mail_attempt_timeout: Duration::from_secs(60),
+            provider_portal: ProviderPortalConfig::default(),
             expiry_sweep_interval: Duration::from_secs(60),
         }
     }
@@ -353,6 +363,12 @@ impl Config {
                 "--mail-poll-interval and --expiry-sweep-interval must be positive".into(),
             ));
         }
+        if self.mail_attempt_timeout.is_zero() {
+            return Err(ConfigError(
+                "--mail-attempt-timeout must be positive".into(),
+            ));
+        }
+        self.provider_portal.settings().map_err(ConfigError)?;
         if self.smtp.smtp_username.is_some() != self.smtp.smtp_password.is_some() {
             return Err(ConfigError(
                 "set both ROSTER_SMTP_USERNAME and ROSTER_SMTP_PASSWORD, or neither".into(),
@@ -375,6 +391,7 @@ impl Config {
             portal_url: self.portal_url.clone(),
             cache_capacity: self.authz_cache_capacity,
             max_staleness: self.authz_max_staleness,
+            identity_create_wait: self.provider_portal.provider_portal_create_wait,
         }
     }
 }

@@ -30,8 +30,13 @@ use crate::{
         membership_service_server::MembershipServiceServer,
         organization_service_server::OrganizationServiceServer,
     },
+    provider_portal::{
+        client::PortalClient,
+        reconcile,
+        worker::{IdentityWorker, PortalHealth},
+    },
     service::Roster,
-    store::{self, Store},
+    store::{self, Store, lease::LeasePolicy},
     telemetry,
 };
 
@@ -103,11 +108,12 @@ pub async fn serve_with_mailer(
         .await
         .map_err(ServeError::Database)?;
     let (stop, stopped) = watch::channel(false);
-    let roster = Arc::new(Roster::new(
-        store.clone(),
-        config.settings(),
-        stopped.clone(),
-    ));
+    let mut roster = Roster::new(store.clone(), config.settings(), stopped.clone());
+    let identities = identity_worker(&config, &store, &roster)?;
+    if let Some(worker) = &identities {
+        roster.deliver_identities_with(worker.clone());
+    }
+    let roster = Arc::new(roster);
     roster
         .start_following()
         .await
@@ -115,7 +121,12 @@ pub async fn serve_with_mailer(
 
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, ServingStatus::Serving).await;
-    let background = spawn_background(&config, &store, &roster, mailer, &health, &stopped);
+    let mut background = spawn_background(&config, &store, &roster, mailer, &health, &stopped);
+    if let Some(worker) = identities {
+        background.extend(spawn_identity_tasks(
+            &config, &store, worker, &health, &stopped,
+        ));
+    }
 
     let limits = config.limits;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -227,6 +238,9 @@ fn spawn_background(
                 mailer,
                 roster.mail_signal().clone(),
                 config.mail_poll_interval,
+                LeasePolicy {
+                    attempt_timeout: config.mail_attempt_timeout,
+                },
             )
             .run(stopped.clone()),
         ),
@@ -264,6 +278,73 @@ fn spawn_background(
         )));
     }
     tasks
+}
+
+/// The health name whose status says whether the Provider Portal answers
+/// (NOT_SERVING while it fails as a whole: a refused token, an outage).
+pub const PROVIDER_PORTAL_HEALTH: &str = "roster.ProviderPortal";
+
+/// The developer identity worker, if a Provider Portal is configured.
+fn identity_worker(
+    config: &Config,
+    store: &Store,
+    roster: &Roster,
+) -> Result<Option<Arc<IdentityWorker>>, ServeError> {
+    let Some(settings) = config.provider_portal.settings().map_err(ConfigError)? else {
+        info!(
+            "no Provider Portal configured (ROSTER_PROVIDER_PORTAL_URL): developer identities exist only in roster and its change log"
+        );
+        return Ok(None);
+    };
+    let client = PortalClient::new(&settings).map_err(ConfigError)?;
+    info!(url = %settings.base_url, "creating and deleting developer identities in the Provider Portal");
+    Ok(Some(Arc::new(IdentityWorker::new(
+        store.clone(),
+        client,
+        roster.events_signal().clone(),
+        settings.timeout,
+        settings.poll_interval,
+        settings.max_backoff,
+    ))))
+}
+
+/// Starts the identity worker, the periodic reconciliation and the health
+/// detail that follows the portal.
+fn spawn_identity_tasks(
+    config: &Config,
+    store: &Store,
+    worker: Arc<IdentityWorker>,
+    health: &HealthReporter,
+    stopped: &watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let interval = config.provider_portal.provider_portal_reconcile_interval;
+    let mut portal = worker.health();
+    let health = health.clone();
+    let mut stop = stopped.clone();
+    vec![
+        tokio::spawn(worker.clone().run(stopped.clone())),
+        tokio::spawn(reconcile::run_periodically(
+            store.clone(),
+            worker,
+            interval,
+            stopped.clone(),
+        )),
+        tokio::spawn(async move {
+            loop {
+                let status = match &*portal.borrow_and_update() {
+                    PortalHealth::Failing { .. } => ServingStatus::NotServing,
+                    PortalHealth::Answering | PortalHealth::Unknown => ServingStatus::Serving,
+                };
+                health
+                    .set_service_status(PROVIDER_PORTAL_HEALTH, status)
+                    .await;
+                tokio::select! {
+                    changed = portal.changed() => if changed.is_err() { return },
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+        }),
+    ]
 }
 
 /// Reports NOT_SERVING while the database does not answer, SERVING when it
