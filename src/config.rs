@@ -52,6 +52,8 @@ pub enum Command {
     Token(TokenArgs),
     /// Measure roster under load over loopback gRPC (starts its own server).
     Bench(crate::bench::BenchArgs),
+    /// The Provider Portal: compare and repair developer identities.
+    ProviderPortal(crate::provider_portal::cli::ProviderPortalArgs),
 }
 
 /// How log lines look.

@@ -6,6 +6,7 @@ use clap::Parser;
 use roster::{
     auth::token::{TokenRequest, mint_hs256, parse_scopes},
     config::{Cli, Command, Config, TokenArgs},
+    provider_portal::cli::{ProviderPortalArgs, ProviderPortalCommand, Verdict},
 };
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
@@ -22,6 +23,7 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some(Command::ProviderPortal(args)) => provider_portal(args).await,
         Some(Command::Serve(config)) => serve(*config).await,
         None => serve(cli.serve).await,
     }
@@ -50,6 +52,20 @@ async fn serve(config: Config) -> ExitCode {
         Err(err) => {
             error!(error = %err, "roster failed");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `roster provider-portal reconcile`: exit status 0 when roster and the
+/// Provider Portal agree, 1 when they differ, 2 when it could not compare.
+async fn provider_portal(args: ProviderPortalArgs) -> ExitCode {
+    let ProviderPortalCommand::Reconcile(args) = args.command;
+    match roster::provider_portal::cli::run(args).await {
+        Ok(Verdict::InSync) => ExitCode::SUCCESS,
+        Ok(Verdict::Differ) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("roster provider-portal reconcile: {err}");
+            ExitCode::from(2)
         }
     }
 }

@@ -96,9 +96,11 @@ impl MigrationTrait for Migration {
                     ))
                     .await?;
                 }
+                // varchar(256) bounds the length (PostgreSQL's regular
+                // expressions repeat at most 255 times).
                 db.execute_unprepared(
                     "ALTER TABLE organizations ADD CONSTRAINT organizations_developer_id_check \
-                     CHECK (developer_id ~ '^[A-Za-z0-9._-]{1,256}$')",
+                     CHECK (developer_id ~ '^[A-Za-z0-9._-]+$')",
                 )
                 .await?;
             }

@@ -5,6 +5,7 @@
 //! and backoff); [`reconcile`] compares both sides, on demand and
 //! periodically; [`config`] holds the settings.
 
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod reconcile;

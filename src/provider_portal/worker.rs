@@ -214,6 +214,12 @@ impl IdentityWorker {
         Ok(shown)
     }
 
+    /// Delivers every identity that is due now; false if the portal failed
+    /// as a whole before all were done.
+    pub async fn deliver_all(&self) -> Result<bool, Error> {
+        Ok(self.deliver_due().await? == Round::Done)
+    }
+
     /// Delivers every due identity (in rounds of [`BATCH`]).
     async fn deliver_due(&self) -> Result<Round, Error> {
         loop {

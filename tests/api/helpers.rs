@@ -211,6 +211,9 @@ impl TestApp {
     }
 
     async fn start(config: Config, db: TestDb) -> TestApp {
+        if std::env::var_os("TEST_LOG").is_some() {
+            roster::telemetry::init(roster::config::LogFormat::Pretty);
+        }
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local address");
         let mailer = Arc::new(MemoryMailer::default());
