@@ -32,7 +32,7 @@ pub struct LeasePolicy {
 
 /// What a lease adds to the attempt timeout: the round trips of renewing and
 /// recording, and clocks of replicas that disagree a little.
-const LEASE_MARGIN: Duration = Duration::from_secs(10);
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 impl LeasePolicy {
     /// A lease's length: one attempt, doubled, plus a margin.

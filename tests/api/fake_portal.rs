@@ -190,10 +190,6 @@ impl FakePortal {
         self.with(|s| s.developers.keys().cloned().collect())
     }
 
-    pub fn developer(&self, id: &str) -> Option<Developer> {
-        self.with(|s| s.developers.get(id).cloned())
-    }
-
     /// How often each id was created (a create carried out, answered or not).
     pub fn creates(&self) -> HashMap<String, u32> {
         self.with(|s| s.creates.clone())
@@ -296,13 +292,23 @@ fn arrive(state: &Shared, headers: &HeaderMap, method: &str, id: &str) -> Result
     })
 }
 
-fn leave(state: &Shared, id: &str) {
-    if id.is_empty() {
-        return;
-    }
-    let mut s = state.lock().unwrap();
-    if let Some(count) = s.in_flight.get_mut(id) {
-        *count = count.saturating_sub(1);
+/// Counts a request as handled when dropped: also when its client went
+/// away and the server dropped the handler.
+struct Leave<'a> {
+    state: &'a Shared,
+    id: &'a str,
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        if self.id.is_empty() {
+            return;
+        }
+        if let Ok(mut s) = self.state.lock()
+            && let Some(count) = s.in_flight.get_mut(self.id)
+        {
+            *count = count.saturating_sub(1);
+        }
     }
 }
 
@@ -318,6 +324,7 @@ async fn serve(
         Ok(plan) => plan,
         Err(answer) => return answer,
     };
+    let leave = Leave { state, id };
     if let Some(delay) = plan.delay {
         tokio::time::sleep(delay).await;
     }
@@ -328,7 +335,7 @@ async fn serve(
     } else {
         handle(state)
     };
-    leave(state, id);
+    drop(leave);
     if plan.lose_answer {
         // Carried out; the answer never arrives.
         std::future::pending::<()>().await;

@@ -16,6 +16,7 @@ mod membership;
 mod organization;
 mod production;
 mod provider_portal;
+mod provider_portal_ops;
 mod provider_sync;
 mod races;
 mod reflection;

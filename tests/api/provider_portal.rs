@@ -25,8 +25,8 @@ pub fn use_portal(config: &mut Config, fake: &FakePortal) {
     p.provider_portal_reconcile_interval = Duration::from_secs(3600);
 }
 
-async fn query_strings(app: &TestApp, sql: &str) -> Vec<String> {
-    let db = Database::connect(&app.config.database_url).await.unwrap();
+async fn query_strings(database_url: &str, sql: &str) -> Vec<String> {
+    let db = Database::connect(database_url).await.unwrap();
     let rows = db
         .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
         .await
@@ -40,17 +40,17 @@ async fn query_strings(app: &TestApp, sql: &str) -> Vec<String> {
 }
 
 /// Developer ids of roster's organizations.
-pub async fn roster_developers(app: &TestApp) -> BTreeSet<String> {
-    query_strings(app, "SELECT developer_id FROM organizations")
+pub async fn roster_developers(database_url: &str) -> BTreeSet<String> {
+    query_strings(database_url, "SELECT developer_id FROM organizations")
         .await
         .into_iter()
         .collect()
 }
 
 /// Identities whose calls are still to be made.
-async fn unsettled(app: &TestApp) -> usize {
+async fn unsettled(database_url: &str) -> usize {
     query_strings(
-        app,
+        database_url,
         "SELECT developer_id FROM developer_identities \
          WHERE (desired = 'present' AND confirmed <> 'present') \
             OR (desired = 'absent' AND confirmed <> 'absent')",
@@ -62,13 +62,23 @@ async fn unsettled(app: &TestApp) -> usize {
 /// Waits until delivery is done, then checks the fake's developers are
 /// exactly roster's organizations and none was created twice.
 pub async fn assert_in_step(app: &TestApp, fake: &FakePortal) {
+    assert_in_step_at(&app.config.database_url, fake).await;
+}
+
+/// [`assert_in_step`] for the roster whose database is `database_url`.
+pub async fn assert_in_step_at(database_url: &str, fake: &FakePortal) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let roster: BTreeSet<String> = roster_developers(app).await;
+        let roster: BTreeSet<String> = roster_developers(database_url).await;
         let portal: BTreeSet<String> = fake.developer_ids().into_iter().collect();
-        if (unsettled(app).await == 0 && roster == portal) || tokio::time::Instant::now() > deadline
+        if (unsettled(database_url).await == 0 && roster == portal)
+            || tokio::time::Instant::now() > deadline
         {
-            assert_eq!(unsettled(app).await, 0, "deliveries still outstanding");
+            assert_eq!(
+                unsettled(database_url).await,
+                0,
+                "deliveries still outstanding"
+            );
             assert_eq!(
                 portal, roster,
                 "the fake's developers are roster's organizations"
@@ -287,7 +297,11 @@ async fn without_a_provider_portal_identities_exist_only_in_roster(backend: Back
         pb::DeveloperIdentityState::Local
     );
     delete(&app, "alice", &org.id).await;
-    assert_eq!(unsettled(&app).await, 0, "no intents without a portal");
+    assert_eq!(
+        unsettled(&app.config.database_url).await,
+        0,
+        "no intents without a portal"
+    );
 }
 
 async fn a_portal_that_is_down_at_first_gets_the_identity_once_it_is_up(backend: Backend) {
