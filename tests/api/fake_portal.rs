@@ -247,9 +247,9 @@ struct Plan {
     lose_answer: bool,
 }
 
-/// Checks the token, logs the request and takes its faults. `Err` is the
-/// answer to give at once.
-fn arrive(state: &Shared, headers: &HeaderMap, method: &str, id: &str) -> Result<Plan, Response> {
+/// Checks the token, logs the request and takes its faults; `None` if the
+/// token is wrong.
+fn arrive(state: &Shared, headers: &HeaderMap, method: &str, id: &str) -> Option<Plan> {
     let mut s = state.lock().unwrap();
     s.log.push((method.to_owned(), id.to_owned()));
     let expected = format!("Bearer {}", s.token);
@@ -258,8 +258,7 @@ fn arrive(state: &Shared, headers: &HeaderMap, method: &str, id: &str) -> Result
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v == expected);
     if !authorized {
-        drop(s);
-        return Err(error(state, StatusCode::UNAUTHORIZED, "unauthorized"));
+        return None;
     }
     let f = &mut s.faults;
     let delay = match &mut f.slow {
@@ -284,7 +283,7 @@ fn arrive(state: &Shared, headers: &HeaderMap, method: &str, id: &str) -> Result
         let now = *count;
         s.max_in_flight = s.max_in_flight.max(now);
     }
-    Ok(Plan {
+    Some(Plan {
         delay,
         server_error,
         malformed,
@@ -320,9 +319,8 @@ async fn serve(
     id: &str,
     handle: impl FnOnce(&Shared) -> Response,
 ) -> Response {
-    let plan = match arrive(state, headers, method, id) {
-        Ok(plan) => plan,
-        Err(answer) => return answer,
+    let Some(plan) = arrive(state, headers, method, id) else {
+        return error(state, StatusCode::UNAUTHORIZED, "unauthorized");
     };
     let leave = Leave { state, id };
     if let Some(delay) = plan.delay {

@@ -52,7 +52,7 @@ fn free_port() -> SocketAddr {
 /// Starts `roster serve` on a free port; waits until it answers.
 async fn start_server(database_url: &str, fake: &FakePortal) -> (Child, Channel) {
     let address = free_port();
-    let child = roster(database_url, fake)
+    let mut child = roster(database_url, fake)
         .env("ROSTER_LISTEN", address.to_string())
         .spawn()
         .unwrap();
@@ -69,6 +69,8 @@ async fn start_server(database_url: &str, fake: &FakePortal) -> (Child, Channel)
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("roster did not start");
 }
 
