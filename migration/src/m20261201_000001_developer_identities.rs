@@ -129,38 +129,29 @@ impl MigrationTrait for Migration {
             }
         }
 
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Organizations::Table)
-                    .add_column(
-                        string_len(Organizations::IdentityState, 32)
-                            .default("local")
-                            .check(in_list(Organizations::IdentityState, &IDENTITY_STATES)),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Organizations::Table)
-                    .add_column(
-                        integer(Organizations::IdentityAttempts)
-                            .default(0)
-                            .check(Expr::col(Organizations::IdentityAttempts).gte(0)),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Organizations::Table)
-                    .add_column(string_len(Organizations::IdentityLastError, 1024).default(""))
-                    .to_owned(),
-            )
-            .await?;
+        // SQLite adds one column per ALTER TABLE.
+        for column in [
+            string_len(Organizations::IdentityState, 32)
+                .default("local")
+                .check(in_list(Organizations::IdentityState, &IDENTITY_STATES))
+                .to_owned(),
+            integer(Organizations::IdentityAttempts)
+                .default(0)
+                .check(Expr::col(Organizations::IdentityAttempts).gte(0))
+                .to_owned(),
+            string_len(Organizations::IdentityLastError, 1024)
+                .default("")
+                .to_owned(),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Organizations::Table)
+                        .add_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
 
         manager
             .create_table(

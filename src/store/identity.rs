@@ -64,6 +64,31 @@ fn i32_of(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
 }
 
+/// A new intent row: due now, never attempted, under no lease.
+fn new_row(
+    developer: &DeveloperId,
+    organization: OrganizationId,
+    desired: Desired,
+    confirmed: Confirmed,
+    portal_status: PortalStatus,
+    now: DateTime<Utc>,
+) -> developer_identities::ActiveModel {
+    developer_identities::ActiveModel {
+        developer_id: Set(developer.as_str().to_owned()),
+        organization_id: Set(organization.0),
+        desired: Set(desired.as_str().to_owned()),
+        confirmed: Set(confirmed.as_str().to_owned()),
+        portal_status: Set(portal_status.as_str().to_owned()),
+        attempts: Set(0),
+        last_error: Set(String::new()),
+        last_status: Set(0),
+        next_attempt_at: Set(now),
+        lease_token: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}
+
 /// Records, in the caller's transaction, that the identity `developer`
 /// of `organization` must exist in the Provider Portal. Nothing is known
 /// of it there yet: from its first attempt on, a create may have happened.
@@ -74,20 +99,14 @@ pub async fn insert_present(
     organization: OrganizationId,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    developer_identities::ActiveModel {
-        developer_id: Set(developer.as_str().to_owned()),
-        organization_id: Set(organization.0),
-        desired: Set(Desired::Present.as_str().to_owned()),
-        confirmed: Set(Confirmed::Unknown.as_str().to_owned()),
-        portal_status: Set(PortalStatus::Unknown.as_str().to_owned()),
-        attempts: Set(0),
-        last_error: Set(String::new()),
-        last_status: Set(0),
-        next_attempt_at: Set(now),
-        lease_token: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
+    new_row(
+        developer,
+        organization,
+        Desired::Present,
+        Confirmed::Unknown,
+        PortalStatus::Unknown,
+        now,
+    )
     .insert(conn)
     .await?;
     Ok(())
@@ -105,20 +124,14 @@ pub async fn request_absent(
     organization: OrganizationId,
     now: DateTime<Utc>,
 ) -> Result<IdentityIntent, Error> {
-    let row = developer_identities::ActiveModel {
-        developer_id: Set(developer.as_str().to_owned()),
-        organization_id: Set(organization.0),
-        desired: Set(Desired::Absent.as_str().to_owned()),
-        confirmed: Set(Confirmed::Unknown.as_str().to_owned()),
-        portal_status: Set(PortalStatus::Unknown.as_str().to_owned()),
-        attempts: Set(0),
-        last_error: Set(String::new()),
-        last_status: Set(0),
-        next_attempt_at: Set(now),
-        lease_token: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
+    let row = new_row(
+        developer,
+        organization,
+        Desired::Absent,
+        Confirmed::Unknown,
+        PortalStatus::Unknown,
+        now,
+    );
     developer_identities::Entity::insert(row)
         .on_conflict(
             OnConflict::column(developer_identities::Column::DeveloperId)
@@ -271,20 +284,14 @@ pub async fn correct(
     portal_status: PortalStatus,
     now: DateTime<Utc>,
 ) -> Result<bool, Error> {
-    let row = developer_identities::ActiveModel {
-        developer_id: Set(developer.as_str().to_owned()),
-        organization_id: Set(organization.0),
-        desired: Set(desired.as_str().to_owned()),
-        confirmed: Set(confirmed.as_str().to_owned()),
-        portal_status: Set(portal_status.as_str().to_owned()),
-        attempts: Set(0),
-        last_error: Set(String::new()),
-        last_status: Set(0),
-        next_attempt_at: Set(now),
-        lease_token: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
+    let row = new_row(
+        developer,
+        organization,
+        desired,
+        confirmed,
+        portal_status,
+        now,
+    );
     let inserted = developer_identities::Entity::insert(row)
         .on_conflict(
             OnConflict::column(developer_identities::Column::DeveloperId)

@@ -215,9 +215,16 @@ async fn messages_over_the_size_limit_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn metrics_count_calls_by_method_and_code_and_show_the_outbox() {
     let port = free_port();
+    // One test for every metric: the recorder (and its port) is process-wide.
+    let fake = crate::fake_portal::FakePortal::start().await;
+    fake.inject(crate::fake_portal::Faults {
+        server_errors: 1,
+        ..Default::default()
+    });
     let app = TestApp::spawn_with(&Backend::Sqlite, |c| {
         c.metrics_listen = Some(format!("127.0.0.1:{port}").parse().unwrap());
         c.health_check_interval = Duration::from_millis(200);
+        crate::provider_portal::use_portal(c, &fake);
     })
     .await;
     let org = app.create_org("alice", "acme").await;
@@ -232,6 +239,9 @@ async fn metrics_count_calls_by_method_and_code_and_show_the_outbox() {
         text = scrape(port);
         if text.contains("roster_mail_outbox_undelivered")
             && text.contains("roster_db_pool_connections")
+            && text.contains(
+                "roster_provider_portal_attempts_total{operation=\"create\",outcome=\"ok\"}",
+            )
         {
             break;
         }
@@ -245,6 +255,11 @@ async fn metrics_count_calls_by_method_and_code_and_show_the_outbox() {
         "roster_db_pool_connections{state=\"idle\"}",
         "roster_events_newest_seq",
         "roster_mail_outbox_undelivered",
+        "roster_provider_portal_attempts_total{operation=\"create\",outcome=\"failed\"} ",
+        "roster_provider_portal_attempts_total{operation=\"create\",outcome=\"ok\"} ",
+        "roster_provider_portal_failures_total{status=\"500\"} ",
+        "roster_provider_portal_outbox_waiting",
+        "roster_provider_portal_up",
     ] {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }
