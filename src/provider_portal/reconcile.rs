@@ -271,6 +271,9 @@ async fn correct(
     )
     .await?
     {
+        // A worker holds it; its attempt settles what this would have. Ended
+        // at once: on PostgreSQL an open transaction holds the change log back.
+        txn.rollback().await?;
         return Ok(false);
     }
     let after = store::identity::find(&txn, developer)

@@ -356,6 +356,9 @@ impl IdentityWorker {
         let txn = self.store.begin_write().await?;
         let Some(before) = store::identity::find_held(&txn, developer, lease).await? else {
             // The lease ran out meanwhile; whoever holds it now records.
+            // Ended at once: on PostgreSQL an open transaction would hold
+            // the change log back for everyone.
+            txn.rollback().await?;
             return Ok(None);
         };
         let mut after = before.clone();
