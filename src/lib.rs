@@ -7,7 +7,6 @@
 
 pub mod api;
 pub mod auth;
-pub mod bench;
 pub mod config;
 pub mod domain;
 pub mod mail;
@@ -18,4 +17,4 @@ pub mod service;
 pub mod store;
 pub mod telemetry;
 
-pub use server::{ServeError, serve, serve_with_mailer};
+pub use server::{ServeError, serve};

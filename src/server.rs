@@ -20,7 +20,7 @@ use crate::{
         organization::OrganizationApi,
     },
     auth::layer::AuthLayer,
-    config::{Config, ConfigError},
+    config::{Config, Ready},
     domain::Error,
     mail::{Mailer, dispatcher::Dispatcher},
     middleware::{observe::ObserveLayer, protect::ProtectLayer},
@@ -38,8 +38,6 @@ use crate::{
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("configuration: {0}")]
-    Config(#[from] ConfigError),
     #[error("database: {0}")]
     Database(#[source] Error),
     #[error("reflection: {0}")]
@@ -67,31 +65,23 @@ async fn set_health(health: &HealthReporter, status: ServingStatus) {
     }
 }
 
-/// Serves roster on `listener` until `shutdown` completes, delivering email
-/// with the mailer the configuration names (SMTP, or the log).
-pub async fn serve(
-    config: Config,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
-    let mailer = config.smtp.mailer()?;
-    serve_with_mailer(config, listener, mailer, shutdown).await
-}
-
-/// [`serve`], delivering email through `mailer`.
+/// Serves roster on `listener` until `shutdown` completes, with the parts
+/// [`crate::config::Config::validate`] built.
 ///
 /// When `shutdown` completes: health turns NOT_SERVING, new calls are
 /// refused, event streams end, calls in flight get up to
 /// `config.shutdown_grace` to finish, then the database pool closes.
-pub async fn serve_with_mailer(
-    config: Config,
+pub async fn serve(
+    ready: Ready,
     listener: TcpListener,
-    mailer: Arc<dyn Mailer>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    config.validate()?;
-    let verifier = Arc::new(config.jwt.verifier()?);
-    let tls = config.tls.server_config()?;
+    let Ready {
+        config,
+        verifier,
+        mailer,
+        tls,
+    } = ready;
     if tls.is_none() && !config.listen.ip().is_loopback() {
         warn!(address = %config.listen, "serving plaintext gRPC on a non-loopback address: put TLS in front, or set ROSTER_TLS_CERT");
     }

@@ -17,15 +17,15 @@ fn roster() -> Command {
 
 #[test]
 fn bad_configuration_is_one_clear_message_and_a_nonzero_exit() {
-    let cases: [&[&str]; 4] = [
+    // What only makes sense together, or needs a look at a URL: validation.
+    let cases: [&[&str]; 3] = [
         &["--listen", "0.0.0.0:0"],
-        &["--max-members-per-organization", "0"],
         &["--database-url", "mysql://localhost/roster"],
         &["--portal-url", "not a url"],
     ];
     for args in cases {
         let output = roster().args(args).output().unwrap();
-        assert!(!output.status.success(), "{args:?} should fail");
+        assert_eq!(output.status.code(), Some(2), "{args:?} should fail");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
             stderr.starts_with("roster: configuration error: "),
@@ -33,6 +33,30 @@ fn bad_configuration_is_one_clear_message_and_a_nonzero_exit() {
         );
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
     }
+    // A single value out of its bounds: refused while parsing, by clap,
+    // naming the flag (or the variable's flag) and the value.
+    for (flag, value) in [
+        ("--max-members-per-organization", "0"),
+        ("--invitation-ttl", "0s"),
+        ("--max-message-bytes", "10"),
+    ] {
+        let output = roster().args([flag, value]).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flag} {value} should fail");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.starts_with(&format!("error: invalid value '{value}' for '{flag} ")),
+            "{flag} {value}: {stderr}"
+        );
+    }
+    let from_environment = roster()
+        .env("ROSTER_MAX_OWNED_ORGANIZATIONS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(from_environment.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&from_environment.stderr).contains("--max-owned-organizations"),
+        "{from_environment:?}"
+    );
     let unknown = roster().args(["--no-such-flag"]).output().unwrap();
     assert!(!unknown.status.success());
 }

@@ -487,16 +487,13 @@ fn start_server(
     let shutdown = async move {
         let _ = stopped.await;
     };
-    if config.smtp.smtp_host.is_some() {
-        tokio::spawn(roster::serve(config.clone(), listener, shutdown))
+    let ready = config.validate().expect("a valid test configuration");
+    let ready = if config.smtp.smtp_host.is_some() {
+        ready
     } else {
-        tokio::spawn(roster::serve_with_mailer(
-            config.clone(),
-            listener,
-            mailer.clone(),
-            shutdown,
-        ))
-    }
+        ready.with_mailer(mailer.clone())
+    };
+    tokio::spawn(roster::serve(ready, listener, shutdown))
 }
 
 impl Drop for TestApp {

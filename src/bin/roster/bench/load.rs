@@ -16,7 +16,7 @@ use tonic::{
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use super::{BenchArgs, BenchError, Outcome, seed::Seeded};
-use crate::{
+use roster::{
     auth::token::{DEVELOPMENT_SECRET, TokenRequest, mint_hs256},
     pb::{
         self, authorization_service_client::AuthorizationServiceClient,

@@ -1,21 +1,26 @@
-//! The `roster` binary: parse configuration, then serve or mint a token.
+//! The `roster` binary: parse the command line, then serve, mint a token
+//! (`token.rs`) or benchmark (`bench/`). The service itself is the library;
+//! the token and bench commands are tools around it and live here.
+
+mod bench;
+mod cli;
+mod token;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use roster::{
-    auth::token::{TokenRequest, mint_hs256, parse_scopes},
-    config::{Cli, Command, Config, TokenArgs},
-};
+use roster::config::Config;
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
+
+use crate::cli::{Cli, Command};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Token(args)) => token(args),
-        Some(Command::Bench(args)) => match roster::bench::run(args).await {
+        Some(Command::Token(args)) => token::run(args),
+        Some(Command::Bench(args)) => match bench::run(args).await {
             Ok(_) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("roster bench: {err}");
@@ -28,10 +33,13 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> ExitCode {
-    if let Err(err) = config.validate() {
-        eprintln!("roster: configuration error: {err}");
-        return ExitCode::from(2);
-    }
+    let ready = match config.validate() {
+        Ok(ready) => ready,
+        Err(err) => {
+            eprintln!("roster: configuration error: {err}");
+            return ExitCode::from(2);
+        }
+    };
     roster::telemetry::init(config.log_format);
     if config.jwt.uses_development_secret() {
         warn!(
@@ -45,7 +53,7 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match roster::serve(config, listener, shutdown_signal()).await {
+    match roster::serve(ready, listener, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             error!(error = %err, "roster failed");
@@ -75,33 +83,4 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     info!("shutting down");
-}
-
-fn token(args: TokenArgs) -> ExitCode {
-    let Some(secret) = args.jwt.effective_secret() else {
-        eprintln!(
-            "roster token: no HS256 secret configured (tokens for JWKS setups come from your identity provider)"
-        );
-        return ExitCode::from(2);
-    };
-    let request = TokenRequest {
-        sub: args.sub,
-        email: args.email,
-        name: args.name,
-        email_verified: !args.unverified,
-        scopes: parse_scopes(&args.scopes),
-        issuer: args.jwt.jwt_issuer.clone(),
-        audience: args.jwt.jwt_audience.clone(),
-        ttl: args.ttl,
-    };
-    match mint_hs256(secret, &request) {
-        Ok(token) => {
-            println!("{token}");
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("roster token: {err}");
-            ExitCode::FAILURE
-        }
-    }
 }

@@ -23,8 +23,8 @@ use std::{
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use crate::store::Store;
 pub use load::Workload;
+use roster::{config::defaults, store::Store};
 
 /// `roster bench` options.
 #[derive(Debug, Clone, Args)]
@@ -62,10 +62,10 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// The permission-check cache of the server under test.
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = defaults::AUTHZ_CACHE_CAPACITY)]
     pub authz_cache_capacity: u64,
     /// The database pool of the server under test.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = defaults::DATABASE_MAX_CONNECTIONS)]
     pub database_max_connections: u32,
 }
 
