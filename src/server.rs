@@ -158,6 +158,8 @@ pub async fn serve(
                 .max_encoding_message_size(size),
         );
 
+    // roster-spawn (the bench and the tests) reads the bound address from
+    // this line: its message and its `address` field.
     info!(address = %listener.local_addr()?, "roster is serving");
     let draining = {
         let health = health.clone();

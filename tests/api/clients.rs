@@ -12,18 +12,16 @@
 
 use std::{
     ffi::OsString,
-    fs::File,
     io::Read,
-    net::{SocketAddr, TcpListener},
+    net::SocketAddr,
     os::unix::process::CommandExt,
     path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Stdio},
+    process::{Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
 use roster::auth::token::{DEVELOPMENT_SECRET, TokenRequest, mint_hs256};
-use tonic::transport::Endpoint;
-use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+use roster_spawn::{Server, Spawn};
 
 use crate::{
     backend_tests,
@@ -114,15 +112,9 @@ fn reflection_python() -> Option<PathBuf> {
     required(python, usable, named, problem)
 }
 
-/// The `roster` binary, with nothing from the developer's environment.
-fn roster_command() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_roster"));
-    clean_environment(&mut command);
-    command
-}
-
-/// Removes `ROSTER_*` and `DATABASE_URL`, as `cli.rs` does: a secret or
-/// database configured in the developer's shell must not leak in.
+/// Removes `ROSTER_*` and `DATABASE_URL` from a client's environment, as
+/// roster-spawn does for the server: a secret or database configured in
+/// the developer's shell must not leak in.
 fn clean_environment(command: &mut Command) {
     for (key, _) in std::env::vars_os() {
         let name = key.to_string_lossy();
@@ -132,107 +124,33 @@ fn clean_environment(command: &mut Command) {
     }
 }
 
-/// `roster serve` as a child process on a free loopback port, killed when
-/// dropped (a panicking test too).
+/// `roster serve` as a child process (roster-spawn), on a database of its own.
 struct RosterServer {
-    child: Child,
-    address: SocketAddr,
-    log: PathBuf,
-    // `Drop` kills the server first; then these go, the database last.
-    _log_dir: tempfile::TempDir,
+    // Dropped first: the server is killed before its database goes.
+    server: Server,
     _database: TestDb,
 }
 
 impl RosterServer {
     async fn start(backend: &Backend) -> RosterServer {
-        let (database_url, mut database) = TestDb::create(backend).await;
-        let mut log_dir = tempfile::tempdir().unwrap();
-        // The port is free when we look; another process may take it before
-        // roster binds it, so a server that exits while starting gets a new port.
-        for attempt in 1..=3 {
-            let address = TcpListener::bind("127.0.0.1:0")
-                .and_then(|listener| listener.local_addr())
-                .unwrap();
-            let log = log_dir.path().join(format!("roster-{attempt}.log"));
-            let output = File::create(&log).unwrap();
-            let child = roster_command()
-                .arg("serve")
-                .arg("--database-url")
-                .arg(&database_url)
-                .arg("--listen")
-                .arg(address.to_string())
-                .env("RUST_LOG", "info")
-                .stdin(Stdio::null())
-                .stdout(output.try_clone().unwrap())
-                .stderr(output)
-                .spawn()
-                .unwrap();
-            let mut server = RosterServer {
-                child,
-                address,
-                log,
-                _log_dir: log_dir,
-                _database: database,
-            };
-            if server.wait_until_serving().await {
-                return server;
-            }
-            eprintln!(
-                "roster exited while starting on {address} (attempt {attempt}):\n{}",
-                server.log()
-            );
-            // Take the directory and the database back for the next attempt.
-            (log_dir, database) = server.dismantle();
+        let (database_url, database) = TestDb::create(backend).await;
+        let server = Spawn::new(env!("CARGO_BIN_EXE_roster"))
+            .arg("--database-url")
+            .arg(&database_url)
+            .start(Duration::from_secs(60))
+            .unwrap_or_else(|err| panic!("{err}"));
+        RosterServer {
+            server,
+            _database: database,
         }
-        panic!("roster did not start (see the logs above)");
     }
 
-    /// Polls health until roster answers (migrations run first); false if it exited.
-    async fn wait_until_serving(&mut self) -> bool {
-        let endpoint = Endpoint::from_shared(format!("http://{}", self.address))
-            .unwrap()
-            .connect_timeout(Duration::from_secs(1))
-            .timeout(Duration::from_secs(2));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(channel) = endpoint.connect().await {
-                let request = HealthCheckRequest {
-                    service: String::new(),
-                };
-                if HealthClient::new(channel).check(request).await.is_ok() {
-                    return true;
-                }
-            }
-            if self.child.try_wait().unwrap().is_some() {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("roster did not serve within a minute:\n{}", self.log());
+    fn address(&self) -> SocketAddr {
+        self.server.address()
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Stops the server and hands back what it owned.
-    fn dismantle(mut self) -> (tempfile::TempDir, TestDb) {
-        self.stop();
-        let placeholder = TestDb::Shared;
-        let log_dir = std::mem::replace(&mut self._log_dir, tempfile::tempdir().unwrap());
-        let database = std::mem::replace(&mut self._database, placeholder);
-        (log_dir, database)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RosterServer {
-    fn drop(&mut self) {
-        self.stop();
+        self.server.log()
     }
 }
 
@@ -433,7 +351,7 @@ async fn the_readme_walk_through_runs_with_grpcurl(backend: Backend) {
         return;
     };
     let server = RosterServer::start(&backend).await;
-    let script = walk_through_script(server.address);
+    let script = walk_through_script(server.address());
     let workdir = tempfile::tempdir().unwrap();
 
     let mut bash = Command::new("bash");
@@ -538,7 +456,7 @@ async fn a_python_client_learns_the_api_by_reflection_and_runs_the_invitation_fl
     clean_environment(&mut client);
     client
         .arg(repository().join("tests/clients/reflection_client.py"))
-        .env("ROSTER_ADDRESS", server.address.to_string())
+        .env("ROSTER_ADDRESS", server.address().to_string())
         .env("ROSTER_ALICE_TOKEN", user_token("alice"))
         .env("ROSTER_BOB_TOKEN", user_token("bob"))
         .env("ROSTER_AUTHZ_TOKEN", service_token)

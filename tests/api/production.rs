@@ -10,9 +10,16 @@ use std::{
 };
 
 use futures::future::join_all;
-use roster::pb;
+use roster::{
+    auth::token::{DEVELOPMENT_SECRET, TokenRequest, mint_hs256},
+    pb::{
+        self, membership_service_client::MembershipServiceClient,
+        organization_service_client::OrganizationServiceClient,
+    },
+};
+use roster_spawn::{Server, Spawn};
 use sea_orm::{ConnectionTrait, Database, Statement, TransactionTrait};
-use tonic::{Code, Request};
+use tonic::{Code, Request, transport::Channel};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -212,42 +219,130 @@ async fn messages_over_the_size_limit_are_refused() {
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn metrics_count_calls_by_method_and_code_and_show_the_outbox() {
-    let port = free_port();
-    let app = TestApp::spawn_with(&Backend::Sqlite, |c| {
-        c.metrics_listen = Some(format!("127.0.0.1:{port}").parse().unwrap());
-        c.health_check_interval = Duration::from_millis(200);
-    })
-    .await;
-    let org = app.create_org("alice", "acme").await;
-    app.invite("alice", &org.id, "bob", pb::Role::Member).await;
-    let _ = app
-        .orgs("mallory")
-        .get_organization(pb::GetOrganizationRequest { key: None })
-        .await;
-    let mut text = String::new();
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        text = scrape(port);
-        if text.contains("roster_mail_outbox_undelivered")
-            && text.contains("roster_db_pool_connections")
+/// roster with metrics on, as a process of its own: the metrics recorder
+/// is process-wide, so in this test binary the servers of other tests
+/// would count into it too. The metrics port is chosen here (the exporter
+/// binds it itself); if another process takes it first, roster exits and
+/// the next attempt uses another.
+fn start_with_metrics(database_url: &str) -> (Server, u16) {
+    let mut last = None;
+    for _ in 0..3 {
+        let port = free_port();
+        match Spawn::new(env!("CARGO_BIN_EXE_roster"))
+            .args(["--database-url", database_url])
+            .args(["--metrics-listen", &format!("127.0.0.1:{port}")])
+            .args(["--health-check-interval", "200ms"])
+            .start(Duration::from_secs(60))
         {
-            break;
+            Ok(server) => return (server, port),
+            Err(err) => last = Some(err),
         }
     }
-    for needle in [
-        // The recorder is process-wide, so servers of tests running at the
-        // same time count into it too: check the series, not the count.
-        "roster_rpc_requests_total{service=\"roster.v1.OrganizationService\",method=\"CreateOrganization\",code=\"Ok\"} ",
-        "roster_rpc_requests_total{service=\"roster.v1.OrganizationService\",method=\"GetOrganization\",code=\"InvalidArgument\"} ",
-        "roster_rpc_request_duration_seconds_bucket{service=\"roster.v1.MembershipService\",method=\"CreateInvitation\"",
-        "roster_db_pool_connections{state=\"idle\"}",
-        "roster_events_newest_seq",
-        "roster_mail_outbox_undelivered",
-    ] {
-        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    panic!("roster with metrics did not start: {last:?}");
+}
+
+/// `message` as `user`, with a token signed by the development secret.
+fn as_user<T>(user: &str, message: T) -> Request<T> {
+    let token = mint_hs256(
+        DEVELOPMENT_SECRET,
+        &TokenRequest {
+            sub: user.to_owned(),
+            email: Some(format!("{user}@example.com")),
+            email_verified: true,
+            ttl: Duration::from_secs(600),
+            ..TokenRequest::default()
+        },
+    )
+    .unwrap();
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+/// The value of the sample `series` (name and labels, as exposed) in `text`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_calls_by_method_and_code_and_show_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display());
+    let (server, port) = start_with_metrics(&url);
+    let channel = Channel::from_shared(format!("http://{}", server.address()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let org = OrganizationServiceClient::new(channel.clone())
+        .create_organization(as_user("alice", create("acme")))
+        .await
+        .unwrap()
+        .into_inner()
+        .organization
+        .unwrap();
+    MembershipServiceClient::new(channel.clone())
+        .create_invitation(as_user(
+            "alice",
+            pb::CreateInvitationRequest {
+                organization_id: org.id,
+                email: "bob@example.com".into(),
+                role: pb::Role::Member.into(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    let refused = OrganizationServiceClient::new(channel)
+        .get_organization(as_user("mallory", pb::GetOrganizationRequest { key: None }))
+        .await;
+    assert_error(refused, Code::InvalidArgument, "INVALID_ARGUMENT");
+
+    // The gauges are sampled in the background (every 200 ms here), the
+    // log's head before the outbox. Three events were written: once a
+    // sample shows them, its outbox count was taken after the invitation's
+    // email was queued (in the same transaction as its event), so 0 there
+    // means the email was delivered.
+    let (head, outbox) = ("roster_events_newest_seq", "roster_mail_outbox_undelivered");
+    let mut text = String::new();
+    let started = Instant::now();
+    while sample(&text, head) != Some(3.0) || sample(&text, outbox) != Some(0.0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no sample with {head} 3 and {outbox} 0:\n{text}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        text = scrape(port);
     }
+    // This process served exactly these calls: the counts are exact.
+    for (series, count) in [
+        (
+            r#"roster_rpc_requests_total{service="roster.v1.OrganizationService",method="CreateOrganization",code="Ok"}"#,
+            1.0,
+        ),
+        (
+            r#"roster_rpc_requests_total{service="roster.v1.MembershipService",method="CreateInvitation",code="Ok"}"#,
+            1.0,
+        ),
+        (
+            r#"roster_rpc_requests_total{service="roster.v1.OrganizationService",method="GetOrganization",code="InvalidArgument"}"#,
+            1.0,
+        ),
+        (
+            r#"roster_rpc_request_duration_seconds_count{service="roster.v1.MembershipService",method="CreateInvitation"}"#,
+            1.0,
+        ),
+    ] {
+        assert_eq!(sample(&text, series), Some(count), "{series} in:\n{text}");
+    }
+    let idle = sample(&text, r#"roster_db_pool_connections{state="idle"}"#);
+    let in_use = sample(&text, r#"roster_db_pool_connections{state="in_use"}"#);
+    assert!(idle.unwrap() + in_use.unwrap() >= 1.0, "{text}");
 }
 
 /// GET /metrics over plain HTTP/1.1.
