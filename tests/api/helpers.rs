@@ -58,13 +58,17 @@ impl Backend {
 ///
 /// The PostgreSQL variants are compiled as ignored when `TEST_DATABASE_URL`
 /// was not set at build time (`build.rs` sets the `postgres_tests` cfg), so
-/// `cargo test` reports them as ignored rather than as passed.
+/// `cargo test` reports them as ignored rather than as passed. Tests that
+/// need more start with `needs(cfg, "why")`: both variants are ignored,
+/// with that reason, unless `build.rs` set `cfg`; `needs_python` is that
+/// for the tests that need [`test_python`].
 #[macro_export]
 macro_rules! backend_tests {
-    ($($name:ident),* $(,)?) => {
+    (needs($cfg:meta, $why:literal); $($name:ident),* $(,)?) => {
         $(
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[cfg_attr(not($cfg), ignore = $why)]
                 async fn sqlite() {
                     super::$name($crate::helpers::Backend::Sqlite).await
                 }
@@ -74,12 +78,49 @@ macro_rules! backend_tests {
                     not(postgres_tests),
                     ignore = "TEST_DATABASE_URL was not set when the tests were built"
                 )]
+                #[cfg_attr(all(postgres_tests, not($cfg)), ignore = $why)]
                 async fn postgres() {
                     super::$name($crate::helpers::Backend::required_postgres()).await
                 }
             }
         )*
     };
+    // The SMTP and client tests: they need `test_python()`.
+    (needs_python; $($name:ident),* $(,)?) => {
+        $crate::backend_tests!(
+            needs(python_tests, "ROSTER_TEST_PYTHON was not set when the tests were built");
+            $($name),*
+        );
+    };
+    ($($name:ident),* $(,)?) => {
+        // `all()` always holds: no further requirement.
+        $crate::backend_tests!(needs(all(), ""); $($name),*);
+    };
+}
+
+/// The Python of the SMTP and client tests, with the tools `.ci/run`
+/// installs beside it (`.venv/bin`): `ROSTER_TEST_PYTHON`. Those tests were
+/// built to run (the variable was set at build time), so its absence now
+/// fails them instead of passing them silently.
+pub fn test_python() -> std::path::PathBuf {
+    std::env::var_os("ROSTER_TEST_PYTHON")
+        .filter(|path| !path.is_empty())
+        .map(std::path::PathBuf::from)
+        .expect(
+            "ROSTER_TEST_PYTHON is not set, but the tests that need it were built with it; \
+             set it again (or unset it and rebuild to skip them)",
+        )
+}
+
+/// Whether `command` runs and exits with status 0.
+pub fn works(command: &mut std::process::Command) -> bool {
+    use std::process::Stdio;
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// Adds `authorization: Bearer <token>` to every call.
