@@ -2,7 +2,7 @@
 //! database (a temporary SQLite file, or a fresh PostgreSQL database when
 //! `TEST_DATABASE_URL` is set), called through the generated clients.
 
-use std::{sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use roster::{
     auth::token::{DEVELOPMENT_SECRET, TokenRequest, mint_hs256},
@@ -225,6 +225,7 @@ impl Drop for TestDb {
 pub struct TestApp {
     pub mailer: Arc<MemoryMailer>,
     pub config: Config,
+    address: SocketAddr,
     channel: Channel,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), roster::ServeError>>>,
@@ -264,6 +265,7 @@ impl TestApp {
         let app = TestApp {
             mailer,
             config,
+            address: addr,
             channel,
             shutdown: Some(shutdown),
             server: Some(server),
@@ -287,6 +289,7 @@ impl TestApp {
         let (shutdown, stopped) = oneshot::channel::<()>();
         self.server = Some(start_server(&self.config, listener, &self.mailer, stopped));
         self.shutdown = Some(shutdown);
+        self.address = addr;
         self.channel = Channel::from_shared(format!("http://{addr}"))
             .expect("endpoint")
             .connect_lazy();
@@ -320,6 +323,11 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("roster did not start serving");
+    }
+
+    /// Where it serves.
+    pub fn address(&self) -> SocketAddr {
+        self.address
     }
 
     pub fn channel(&self) -> Channel {
