@@ -325,6 +325,38 @@ impl TestApp {
         panic!("roster did not start serving");
     }
 
+    /// The number `sql` (a `SELECT COUNT(*) AS n ...`) finds in this app's
+    /// database, read over a connection of its own.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let db = Database::connect(&self.config.database_url)
+            .await
+            .expect("connect to the app's database");
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                sql.to_owned(),
+            ))
+            .await
+            .expect("count query")
+            .expect("a row");
+        let n: i64 = row.try_get("", "n").expect("column n");
+        db.close().await.expect("close");
+        n
+    }
+
+    /// Waits up to ten seconds until [`Self::count`] of `sql` is `wanted`.
+    pub async fn wait_for_count(&self, sql: &str, wanted: i64) {
+        let mut n = -1;
+        for _ in 0..200 {
+            n = self.count(sql).await;
+            if n == wanted {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{sql}: {n}, expected {wanted}");
+    }
+
     /// Where it serves.
     pub fn address(&self) -> SocketAddr {
         self.address

@@ -506,11 +506,26 @@ async fn a_call_in_flight_at_shutdown_finishes_within_the_grace_period() {
         tokio::spawn(async move { orgs.create_organization(create("in-flight")).await })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut health = HealthClient::new(app.channel())
+        .watch(HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        health.message().await.unwrap().unwrap().status(),
+        ServingStatus::Serving
+    );
     let stopping = tokio::spawn(async move {
         app.stop().await.unwrap();
         app
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The shutdown has begun while the call waits behind the lock; it is
+    // released only now, so the call's normal reply below was given during
+    // the shutdown.
+    assert_eq!(
+        health.message().await.unwrap().unwrap().status(),
+        ServingStatus::NotServing
+    );
     assert!(
         !stopping.is_finished(),
         "the server waits for the call in flight"
