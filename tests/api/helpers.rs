@@ -16,6 +16,8 @@ use roster::{
     },
 };
 use sea_orm::{ConnectionTrait, Database};
+
+pub use crate::scratch::TestDb;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{
     Code, Request, Status,
@@ -143,84 +145,6 @@ pub type Members = MembershipServiceClient<InterceptedService<Channel, Bearer>>;
 pub type Events = EventServiceClient<InterceptedService<Channel, Bearer>>;
 pub type Authz = AuthorizationServiceClient<InterceptedService<Channel, Bearer>>;
 
-/// Where the test's database lives, and how to get rid of it.
-pub enum TestDb {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres {
-        admin_url: String,
-        name: String,
-    },
-    /// Another app's database: that app cleans up.
-    Shared,
-}
-
-impl TestDb {
-    /// A database of the test's own: a temporary SQLite file, or a fresh
-    /// PostgreSQL database on the `TEST_DATABASE_URL` server, dropped with
-    /// the returned value. Returns its URL too.
-    pub async fn create(backend: &Backend) -> (String, TestDb) {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temporary directory");
-                let url = format!(
-                    "sqlite://{}?mode=rwc",
-                    dir.path().join("roster.db").display()
-                );
-                (url, TestDb::Sqlite(dir))
-            }
-            Backend::Postgres(base) => {
-                let name = format!("roster_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(base)
-                    .await
-                    .expect("connect to TEST_DATABASE_URL");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .expect("create the test database");
-                admin.close().await.expect("close admin connection");
-                let mut url = url::Url::parse(base).expect("TEST_DATABASE_URL is a URL");
-                url.set_path(&format!("/{name}"));
-                (
-                    url.to_string(),
-                    TestDb::Postgres {
-                        admin_url: base.clone(),
-                        name,
-                    },
-                )
-            }
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let TestDb::Postgres { admin_url, name } = self {
-            let (admin_url, name) = (admin_url.clone(), name.clone());
-            // Drop runs inside the test's runtime; do the async clean-up on
-            // a thread of its own.
-            let _ = std::thread::spawn(move || {
-                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
-                    return;
-                };
-                runtime.block_on(async move {
-                    if let Ok(db) = Database::connect(&admin_url).await {
-                        let _ = db
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                            ))
-                            .await;
-                        let _ = db.close().await;
-                    }
-                });
-            })
-            .join();
-        }
-    }
-}
-
 /// A running roster.
 pub struct TestApp {
     pub mailer: Arc<MemoryMailer>,
@@ -253,6 +177,7 @@ impl TestApp {
     }
 
     async fn start(config: Config, db: TestDb) -> TestApp {
+        init_test_log();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local address");
         let mailer = Arc::new(MemoryMailer::default());
@@ -555,6 +480,26 @@ impl TestApp {
             Err(status) => panic!("get member: {status:?}"),
         }
     }
+}
+
+/// With `TEST_LOG` set (to anything), the servers log as roster does,
+/// at the `RUST_LOG` level (default `info`), into the output of the test
+/// whose server wrote the line: `cargo test` shows it when the test fails
+/// (`-- --nocapture` always).
+fn init_test_log() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some_and(|value| !value.is_empty()) {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_target(false)
+                .with_ansi(false)
+                .with_test_writer()
+                .try_init();
+        }
+    });
 }
 
 /// Runs roster in the background: with SMTP when the configuration names an

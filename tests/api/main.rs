@@ -17,6 +17,7 @@ mod production;
 mod provider_sync;
 mod races;
 mod reflection;
+mod scratch;
 mod smtp;
 mod tls;
 mod validation;
