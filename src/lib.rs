@@ -3,7 +3,8 @@
 //! Layers, outside in: `server` (tonic assembly) → `auth` (who is calling,
 //! what each RPC needs) → `api` (gRPC handlers and conversions) → `service`
 //! (use-cases and transactions) → `domain` (plain types and rules) and
-//! `store` (SeaORM queries). `main.rs` and the tests share [`serve`].
+//! `store` (SeaORM queries). The binary (`src/bin/roster/`) and the tests
+//! share [`serve`], with the parts [`config::Config::validate`] made.
 
 pub mod api;
 pub mod auth;
