@@ -18,13 +18,23 @@ const PROTOS: &[&str] = &[
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
-    // The integration tests' PostgreSQL variants are ignored, and so
-    // reported as such, unless TEST_DATABASE_URL is set when they are built.
-    println!("cargo:rerun-if-env-changed=TEST_DATABASE_URL");
-    println!("cargo::rustc-check-cfg=cfg(postgres_tests)");
-    if env::var("TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty()) {
-        println!("cargo::rustc-cfg=postgres_tests");
-    }
+    // Integration tests that need something from outside are compiled as
+    // ignored, and so reported as such, unless the variable that provides
+    // it is set when they are built; when it is, they run and fail if the
+    // thing is missing.
+    // - the PostgreSQL variants of every test: TEST_DATABASE_URL;
+    test_cfg("postgres_tests", "TEST_DATABASE_URL", |url| !url.is_empty());
+    // - SMTP and real-client tests: a Python with aiosmtpd, grpcio and
+    //   grpcurl beside it, as `.ci/run` makes in `.venv`;
+    test_cfg("python_tests", "ROSTER_TEST_PYTHON", |path| {
+        !path.is_empty()
+    });
+    // - the health test with a PostgreSQL of its own (initdb, root).
+    test_cfg(
+        "private_postgres_tests",
+        "ROSTER_REQUIRE_PRIVATE_POSTGRES",
+        |value| value == "1",
+    );
     let descriptors = protox::compile(PROTOS, ["proto"])?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(
@@ -36,4 +46,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .compile_fds(descriptors)?;
     Ok(())
+}
+
+/// Sets `cfg` when the environment variable `var` is set and `enabled`
+/// holds for its value; rebuilds when the variable changes.
+fn test_cfg(cfg: &str, var: &str, enabled: impl Fn(&str) -> bool) {
+    println!("cargo:rerun-if-env-changed={var}");
+    println!("cargo::rustc-check-cfg=cfg({cfg})");
+    if env::var(var).is_ok_and(|value| enabled(&value)) {
+        println!("cargo::rustc-cfg={cfg}");
+    }
 }

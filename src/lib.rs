@@ -3,11 +3,11 @@
 //! Layers, outside in: `server` (tonic assembly) → `auth` (who is calling,
 //! what each RPC needs) → `api` (gRPC handlers and conversions) → `service`
 //! (use-cases and transactions) → `domain` (plain types and rules) and
-//! `store` (SeaORM queries). `main.rs` and the tests share [`serve`].
+//! `store` (SeaORM queries). The binary (`src/bin/roster/`) and the tests
+//! share [`serve`], with the parts [`config::Config::validate`] made.
 
 pub mod api;
 pub mod auth;
-pub mod bench;
 pub mod config;
 pub mod domain;
 pub mod mail;
@@ -19,4 +19,4 @@ pub mod service;
 pub mod store;
 pub mod telemetry;
 
-pub use server::{ServeError, serve, serve_with_mailer};
+pub use server::{ServeError, serve};

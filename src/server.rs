@@ -20,7 +20,7 @@ use crate::{
         organization::OrganizationApi,
     },
     auth::layer::AuthLayer,
-    config::{Config, ConfigError},
+    config::{Config, Ready},
     domain::Error,
     mail::{Mailer, dispatcher::Dispatcher},
     middleware::{observe::ObserveLayer, protect::ProtectLayer},
@@ -31,6 +31,7 @@ use crate::{
         organization_service_server::OrganizationServiceServer,
     },
     provider_portal::{
+        ProviderPortalSettings,
         client::PortalClient,
         reconcile,
         worker::{IdentityWorker, PortalHealth},
@@ -43,8 +44,6 @@ use crate::{
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("configuration: {0}")]
-    Config(#[from] ConfigError),
     #[error("database: {0}")]
     Database(#[source] Error),
     #[error("reflection: {0}")]
@@ -55,6 +54,8 @@ pub enum ServeError {
     Listener(#[from] std::io::Error),
     #[error("metrics: {0}")]
     Metrics(String),
+    #[error("Provider Portal: {0}")]
+    ProviderPortal(String),
 }
 
 /// The names health reports on: the server as a whole (`""`) and each service.
@@ -72,31 +73,24 @@ async fn set_health(health: &HealthReporter, status: ServingStatus) {
     }
 }
 
-/// Serves roster on `listener` until `shutdown` completes, delivering email
-/// with the mailer the configuration names (SMTP, or the log).
-pub async fn serve(
-    config: Config,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
-    let mailer = config.smtp.mailer()?;
-    serve_with_mailer(config, listener, mailer, shutdown).await
-}
-
-/// [`serve`], delivering email through `mailer`.
+/// Serves roster on `listener` until `shutdown` completes, with the parts
+/// [`crate::config::Config::validate`] built.
 ///
 /// When `shutdown` completes: health turns NOT_SERVING, new calls are
 /// refused, event streams end, calls in flight get up to
 /// `config.shutdown_grace` to finish, then the database pool closes.
-pub async fn serve_with_mailer(
-    config: Config,
+pub async fn serve(
+    ready: Ready,
     listener: TcpListener,
-    mailer: Arc<dyn Mailer>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    config.validate()?;
-    let verifier = Arc::new(config.jwt.verifier()?);
-    let tls = config.tls.server_config()?;
+    let Ready {
+        config,
+        verifier,
+        mailer,
+        tls,
+        provider_portal,
+    } = ready;
     if tls.is_none() && !config.listen.ip().is_loopback() {
         warn!(address = %config.listen, "serving plaintext gRPC on a non-loopback address: put TLS in front, or set ROSTER_TLS_CERT");
     }
@@ -109,7 +103,7 @@ pub async fn serve_with_mailer(
         .map_err(ServeError::Database)?;
     let (stop, stopped) = watch::channel(false);
     let mut roster = Roster::new(store.clone(), config.settings(), stopped.clone());
-    let identities = identity_worker(&config, &store, &roster)?;
+    let identities = identity_worker(provider_portal, &store, &roster)?;
     if let Some(worker) = &identities {
         roster.deliver_identities_with(worker.clone());
     }
@@ -179,6 +173,8 @@ pub async fn serve_with_mailer(
                 .max_encoding_message_size(size),
         );
 
+    // roster-spawn (the bench and the tests) reads the bound address from
+    // this line: its message and its `address` field.
     info!(address = %listener.local_addr()?, "roster is serving");
     let draining = {
         let health = health.clone();
@@ -286,17 +282,17 @@ pub const PROVIDER_PORTAL_HEALTH: &str = "roster.ProviderPortal";
 
 /// The developer identity worker, if a Provider Portal is configured.
 fn identity_worker(
-    config: &Config,
+    settings: Option<ProviderPortalSettings>,
     store: &Store,
     roster: &Roster,
 ) -> Result<Option<Arc<IdentityWorker>>, ServeError> {
-    let Some(settings) = config.provider_portal.settings().map_err(ConfigError)? else {
+    let Some(settings) = settings else {
         info!(
             "no Provider Portal configured (ROSTER_PROVIDER_PORTAL_URL): developer identities exist only in roster and its change log"
         );
         return Ok(None);
     };
-    let client = PortalClient::new(&settings).map_err(ConfigError)?;
+    let client = PortalClient::new(&settings).map_err(ServeError::ProviderPortal)?;
     info!(url = %settings.base_url, "creating and deleting developer identities in the Provider Portal");
     Ok(Some(Arc::new(IdentityWorker::new(
         store.clone(),

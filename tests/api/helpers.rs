@@ -2,7 +2,7 @@
 //! database (a temporary SQLite file, or a fresh PostgreSQL database when
 //! `TEST_DATABASE_URL` is set), called through the generated clients.
 
-use std::{sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use roster::{
     auth::token::{DEVELOPMENT_SECRET, TokenRequest, mint_hs256},
@@ -16,6 +16,8 @@ use roster::{
     },
 };
 use sea_orm::{ConnectionTrait, Database};
+
+pub use crate::scratch::TestDb;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{
     Code, Request, Status,
@@ -58,13 +60,17 @@ impl Backend {
 ///
 /// The PostgreSQL variants are compiled as ignored when `TEST_DATABASE_URL`
 /// was not set at build time (`build.rs` sets the `postgres_tests` cfg), so
-/// `cargo test` reports them as ignored rather than as passed.
+/// `cargo test` reports them as ignored rather than as passed. Tests that
+/// need more start with `needs(cfg, "why")`: both variants are ignored,
+/// with that reason, unless `build.rs` set `cfg`; `needs_python` is that
+/// for the tests that need [`test_python`].
 #[macro_export]
 macro_rules! backend_tests {
-    ($($name:ident),* $(,)?) => {
+    (needs($cfg:meta, $why:literal); $($name:ident),* $(,)?) => {
         $(
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[cfg_attr(not($cfg), ignore = $why)]
                 async fn sqlite() {
                     super::$name($crate::helpers::Backend::Sqlite).await
                 }
@@ -74,12 +80,49 @@ macro_rules! backend_tests {
                     not(postgres_tests),
                     ignore = "TEST_DATABASE_URL was not set when the tests were built"
                 )]
+                #[cfg_attr(all(postgres_tests, not($cfg)), ignore = $why)]
                 async fn postgres() {
                     super::$name($crate::helpers::Backend::required_postgres()).await
                 }
             }
         )*
     };
+    // The SMTP and client tests: they need `test_python()`.
+    (needs_python; $($name:ident),* $(,)?) => {
+        $crate::backend_tests!(
+            needs(python_tests, "ROSTER_TEST_PYTHON was not set when the tests were built");
+            $($name),*
+        );
+    };
+    ($($name:ident),* $(,)?) => {
+        // `all()` always holds: no further requirement.
+        $crate::backend_tests!(needs(all(), ""); $($name),*);
+    };
+}
+
+/// The Python of the SMTP and client tests, with the tools `.ci/run`
+/// installs beside it (`.venv/bin`): `ROSTER_TEST_PYTHON`. Those tests were
+/// built to run (the variable was set at build time), so its absence now
+/// fails them instead of passing them silently.
+pub fn test_python() -> std::path::PathBuf {
+    std::env::var_os("ROSTER_TEST_PYTHON")
+        .filter(|path| !path.is_empty())
+        .map(std::path::PathBuf::from)
+        .expect(
+            "ROSTER_TEST_PYTHON is not set, but the tests that need it were built with it; \
+             set it again (or unset it and rebuild to skip them)",
+        )
+}
+
+/// Whether `command` runs and exits with status 0.
+pub fn works(command: &mut std::process::Command) -> bool {
+    use std::process::Stdio;
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// Adds `authorization: Bearer <token>` to every call.
@@ -102,88 +145,11 @@ pub type Members = MembershipServiceClient<InterceptedService<Channel, Bearer>>;
 pub type Events = EventServiceClient<InterceptedService<Channel, Bearer>>;
 pub type Authz = AuthorizationServiceClient<InterceptedService<Channel, Bearer>>;
 
-/// Where the test's database lives, and how to get rid of it.
-pub enum TestDb {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres {
-        admin_url: String,
-        name: String,
-    },
-    /// Another app's database: that app cleans up.
-    Shared,
-}
-
-impl TestDb {
-    /// A database of the test's own: a temporary SQLite file, or a fresh
-    /// PostgreSQL database on the `TEST_DATABASE_URL` server, dropped with
-    /// the returned value. Returns its URL too.
-    pub async fn create(backend: &Backend) -> (String, TestDb) {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temporary directory");
-                let url = format!(
-                    "sqlite://{}?mode=rwc",
-                    dir.path().join("roster.db").display()
-                );
-                (url, TestDb::Sqlite(dir))
-            }
-            Backend::Postgres(base) => {
-                let name = format!("roster_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(base)
-                    .await
-                    .expect("connect to TEST_DATABASE_URL");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .expect("create the test database");
-                admin.close().await.expect("close admin connection");
-                let mut url = url::Url::parse(base).expect("TEST_DATABASE_URL is a URL");
-                url.set_path(&format!("/{name}"));
-                (
-                    url.to_string(),
-                    TestDb::Postgres {
-                        admin_url: base.clone(),
-                        name,
-                    },
-                )
-            }
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let TestDb::Postgres { admin_url, name } = self {
-            let (admin_url, name) = (admin_url.clone(), name.clone());
-            // Drop runs inside the test's runtime; do the async clean-up on
-            // a thread of its own.
-            let _ = std::thread::spawn(move || {
-                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
-                    return;
-                };
-                runtime.block_on(async move {
-                    if let Ok(db) = Database::connect(&admin_url).await {
-                        let _ = db
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                            ))
-                            .await;
-                        let _ = db.close().await;
-                    }
-                });
-            })
-            .join();
-        }
-    }
-}
-
 /// A running roster.
 pub struct TestApp {
     pub mailer: Arc<MemoryMailer>,
     pub config: Config,
+    address: SocketAddr,
     channel: Channel,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), roster::ServeError>>>,
@@ -211,9 +177,7 @@ impl TestApp {
     }
 
     async fn start(config: Config, db: TestDb) -> TestApp {
-        if std::env::var_os("TEST_LOG").is_some() {
-            roster::telemetry::init(roster::config::LogFormat::Pretty);
-        }
+        init_test_log();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local address");
         let mailer = Arc::new(MemoryMailer::default());
@@ -226,6 +190,7 @@ impl TestApp {
         let app = TestApp {
             mailer,
             config,
+            address: addr,
             channel,
             shutdown: Some(shutdown),
             server: Some(server),
@@ -249,6 +214,7 @@ impl TestApp {
         let (shutdown, stopped) = oneshot::channel::<()>();
         self.server = Some(start_server(&self.config, listener, &self.mailer, stopped));
         self.shutdown = Some(shutdown);
+        self.address = addr;
         self.channel = Channel::from_shared(format!("http://{addr}"))
             .expect("endpoint")
             .connect_lazy();
@@ -282,6 +248,43 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("roster did not start serving");
+    }
+
+    /// The number `sql` (a `SELECT COUNT(*) AS n ...`) finds in this app's
+    /// database, read over a connection of its own.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let db = Database::connect(&self.config.database_url)
+            .await
+            .expect("connect to the app's database");
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                sql.to_owned(),
+            ))
+            .await
+            .expect("count query")
+            .expect("a row");
+        let n: i64 = row.try_get("", "n").expect("column n");
+        db.close().await.expect("close");
+        n
+    }
+
+    /// Waits up to ten seconds until [`Self::count`] of `sql` is `wanted`.
+    pub async fn wait_for_count(&self, sql: &str, wanted: i64) {
+        let mut n = -1;
+        for _ in 0..200 {
+            n = self.count(sql).await;
+            if n == wanted {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{sql}: {n}, expected {wanted}");
+    }
+
+    /// Where it serves.
+    pub fn address(&self) -> SocketAddr {
+        self.address
     }
 
     pub fn channel(&self) -> Channel {
@@ -479,6 +482,26 @@ impl TestApp {
     }
 }
 
+/// With `TEST_LOG` set (to anything), the servers log as roster does,
+/// at the `RUST_LOG` level (default `info`), into the output of the test
+/// whose server wrote the line: `cargo test` shows it when the test fails
+/// (`-- --nocapture` always).
+fn init_test_log() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some_and(|value| !value.is_empty()) {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_target(false)
+                .with_ansi(false)
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
 /// Runs roster in the background: with SMTP when the configuration names an
 /// SMTP server, otherwise delivering email into `mailer`.
 fn start_server(
@@ -490,16 +513,13 @@ fn start_server(
     let shutdown = async move {
         let _ = stopped.await;
     };
-    if config.smtp.smtp_host.is_some() {
-        tokio::spawn(roster::serve(config.clone(), listener, shutdown))
+    let ready = config.validate().expect("a valid test configuration");
+    let ready = if config.smtp.smtp_host.is_some() {
+        ready
     } else {
-        tokio::spawn(roster::serve_with_mailer(
-            config.clone(),
-            listener,
-            mailer.clone(),
-            shutdown,
-        ))
-    }
+        ready.with_mailer(mailer.clone())
+    };
+    tokio::spawn(roster::serve(ready, listener, shutdown))
 }
 
 impl Drop for TestApp {

@@ -20,6 +20,7 @@ mod provider_portal_ops;
 mod provider_sync;
 mod races;
 mod reflection;
+mod scratch;
 mod smtp;
 mod tls;
 mod validation;

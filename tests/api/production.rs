@@ -4,15 +4,22 @@
 
 use std::{
     io::{Read, Write},
-    net::TcpStream,
+    net::{SocketAddr, TcpStream},
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use futures::future::join_all;
-use roster::pb;
+use roster::{
+    auth::token::{DEVELOPMENT_SECRET, TokenRequest, mint_hs256},
+    pb::{
+        self, membership_service_client::MembershipServiceClient,
+        organization_service_client::OrganizationServiceClient,
+    },
+};
+use roster_spawn::{Server, Spawn};
 use sea_orm::{ConnectionTrait, Database, Statement, TransactionTrait};
-use tonic::{Code, Request};
+use tonic::{Code, Request, transport::Channel};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -28,6 +35,45 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A gRPC channel that, unlike tonic's, does not enforce a call's
+/// `grpc-timeout` itself: plain HTTP/2 (hyper) to `address`.
+async fn patient_channel(
+    address: SocketAddr,
+) -> impl tonic::client::GrpcService<
+    tonic::body::Body,
+    ResponseBody = hyper::body::Incoming,
+    Error = hyper::Error,
+    Future = impl Send,
+> + Clone {
+    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    tower::service_fn(move |mut request: http::Request<tonic::body::Body>| {
+        let mut sender = sender.clone();
+        // tonic's clients send the path only; HTTP/2 needs the origin too.
+        let path = request.uri().path_and_query().unwrap().clone();
+        *request.uri_mut() = http::Uri::builder()
+            .scheme("http")
+            .authority(address.to_string())
+            .path_and_query(path)
+            .build()
+            .unwrap();
+        async move { sender.send_request(request).await }
+    })
+}
+
+fn with_token<T>(token: &str, mut request: Request<T>) -> Request<T> {
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
 }
 
 /// Holds SQLite's write lock (a write transaction left open), so roster's
@@ -162,19 +208,18 @@ async fn a_call_past_its_deadline_is_deadline_exceeded() {
         "{:?}",
         started.elapsed()
     );
-    // A client's shorter deadline wins over the server's.
+    // A client's shorter deadline wins over the server's, and roster
+    // answers it itself: DEADLINE_EXCEEDED with its reason. A tonic
+    // channel would give up at that deadline on its own (as CANCELLED), and
+    // tonic's server would end the call too (CANCELLED, no reason); this
+    // client only sends the header, so the answer is roster's.
     let mut request = Request::new(create("later"));
     request.set_timeout(Duration::from_millis(100));
     let started = Instant::now();
-    let status = app
-        .orgs("alice")
-        .create_organization(request)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled),
-        "{status:?}"
-    );
+    let status = OrganizationServiceClient::new(patient_channel(app.address()).await)
+        .create_organization(with_token(&app.token("alice"), request))
+        .await;
+    assert_error(status, Code::DeadlineExceeded, "DEADLINE_EXCEEDED");
     assert!(
         started.elapsed() < Duration::from_millis(380),
         "{:?}",
@@ -212,61 +257,134 @@ async fn messages_over_the_size_limit_are_refused() {
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn metrics_count_calls_by_method_and_code_and_show_the_outbox() {
-    let port = free_port();
-    // One test for every metric: the recorder (and its port) is process-wide.
-    let fake = crate::fake_portal::FakePortal::start().await;
-    fake.inject(crate::fake_portal::Faults {
-        server_errors: 1,
-        ..Default::default()
-    });
-    let app = TestApp::spawn_with(&Backend::Sqlite, |c| {
-        c.metrics_listen = Some(format!("127.0.0.1:{port}").parse().unwrap());
-        c.health_check_interval = Duration::from_millis(200);
-        crate::provider_portal::use_portal(c, &fake);
-    })
-    .await;
-    let org = app.create_org("alice", "acme").await;
-    app.invite("alice", &org.id, "bob", pb::Role::Member).await;
-    let _ = app
-        .orgs("mallory")
-        .get_organization(pb::GetOrganizationRequest { key: None })
-        .await;
-    let mut text = String::new();
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        text = scrape(port);
-        if text.contains("roster_mail_outbox_undelivered")
-            && text.contains("roster_db_pool_connections")
-            && text.contains(
-                "roster_provider_portal_attempts_total{operation=\"create\",outcome=\"ok\"}",
-            )
+/// roster with metrics on, as a process of its own: the metrics recorder
+/// is process-wide, so in this test binary the servers of other tests
+/// would count into it too. The metrics port is chosen here (the exporter
+/// binds it itself); if another process takes it first, roster exits and
+/// the next attempt uses another.
+fn start_with_metrics(database_url: &str) -> (Server, u16) {
+    let mut last = None;
+    for _ in 0..3 {
+        let port = free_port();
+        match Spawn::new(env!("CARGO_BIN_EXE_roster"))
+            .args(["--database-url", database_url])
+            .args(["--metrics-listen", &format!("127.0.0.1:{port}")])
+            .args(["--health-check-interval", "200ms"])
+            .start(Duration::from_secs(60))
         {
-            break;
+            Ok(server) => return (server, port),
+            Err(err) => last = Some(err),
         }
     }
-    for needle in [
-        // The recorder is process-wide, so servers of tests running at the
-        // same time count into it too: check the series, not the count.
-        "roster_rpc_requests_total{service=\"roster.v1.OrganizationService\",method=\"CreateOrganization\",code=\"Ok\"} ",
-        "roster_rpc_requests_total{service=\"roster.v1.OrganizationService\",method=\"GetOrganization\",code=\"InvalidArgument\"} ",
-        "roster_rpc_request_duration_seconds_bucket{service=\"roster.v1.MembershipService\",method=\"CreateInvitation\"",
-        "roster_db_pool_connections{state=\"idle\"}",
-        "roster_events_newest_seq",
-        "roster_mail_outbox_undelivered",
-        "roster_provider_portal_attempts_total{operation=\"create\",outcome=\"failed\"} ",
-        "roster_provider_portal_attempts_total{operation=\"create\",outcome=\"ok\"} ",
-        "roster_provider_portal_failures_total{status=\"500\"} ",
-        "roster_provider_portal_outbox_waiting",
-        "roster_provider_portal_up",
-    ] {
-        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    panic!("roster with metrics did not start: {last:?}");
+}
+
+/// `message` as `user`, with a token signed by the development secret.
+fn as_user<T>(user: &str, message: T) -> Request<T> {
+    let token = mint_hs256(
+        DEVELOPMENT_SECRET,
+        &TokenRequest {
+            sub: user.to_owned(),
+            email: Some(format!("{user}@example.com")),
+            email_verified: true,
+            ttl: Duration::from_secs(600),
+            ..TokenRequest::default()
+        },
+    )
+    .unwrap();
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+/// The value of the sample `series` (name and labels, as exposed) in `text`.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_calls_by_method_and_code_and_show_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display());
+    let (server, port) = start_with_metrics(&url);
+    let channel = Channel::from_shared(format!("http://{}", server.address()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let org = OrganizationServiceClient::new(channel.clone())
+        .create_organization(as_user("alice", create("acme")))
+        .await
+        .unwrap()
+        .into_inner()
+        .organization
+        .unwrap();
+    MembershipServiceClient::new(channel.clone())
+        .create_invitation(as_user(
+            "alice",
+            pb::CreateInvitationRequest {
+                organization_id: org.id,
+                email: "bob@example.com".into(),
+                role: pb::Role::Member.into(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    let refused = OrganizationServiceClient::new(channel)
+        .get_organization(as_user("mallory", pb::GetOrganizationRequest { key: None }))
+        .await;
+    assert_error(refused, Code::InvalidArgument, "INVALID_ARGUMENT");
+
+    // The gauges are sampled in the background (every 200 ms here), the
+    // log's head before the outbox. Three events were written: once a
+    // sample shows them, its outbox count was taken after the invitation's
+    // email was queued (in the same transaction as its event), so 0 there
+    // means the email was delivered.
+    let (head, outbox) = ("roster_events_newest_seq", "roster_mail_outbox_undelivered");
+    let mut text = String::new();
+    let started = Instant::now();
+    while sample(&text, head) != Some(3.0) || sample(&text, outbox) != Some(0.0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no sample with {head} 3 and {outbox} 0:\n{text}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        text = scrape(port);
     }
+    // This process served exactly these calls: the counts are exact.
+    for (series, count) in [
+        (
+            r#"roster_rpc_requests_total{service="roster.v1.OrganizationService",method="CreateOrganization",code="Ok"}"#,
+            1.0,
+        ),
+        (
+            r#"roster_rpc_requests_total{service="roster.v1.MembershipService",method="CreateInvitation",code="Ok"}"#,
+            1.0,
+        ),
+        (
+            r#"roster_rpc_requests_total{service="roster.v1.OrganizationService",method="GetOrganization",code="InvalidArgument"}"#,
+            1.0,
+        ),
+        (
+            r#"roster_rpc_request_duration_seconds_count{service="roster.v1.MembershipService",method="CreateInvitation"}"#,
+            1.0,
+        ),
+    ] {
+        assert_eq!(sample(&text, series), Some(count), "{series} in:\n{text}");
+    }
+    let idle = sample(&text, r#"roster_db_pool_connections{state="idle"}"#);
+    let in_use = sample(&text, r#"roster_db_pool_connections{state="in_use"}"#);
+    assert!(idle.unwrap() + in_use.unwrap() >= 1.0, "{text}");
 }
 
 /// GET /metrics over plain HTTP/1.1.
-fn scrape(port: u16) -> String {
+pub fn scrape(port: u16) -> String {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return String::new();
     };
@@ -388,11 +506,26 @@ async fn a_call_in_flight_at_shutdown_finishes_within_the_grace_period() {
         tokio::spawn(async move { orgs.create_organization(create("in-flight")).await })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut health = HealthClient::new(app.channel())
+        .watch(HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        health.message().await.unwrap().unwrap().status(),
+        ServingStatus::Serving
+    );
     let stopping = tokio::spawn(async move {
         app.stop().await.unwrap();
         app
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The shutdown has begun while the call waits behind the lock; it is
+    // released only now, so the call's normal reply below was given during
+    // the shutdown.
+    assert_eq!(
+        health.message().await.unwrap().unwrap().status(),
+        ServingStatus::NotServing
+    );
     assert!(
         !stopping.is_finished(),
         "the server waits for the call in flight"
@@ -416,10 +549,9 @@ struct PrivatePostgres {
 }
 
 impl PrivatePostgres {
-    /// `None` (with a note) where it cannot run: no PostgreSQL binaries, or
-    /// not root (the server runs as the `postgres` user).
-    fn start() -> Option<PrivatePostgres> {
-        let required = std::env::var_os("ROSTER_REQUIRE_PRIVATE_POSTGRES").is_some();
+    /// Needs PostgreSQL's server binaries and root (the server runs as the
+    /// `postgres` user); the test was built to run, so their absence fails it.
+    fn start() -> PrivatePostgres {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .ok()
             .and_then(|versions| {
@@ -434,12 +566,10 @@ impl PrivatePostgres {
             .output()
             .is_ok_and(|o| o.stdout.starts_with(b"0"));
         let (Some(bin), true) = (bin, root) else {
-            assert!(
-                !required,
-                "ROSTER_REQUIRE_PRIVATE_POSTGRES is set but PostgreSQL's initdb is missing or we are not root"
+            panic!(
+                "built with ROSTER_REQUIRE_PRIVATE_POSTGRES=1, but PostgreSQL's initdb is missing \
+                 or we are not root"
             );
-            eprintln!("skipped: needs PostgreSQL's server binaries and root");
-            return None;
         };
         let dir = tempfile::tempdir().unwrap();
         let status = Command::new("chown")
@@ -464,7 +594,7 @@ impl PrivatePostgres {
             bin,
         };
         server.pg_ctl("start");
-        Some(server)
+        server
     }
 
     fn pg_ctl(&self, action: &str) {
@@ -534,13 +664,14 @@ async fn wait_for_health(app: &TestApp, wanted: ServingStatus, within: Duration)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(private_postgres_tests),
+    ignore = "ROSTER_REQUIRE_PRIVATE_POSTGRES=1 was not set when the tests were built"
+)]
 async fn health_follows_the_database_down_and_back_up() {
-    let Some(postgres) = tokio::task::spawn_blocking(PrivatePostgres::start)
+    let postgres = tokio::task::spawn_blocking(PrivatePostgres::start)
         .await
-        .unwrap()
-    else {
-        return;
-    };
+        .unwrap();
     let url = postgres.url();
     let app = TestApp::spawn_with(&Backend::Sqlite, |c| {
         c.database_url = url;

@@ -51,9 +51,19 @@ fn free_port() -> SocketAddr {
 
 /// Starts `roster serve` on a free port; waits until it answers.
 async fn start_server(database_url: &str, fake: &FakePortal) -> (Child, Channel) {
+    start_server_with(database_url, fake, &[]).await
+}
+
+/// [`start_server`] with more settings in its environment.
+async fn start_server_with(
+    database_url: &str,
+    fake: &FakePortal,
+    env: &[(&str, String)],
+) -> (Child, Channel) {
     let address = free_port();
     let mut child = roster(database_url, fake)
         .env("ROSTER_LISTEN", address.to_string())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .spawn()
         .unwrap();
     let channel = Channel::from_shared(format!("http://{address}"))
@@ -263,4 +273,60 @@ async fn a_developer_left_behind_by_a_deleted_organization_is_deleted_again(back
         "the periodic reconciliation deleted it again"
     );
     assert_in_step(&app, &fake).await;
+}
+
+/// The outbox's metrics, in a roster process of its own (the metrics
+/// recorder is process-wide): one create that fails with a 500, then
+/// succeeds on the retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_identity_outbox_exports_waiting_attempts_and_failures_by_status() {
+    use crate::production::{sample, scrape};
+    let fake = FakePortal::start().await;
+    fake.inject(Faults {
+        server_errors: 1,
+        ..Faults::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display());
+    let metrics = free_port();
+    let env = [("ROSTER_METRICS_LISTEN", metrics.to_string())];
+    let (mut child, channel) = start_server_with(&url, &fake, &env).await;
+    let request = pb::CreateOrganizationRequest {
+        name: "Acme".into(),
+        slug: "acme".into(),
+        ..Default::default()
+    };
+    OrganizationServiceClient::new(channel)
+        .create_organization(bearer(request, "alice"))
+        .await
+        .unwrap();
+    assert_in_step_at(&url, &fake).await;
+    let ok = r#"roster_provider_portal_attempts_total{operation="create",outcome="ok"}"#;
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = scrape(metrics.port());
+        if sample(&text, "roster_provider_portal_outbox_waiting") == Some(0.0)
+            && sample(&text, ok).is_some()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (series, value) in [
+        (
+            r#"roster_provider_portal_attempts_total{operation="create",outcome="failed"}"#,
+            1.0,
+        ),
+        (ok, 1.0),
+        (
+            r#"roster_provider_portal_failures_total{status="500"}"#,
+            1.0,
+        ),
+        ("roster_provider_portal_outbox_waiting", 0.0),
+        ("roster_provider_portal_up", 1.0),
+    ] {
+        assert_eq!(sample(&text, series), Some(value), "{series} in:\n{text}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

@@ -87,14 +87,13 @@ async fn serve_tls(pki: &Pki, mutual: bool) -> (u16, oneshot::Sender<()>, tempfi
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(roster::serve_with_mailer(
-        config,
-        listener,
-        Arc::new(MemoryMailer::default()),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let ready = config
+        .validate()
+        .unwrap()
+        .with_mailer(Arc::new(MemoryMailer::default()));
+    tokio::spawn(roster::serve(ready, listener, async move {
+        let _ = stopped.await;
+    }));
     (port, stop, data)
 }
 

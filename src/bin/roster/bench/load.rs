@@ -16,7 +16,7 @@ use tonic::{
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use super::{BenchArgs, BenchError, Outcome, seed::Seeded};
-use crate::{
+use roster::{
     auth::token::{DEVELOPMENT_SECRET, TokenRequest, mint_hs256},
     pb::{
         self, authorization_service_client::AuthorizationServiceClient,
@@ -119,22 +119,6 @@ pub struct Runner {
     concurrency: usize,
     duration: Duration,
     warmup: Duration,
-}
-
-/// Polls health until the server answers (it migrates first).
-pub async fn wait_until_serving(address: SocketAddr) -> Result<(), BenchError> {
-    let endpoint =
-        Channel::from_shared(format!("http://{address}")).map_err(|e| BenchError(e.to_string()))?;
-    for _ in 0..600 {
-        if let Ok(channel) = endpoint.connect().await {
-            let mut health = HealthClient::new(channel);
-            if health.check(HealthCheckRequest::default()).await.is_ok() {
-                return Ok(());
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err(BenchError("the server did not start within 30 s".into()))
 }
 
 impl Runner {

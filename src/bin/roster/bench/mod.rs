@@ -1,6 +1,6 @@
 //! `roster bench`: a load generator that measures roster over real gRPC on
-//! loopback, against a roster server it starts as a child process (so the
-//! server's memory can be read on its own).
+//! loopback, against a roster server it starts as a child process with
+//! `roster-spawn` (so the server's memory can be read on its own).
 //!
 //! It seeds its own data, then runs each workload for a fixed time with a
 //! fixed number of requests in flight, and reports requests per second,
@@ -12,19 +12,14 @@
 mod load;
 mod seed;
 
-use std::{
-    fmt::Write as _,
-    net::{SocketAddr, TcpListener},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{fmt::Write as _, path::PathBuf, time::Duration};
 
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use crate::store::Store;
 pub use load::Workload;
+use roster::{config::defaults, store::Store};
+use roster_spawn::{Server, Spawn};
 
 /// `roster bench` options.
 #[derive(Debug, Clone, Args)]
@@ -62,10 +57,10 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// The permission-check cache of the server under test.
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = defaults::AUTHZ_CACHE_CAPACITY)]
     pub authz_cache_capacity: u64,
     /// The database pool of the server under test.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = defaults::DATABASE_MAX_CONNECTIONS)]
     pub database_max_connections: u32,
 }
 
@@ -140,10 +135,9 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         .map_err(|e| fail("seeding")(&e))?;
     store.close().await.map_err(|e| fail("database")(&e))?;
 
-    let address = free_address()?;
-    let mut server = ServerProcess::start(&database_url, address, &args)?;
+    let mut server = start_server(&database_url, &args)?;
+    let address = server.address();
     let result = async {
-        load::wait_until_serving(address).await?;
         let runner = load::Runner::new(address, &args, seeded).await?;
         let mut workloads = if args.workloads.is_empty() {
             Workload::value_variants().to_vec()
@@ -170,7 +164,10 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
     }
     .await;
     let server_rss_mib = server.rss_mib();
-    server.stop();
+    server.kill();
+    if result.is_err() {
+        eprintln!("the server's log:\n{}", server.log());
+    }
     let report = Report {
         database: database.to_owned(),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -230,86 +227,28 @@ pub fn table(report: &Report) -> String {
     out
 }
 
-/// A loopback address nothing listens on right now.
-fn free_address() -> Result<SocketAddr, BenchError> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| fail("free port")(&e))?;
-    listener.local_addr().map_err(|e| fail("free port")(&e))
-}
-
-/// The server under test, a child process running this same binary.
-struct ServerProcess {
-    child: Child,
-}
-
-impl ServerProcess {
-    fn start(
-        database_url: &str,
-        address: SocketAddr,
-        args: &BenchArgs,
-    ) -> Result<Self, BenchError> {
-        let exe = std::env::current_exe().map_err(|e| fail("locating roster")(&e))?;
-        let mut command = Command::new(exe);
-        // The bench mints tokens with the development secret: the server
-        // must use it too, whatever this shell has configured.
-        for (key, _) in std::env::vars() {
-            if key.starts_with("ROSTER_") || key == "DATABASE_URL" {
-                command.env_remove(key);
-            }
-        }
-        let huge = "1000000000";
-        command
-            .args([
-                "serve",
-                "--listen",
-                &address.to_string(),
-                "--database-url",
-                database_url,
-            ])
-            .args(["--max-owned-organizations", huge])
-            .args(["--max-members-per-organization", huge])
-            .args(["--max-pending-invitations-per-organization", huge])
-            .args([
-                "--authz-cache-capacity",
-                &args.authz_cache_capacity.to_string(),
-            ])
-            .args([
-                "--database-max-connections",
-                &args.database_max_connections.to_string(),
-            ])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null());
-        let child = command
-            .spawn()
-            .map_err(|e| fail("starting the server")(&e))?;
-        Ok(Self { child })
-    }
-
-    /// VmRSS from /proc, in MiB.
-    fn rss_mib(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(
-            Path::new("/proc")
-                .join(self.child.id().to_string())
-                .join("status"),
-        )
-        .ok()?;
-        let kib: f64 = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()?;
-        Some(kib / 1024.0)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        self.stop();
-    }
+/// Starts the server under test: this same binary, `roster serve` on an
+/// ephemeral loopback port, with its defaults except raised limits (so the
+/// write workloads never hit them) and the pool and cache of `args`.
+fn start_server(database_url: &str, args: &BenchArgs) -> Result<Server, BenchError> {
+    let exe = std::env::current_exe().map_err(|e| fail("locating roster")(&e))?;
+    let huge = "1000000000";
+    // Spawn drops the shell's ROSTER_* variables: the bench mints tokens
+    // with the development secret, so the server must use it too.
+    Spawn::new(exe)
+        .args(["--database-url", database_url])
+        .args(["--max-owned-organizations", huge])
+        .args(["--max-members-per-organization", huge])
+        .args(["--max-pending-invitations-per-organization", huge])
+        .args([
+            "--authz-cache-capacity",
+            &args.authz_cache_capacity.to_string(),
+        ])
+        .args([
+            "--database-max-connections",
+            &args.database_max_connections.to_string(),
+        ])
+        .log_filter("warn")
+        .start(Duration::from_secs(30))
+        .map_err(|e| fail("starting the server")(&e))
 }

@@ -1,22 +1,31 @@
-//! The `roster` binary: parse configuration, then serve or mint a token.
+//! The `roster` binary: parse the command line, then serve, mint a token
+//! (`token.rs`), benchmark (`bench/`) or reconcile with the Provider Portal
+//! (`provider_portal.rs`). The service itself is the library;
+//! the token and bench commands are tools around it and live here.
+
+mod bench;
+mod cli;
+mod provider_portal;
+mod token;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use roster::{
-    auth::token::{TokenRequest, mint_hs256, parse_scopes},
-    config::{Cli, Command, Config, TokenArgs},
-    provider_portal::cli::{ProviderPortalArgs, ProviderPortalCommand, Verdict},
-};
+use roster::config::Config;
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
+
+use crate::{
+    cli::{Cli, Command},
+    provider_portal::{ProviderPortalArgs, ProviderPortalCommand, Verdict},
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Token(args)) => token(args),
-        Some(Command::Bench(args)) => match roster::bench::run(args).await {
+        Some(Command::Token(args)) => token::run(args),
+        Some(Command::Bench(args)) => match bench::run(args).await {
             Ok(_) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("roster bench: {err}");
@@ -30,10 +39,13 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> ExitCode {
-    if let Err(err) = config.validate() {
-        eprintln!("roster: configuration error: {err}");
-        return ExitCode::from(2);
-    }
+    let ready = match config.validate() {
+        Ok(ready) => ready,
+        Err(err) => {
+            eprintln!("roster: configuration error: {err}");
+            return ExitCode::from(2);
+        }
+    };
     roster::telemetry::init(config.log_format);
     if config.jwt.uses_development_secret() {
         warn!(
@@ -47,7 +59,7 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match roster::serve(config, listener, shutdown_signal()).await {
+    match roster::serve(ready, listener, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             error!(error = %err, "roster failed");
@@ -60,7 +72,7 @@ async fn serve(config: Config) -> ExitCode {
 /// Provider Portal agree, 1 when they differ, 2 when it could not compare.
 async fn provider_portal(args: ProviderPortalArgs) -> ExitCode {
     let ProviderPortalCommand::Reconcile(args) = args.command;
-    match roster::provider_portal::cli::run(args).await {
+    match provider_portal::run(args).await {
         Ok(Verdict::InSync) => ExitCode::SUCCESS,
         Ok(Verdict::Differ) => ExitCode::from(1),
         Err(err) => {
@@ -91,33 +103,4 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     info!("shutting down");
-}
-
-fn token(args: TokenArgs) -> ExitCode {
-    let Some(secret) = args.jwt.effective_secret() else {
-        eprintln!(
-            "roster token: no HS256 secret configured (tokens for JWKS setups come from your identity provider)"
-        );
-        return ExitCode::from(2);
-    };
-    let request = TokenRequest {
-        sub: args.sub,
-        email: args.email,
-        name: args.name,
-        email_verified: !args.unverified,
-        scopes: parse_scopes(&args.scopes),
-        issuer: args.jwt.jwt_issuer.clone(),
-        audience: args.jwt.jwt_audience.clone(),
-        ttl: args.ttl,
-    };
-    match mint_hs256(secret, &request) {
-        Ok(token) => {
-            println!("{token}");
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("roster token: {err}");
-            ExitCode::FAILURE
-        }
-    }
 }

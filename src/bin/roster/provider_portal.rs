@@ -5,13 +5,16 @@ use std::fmt::Write as _;
 
 use clap::{Args, Subcommand};
 
-use super::{
-    client::PortalClient,
-    config::ProviderPortalConfig,
-    reconcile::{self, Changes, Comparison},
-    worker::IdentityWorker,
+use roster::{
+    config::{ProviderPortalConfig, defaults},
+    provider_portal::{
+        client::PortalClient,
+        reconcile::{self, Changes, Comparison},
+        worker::IdentityWorker,
+    },
+    service::Signal,
+    store::Store,
 };
-use crate::{service::Signal, store::Store};
 
 /// `roster provider-portal ...`.
 #[derive(Debug, Args)]
@@ -30,7 +33,7 @@ pub enum ProviderPortalCommand {
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {
     /// roster's database, as for `roster serve`.
-    #[arg(long, env = "DATABASE_URL", default_value = crate::config::DEFAULT_DATABASE_URL)]
+    #[arg(long, env = "DATABASE_URL", default_value = defaults::DATABASE_URL)]
     pub database_url: String,
     #[command(flatten)]
     pub portal: ProviderPortalConfig,
@@ -57,7 +60,8 @@ pub enum Verdict {
 pub async fn run(args: ReconcileArgs) -> Result<Verdict, String> {
     let settings = args
         .portal
-        .settings()?
+        .settings()
+        .map_err(|err| err.to_string())?
         .ok_or("set ROSTER_PROVIDER_PORTAL_URL and ROSTER_PROVIDER_PORTAL_TOKEN (or _FILE)")?;
     let client = PortalClient::new(&settings)?;
     let store = Store::connect(&args.database_url, 2)

@@ -6,7 +6,7 @@ use chrono::Utc;
 use sea_orm::{EntityTrait, Set, TransactionTrait};
 use uuid::Uuid;
 
-use crate::{
+use roster::{
     domain::Error,
     store::{
         Store,

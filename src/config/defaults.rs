@@ -1,0 +1,44 @@
+//! Every default of roster's configuration, once. The clap attributes in
+//! this module's siblings name these constants, [`super::Config::with_database`]
+//! gets its values by parsing an empty command line against those
+//! attributes, and `roster bench` starts its server with the same ones: no
+//! default is written down twice.
+//!
+//! Durations are written as `humantime` strings, the form the flags take.
+
+pub const LISTEN: &str = "127.0.0.1:50051";
+pub const DATABASE_URL: &str = "sqlite://data/roster.db?mode=rwc";
+pub const DATABASE_MAX_CONNECTIONS: u32 = 10;
+
+pub const PORTAL_URL: &str = "http://localhost:3000";
+pub const INVITATION_TTL: &str = "7d";
+pub const MAX_OWNED_ORGANIZATIONS: u64 = 10;
+pub const MAX_MEMBERS_PER_ORGANIZATION: u64 = 100;
+pub const MAX_PENDING_INVITATIONS_PER_ORGANIZATION: u64 = 100;
+
+pub const SMTP_PORT: u16 = 587;
+pub const SMTP_FROM: &str = "Developer Portal <no-reply@localhost>";
+pub const MAIL_POLL_INTERVAL: &str = "5s";
+pub const EXPIRY_SWEEP_INTERVAL: &str = "60s";
+
+pub const AUTHZ_CACHE_CAPACITY: u64 = 200_000;
+pub const AUTHZ_MAX_STALENESS: &str = "2s";
+
+pub const RPC_TIMEOUT: &str = "30s";
+pub const MAX_CONCURRENT_RPCS: usize = 1024;
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// The smallest `--max-message-bytes` roster accepts: below it, ordinary
+/// replies (a page of members) no longer fit.
+pub const MIN_MESSAGE_BYTES: u64 = 1024;
+pub const HTTP2_KEEPALIVE_INTERVAL: &str = "30s";
+pub const HTTP2_KEEPALIVE_TIMEOUT: &str = "10s";
+
+pub const HEALTH_CHECK_INTERVAL: &str = "5s";
+pub const SHUTDOWN_GRACE: &str = "20s";
+pub const MAIL_ATTEMPT_TIMEOUT: &str = "60s";
+
+pub const PROVIDER_PORTAL_TIMEOUT: &str = "10s";
+pub const PROVIDER_PORTAL_CREATE_WAIT: &str = "3s";
+pub const PROVIDER_PORTAL_POLL_INTERVAL: &str = "2s";
+pub const PROVIDER_PORTAL_MAX_BACKOFF: &str = "5m";
+pub const PROVIDER_PORTAL_RECONCILE_INTERVAL: &str = "5m";
