@@ -252,6 +252,8 @@ async fn correct(
     portal_status: PortalStatus,
 ) -> Result<bool, Error> {
     let txn = store.begin_write().await?;
+    // The organization before its identity, as everywhere (no deadlocks).
+    store::organization::lock(&txn, organization).await?;
     // What reads showed: the organization's state, or for a deleted one,
     // what its tombstone said.
     let was = match store::identity::shown_state(&txn, organization).await? {

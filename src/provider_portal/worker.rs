@@ -25,7 +25,7 @@ use crate::{
         identity::{
             Confirmed, Desired, Identity, IdentityIntent, IdentityState, PortalStatus, backoff,
         },
-        ids::DeveloperId,
+        ids::{DeveloperId, OrganizationId},
     },
     service::{Signal, now},
     store::{
@@ -272,7 +272,9 @@ impl IdentityWorker {
         }
         let portal_failing = result.as_ref().is_err_and(PortalError::is_portal_wide);
         self.note_health(&result);
-        let identity = self.record(&intent.developer_id, lease, result).await?;
+        let identity = self
+            .record(intent.organization_id, &intent.developer_id, lease, result)
+            .await?;
         self.settled.notify();
         Ok(Some(Attempt {
             identity,
@@ -349,11 +351,15 @@ impl IdentityWorker {
     /// changed. Returns the identity as it now shows.
     async fn record(
         &self,
+        organization: OrganizationId,
         developer: &DeveloperId,
         lease: &Lease,
         result: Result<Called, PortalError>,
     ) -> Result<Option<Identity>, Error> {
         let txn = self.store.begin_write().await?;
+        // The organization first, then its identity: the order deleting an
+        // organization takes them in, so the two cannot deadlock.
+        store::organization::lock(&txn, organization).await?;
         let Some(before) = store::identity::find_held(&txn, developer, lease).await? else {
             // The lease ran out meanwhile; whoever holds it now records.
             // Ended at once: on PostgreSQL an open transaction would hold
