@@ -280,7 +280,7 @@ fn start_with_metrics(database_url: &str) -> (Server, u16) {
 }
 
 /// `message` as `user`, with a token signed by the development secret.
-fn as_user<T>(user: &str, message: T) -> Request<T> {
+pub fn as_user<T>(user: &str, message: T) -> Request<T> {
     let token = mint_hs256(
         DEVELOPMENT_SECRET,
         &TokenRequest {

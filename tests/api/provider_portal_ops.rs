@@ -9,16 +9,14 @@ use std::{
     time::Duration,
 };
 
-use roster::{
-    auth::token::{DEVELOPMENT_SECRET, TokenRequest, mint_hs256},
-    pb::{self, organization_service_client::OrganizationServiceClient},
-};
-use tonic::{Request, transport::Channel};
+use roster::pb::{self, organization_service_client::OrganizationServiceClient};
+use tonic::transport::Channel;
 
 use crate::{
     backend_tests,
     fake_portal::{FakePortal, Faults, TOKEN},
     helpers::{Backend, TestApp, TestDb},
+    production::as_user,
     provider_portal::{assert_in_step, assert_in_step_at, use_portal},
 };
 
@@ -84,25 +82,6 @@ async fn start_server_with(
     panic!("roster did not start");
 }
 
-fn bearer<T>(message: T, user: &str) -> Request<T> {
-    let token = mint_hs256(
-        DEVELOPMENT_SECRET,
-        &TokenRequest {
-            sub: user.to_owned(),
-            email: Some(format!("{user}@example.com")),
-            email_verified: true,
-            ttl: Duration::from_secs(3600),
-            ..TokenRequest::default()
-        },
-    )
-    .unwrap();
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
-
 backend_tests!(
     a_sigkill_in_the_middle_of_deliveries_loses_nothing_and_creates_nothing_twice,
     reconcile_reports_the_differences_and_repairs_them_when_asked,
@@ -129,7 +108,7 @@ async fn a_sigkill_in_the_middle_of_deliveries_loses_nothing_and_creates_nothing
             ..Default::default()
         };
         let reply = orgs
-            .create_organization(bearer(request, &format!("user{i}")))
+            .create_organization(as_user(&format!("user{i}"), request))
             .await
             .unwrap()
             .into_inner();
@@ -140,7 +119,7 @@ async fn a_sigkill_in_the_middle_of_deliveries_loses_nothing_and_creates_nothing
             id: org.id.clone(),
             etag: String::new(),
         };
-        orgs.delete_organization(bearer(request, &format!("user{i}")))
+        orgs.delete_organization(as_user(&format!("user{i}"), request))
             .await
             .unwrap();
     }
@@ -297,7 +276,7 @@ async fn the_identity_outbox_exports_waiting_attempts_and_failures_by_status() {
         ..Default::default()
     };
     OrganizationServiceClient::new(channel)
-        .create_organization(bearer(request, "alice"))
+        .create_organization(as_user("alice", request))
         .await
         .unwrap();
     assert_in_step_at(&url, &fake).await;
