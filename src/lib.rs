@@ -13,6 +13,7 @@ pub mod domain;
 pub mod mail;
 pub mod middleware;
 pub mod pb;
+pub mod provider_portal;
 pub mod server;
 pub mod service;
 pub mod store;

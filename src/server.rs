@@ -30,8 +30,14 @@ use crate::{
         membership_service_server::MembershipServiceServer,
         organization_service_server::OrganizationServiceServer,
     },
+    provider_portal::{
+        ProviderPortalSettings,
+        client::PortalClient,
+        reconcile,
+        worker::{IdentityWorker, PortalHealth},
+    },
     service::Roster,
-    store::{self, Store},
+    store::{self, Store, lease::LeasePolicy},
     telemetry,
 };
 
@@ -48,6 +54,8 @@ pub enum ServeError {
     Listener(#[from] std::io::Error),
     #[error("metrics: {0}")]
     Metrics(String),
+    #[error("Provider Portal: {0}")]
+    ProviderPortal(String),
 }
 
 /// The names health reports on: the server as a whole (`""`) and each service.
@@ -81,6 +89,7 @@ pub async fn serve(
         verifier,
         mailer,
         tls,
+        provider_portal,
     } = ready;
     if tls.is_none() && !config.listen.ip().is_loopback() {
         warn!(address = %config.listen, "serving plaintext gRPC on a non-loopback address: put TLS in front, or set ROSTER_TLS_CERT");
@@ -93,11 +102,12 @@ pub async fn serve(
         .await
         .map_err(ServeError::Database)?;
     let (stop, stopped) = watch::channel(false);
-    let roster = Arc::new(Roster::new(
-        store.clone(),
-        config.settings(),
-        stopped.clone(),
-    ));
+    let mut roster = Roster::new(store.clone(), config.settings(), stopped.clone());
+    let identities = identity_worker(provider_portal, &store, &roster)?;
+    if let Some(worker) = &identities {
+        roster.deliver_identities_with(worker.clone());
+    }
+    let roster = Arc::new(roster);
     roster
         .start_following()
         .await
@@ -105,7 +115,12 @@ pub async fn serve(
 
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, ServingStatus::Serving).await;
-    let background = spawn_background(&config, &store, &roster, mailer, &health, &stopped);
+    let mut background = spawn_background(&config, &store, &roster, mailer, &health, &stopped);
+    if let Some(worker) = identities {
+        background.extend(spawn_identity_tasks(
+            &config, &store, worker, &health, &stopped,
+        ));
+    }
 
     let limits = config.limits;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -219,6 +234,9 @@ fn spawn_background(
                 mailer,
                 roster.mail_signal().clone(),
                 config.mail_poll_interval,
+                LeasePolicy {
+                    attempt_timeout: config.mail_attempt_timeout,
+                },
             )
             .run(stopped.clone()),
         ),
@@ -256,6 +274,73 @@ fn spawn_background(
         )));
     }
     tasks
+}
+
+/// The health name whose status says whether the Provider Portal answers
+/// (NOT_SERVING while it fails as a whole: a refused token, an outage).
+pub const PROVIDER_PORTAL_HEALTH: &str = "roster.ProviderPortal";
+
+/// The developer identity worker, if a Provider Portal is configured.
+fn identity_worker(
+    settings: Option<ProviderPortalSettings>,
+    store: &Store,
+    roster: &Roster,
+) -> Result<Option<Arc<IdentityWorker>>, ServeError> {
+    let Some(settings) = settings else {
+        info!(
+            "no Provider Portal configured (ROSTER_PROVIDER_PORTAL_URL): developer identities exist only in roster and its change log"
+        );
+        return Ok(None);
+    };
+    let client = PortalClient::new(&settings).map_err(ServeError::ProviderPortal)?;
+    info!(url = %settings.base_url, "creating and deleting developer identities in the Provider Portal");
+    Ok(Some(Arc::new(IdentityWorker::new(
+        store.clone(),
+        client,
+        roster.events_signal().clone(),
+        settings.timeout,
+        settings.poll_interval,
+        settings.max_backoff,
+    ))))
+}
+
+/// Starts the identity worker, the periodic reconciliation and the health
+/// detail that follows the portal.
+fn spawn_identity_tasks(
+    config: &Config,
+    store: &Store,
+    worker: Arc<IdentityWorker>,
+    health: &HealthReporter,
+    stopped: &watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let interval = config.provider_portal.provider_portal_reconcile_interval;
+    let mut portal = worker.health();
+    let health = health.clone();
+    let mut stop = stopped.clone();
+    vec![
+        tokio::spawn(worker.clone().run(stopped.clone())),
+        tokio::spawn(reconcile::run_periodically(
+            store.clone(),
+            worker,
+            interval,
+            stopped.clone(),
+        )),
+        tokio::spawn(async move {
+            loop {
+                let status = match &*portal.borrow_and_update() {
+                    PortalHealth::Failing { .. } => ServingStatus::NotServing,
+                    PortalHealth::Answering | PortalHealth::Unknown => ServingStatus::Serving,
+                };
+                health
+                    .set_service_status(PROVIDER_PORTAL_HEALTH, status)
+                    .await;
+                tokio::select! {
+                    changed = portal.changed() => if changed.is_err() { return },
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+        }),
+    ]
 }
 
 /// Reports NOT_SERVING while the database does not answer, SERVING when it

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261129_000001_create_core_tables;
 mod m20261129_000002_create_events_and_mail_outbox;
 mod m20261129_000003_notify_on_event_insert;
+mod m20261201_000001_developer_identities;
 
 /// Applies roster's migrations in order.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_create_core_tables::Migration),
             Box::new(m20261129_000002_create_events_and_mail_outbox::Migration),
             Box::new(m20261129_000003_notify_on_event_insert::Migration),
+            Box::new(m20261201_000001_developer_identities::Migration),
         ]
     }
 }

@@ -71,6 +71,10 @@ fn result(answer: CheckAnswer) -> pb::PermissionResult {
     pb::PermissionResult {
         allowed: answer.allowed,
         role: answer.role.map(convert::role_to_proto).unwrap_or_default(),
+        identity_state: answer
+            .identity
+            .map(convert::identity_state_to_proto)
+            .unwrap_or_default(),
     }
 }
 

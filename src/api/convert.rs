@@ -9,6 +9,7 @@ use crate::{
         Error, FieldViolation,
         error::all_valid,
         event::{Event, EventCursor},
+        identity::IdentityState,
         ids::{InvitationId, OrganizationId, UserId, parse_request_id},
         input::{Email, LogoUrl, OrganizationName, SearchPrefix, Slug},
         model::{Invitation, InvitationState, Member, Organization, Role, UserOrganization},
@@ -27,6 +28,18 @@ pub fn timestamp(time: DateTime<Utc>) -> Timestamp {
         seconds: time.timestamp(),
         nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
     }
+}
+
+pub fn identity_state_to_proto(state: IdentityState) -> i32 {
+    match state {
+        IdentityState::Local => pb::DeveloperIdentityState::Local,
+        IdentityState::Provisioning => pb::DeveloperIdentityState::Provisioning,
+        IdentityState::Active => pb::DeveloperIdentityState::Active,
+        IdentityState::PendingApproval => pb::DeveloperIdentityState::PendingApproval,
+        IdentityState::Deprovisioning => pb::DeveloperIdentityState::Deprovisioning,
+        IdentityState::Failing => pb::DeveloperIdentityState::Failing,
+    }
+    .into()
 }
 
 pub fn role_to_proto(role: Role) -> i32 {
@@ -89,6 +102,11 @@ impl From<Organization> for pb::Organization {
             create_time: Some(timestamp(org.created_at)),
             update_time: Some(timestamp(org.updated_at)),
             etag,
+            identity: Some(pb::DeveloperIdentity {
+                state: identity_state_to_proto(org.identity.state),
+                attempts: i32::try_from(org.identity.attempts).unwrap_or(i32::MAX),
+                last_error: org.identity.last_error,
+            }),
         }
     }
 }

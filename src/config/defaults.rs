@@ -35,3 +35,10 @@ pub const HTTP2_KEEPALIVE_TIMEOUT: &str = "10s";
 
 pub const HEALTH_CHECK_INTERVAL: &str = "5s";
 pub const SHUTDOWN_GRACE: &str = "20s";
+pub const MAIL_ATTEMPT_TIMEOUT: &str = "60s";
+
+pub const PROVIDER_PORTAL_TIMEOUT: &str = "10s";
+pub const PROVIDER_PORTAL_CREATE_WAIT: &str = "3s";
+pub const PROVIDER_PORTAL_POLL_INTERVAL: &str = "2s";
+pub const PROVIDER_PORTAL_MAX_BACKOFF: &str = "5m";
+pub const PROVIDER_PORTAL_RECONCILE_INTERVAL: &str = "5m";

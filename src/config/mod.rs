@@ -12,6 +12,7 @@ pub mod defaults;
 mod jwt;
 mod limits;
 mod parse;
+mod provider_portal;
 mod smtp;
 mod tls;
 mod validate;
@@ -24,6 +25,7 @@ use self::parse::positive_duration;
 pub use self::{
     jwt::JwtConfig,
     limits::ServerLimits,
+    provider_portal::ProviderPortalConfig,
     smtp::SmtpConfig,
     tls::TlsConfig,
     validate::{ConfigError, Ready},
@@ -88,6 +90,14 @@ pub struct Config {
     #[arg(long, env = "ROSTER_MAIL_POLL_INTERVAL", default_value = defaults::MAIL_POLL_INTERVAL,
           value_parser = positive_duration)]
     pub mail_poll_interval: Duration,
+    /// The longest one attempt at sending an email may take; the outbox
+    /// lease on an email outlives it, so a slow SMTP server never makes two
+    /// replicas send one email.
+    #[arg(long, env = "ROSTER_MAIL_ATTEMPT_TIMEOUT", default_value = defaults::MAIL_ATTEMPT_TIMEOUT,
+          value_parser = positive_duration)]
+    pub mail_attempt_timeout: Duration,
+    #[command(flatten)]
+    pub provider_portal: ProviderPortalConfig,
     /// Most memberships kept in the permission-check cache (memory bound).
     #[arg(long, env = "ROSTER_AUTHZ_CACHE_CAPACITY", default_value_t = defaults::AUTHZ_CACHE_CAPACITY,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -178,6 +188,7 @@ impl Config {
             portal_url: self.portal_url.clone(),
             cache_capacity: self.authz_cache_capacity,
             max_staleness: self.authz_max_staleness,
+            identity_create_wait: self.provider_portal.provider_portal_create_wait,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tonic::transport::ServerTlsConfig;
 
 use super::Config;
-use crate::{auth::token::TokenVerifier, mail::Mailer};
+use crate::{auth::token::TokenVerifier, mail::Mailer, provider_portal::ProviderPortalSettings};
 
 /// Configuration that cannot work, with a sentence saying why.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -23,6 +23,8 @@ pub struct Ready {
     pub mailer: Arc<dyn Mailer>,
     /// The TLS identity and client CA, read from their files; `None` for plaintext.
     pub tls: Option<ServerTlsConfig>,
+    /// Where developer identities are created; `None`: they exist only in roster.
+    pub provider_portal: Option<ProviderPortalSettings>,
 }
 
 impl Ready {
@@ -74,6 +76,7 @@ impl Config {
             ));
         }
         Ok(Ready {
+            provider_portal: self.provider_portal.settings()?,
             tls: self.tls.server_config()?,
             mailer: self.smtp.mailer()?,
             verifier: Arc::new(self.jwt.verifier()?),

@@ -24,10 +24,18 @@ pub enum EventType {
     InvitationRejected,
     InvitationCancelled,
     InvitationExpired,
+    /// The developer identity now exists in the Provider Portal.
+    IdentityProvisioned,
+    /// The developer identity of a deleted organization is gone from the
+    /// Provider Portal.
+    IdentityDeprovisioned,
+    /// Any other change of the identity's state: delivery began failing (or
+    /// fails differently), or the provider approved the developer.
+    IdentityChanged,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 15] = [
         EventType::OrganizationCreated,
         EventType::OrganizationUpdated,
         EventType::OrganizationDeleted,
@@ -40,6 +48,9 @@ impl EventType {
         EventType::InvitationRejected,
         EventType::InvitationCancelled,
         EventType::InvitationExpired,
+        EventType::IdentityProvisioned,
+        EventType::IdentityDeprovisioned,
+        EventType::IdentityChanged,
     ];
 
     /// The name consumers see.
@@ -57,11 +68,15 @@ impl EventType {
             EventType::InvitationRejected => "invitation.rejected",
             EventType::InvitationCancelled => "invitation.cancelled",
             EventType::InvitationExpired => "invitation.expired",
+            EventType::IdentityProvisioned => "organization.identity_provisioned",
+            EventType::IdentityDeprovisioned => "organization.identity_deprovisioned",
+            EventType::IdentityChanged => "organization.identity_changed",
         }
     }
 }
 
-/// The actor recorded for changes roster makes on its own (expiry).
+/// The actor recorded for changes roster makes on its own (expiry, and the
+/// delivery of developer identities).
 pub const SYSTEM_ACTOR: &str = "system";
 
 /// One field's value before and after.
@@ -94,7 +109,7 @@ impl NewEvent {
             id: Uuid::now_v7(),
             event_type,
             organization_id: organization.id,
-            developer_id: organization.developer_id,
+            developer_id: organization.developer_id.clone(),
             actor_id: actor.to_owned(),
             subject_user_id: String::new(),
             subject_email: String::new(),
@@ -122,6 +137,25 @@ impl NewEvent {
             new: new.into(),
         });
         self
+    }
+
+    /// An event about the developer identity of organization
+    /// `organization_id` (which may be deleted already), recorded by roster.
+    pub fn about_identity(
+        event_type: EventType,
+        organization_id: OrganizationId,
+        developer_id: &DeveloperId,
+    ) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            event_type,
+            organization_id,
+            developer_id: developer_id.clone(),
+            actor_id: SYSTEM_ACTOR.to_owned(),
+            subject_user_id: String::new(),
+            subject_email: String::new(),
+            changes: Vec::new(),
+        }
     }
 
     /// Records `field` unchanged but worth knowing (e.g. the invitation id).

@@ -1,6 +1,7 @@
 //! Typed identifiers, so an organization id cannot be passed where an
 //! invitation id is expected. Resource ids are UUIDv7: unique and ordered by
-//! creation time, which keyset pagination relies on.
+//! creation time, which keyset pagination relies on. Developer ids follow
+//! the Provider Portal's rule instead, since they may come from elsewhere.
 
 use std::fmt;
 
@@ -45,10 +46,6 @@ uuid_id!(
     OrganizationId
 );
 uuid_id!(
-    /// The stable id of an organization's developer identity in the Provider Portal.
-    DeveloperId
-);
-uuid_id!(
     /// A membership's id.
     MembershipId
 );
@@ -71,6 +68,67 @@ pub fn parse_request_id(field: &str, value: &str) -> Result<Option<Uuid>, FieldV
         Ok(None)
     } else {
         parse_uuid(field, value).map(Some)
+    }
+}
+
+/// Longest developer id the Provider Portal accepts.
+pub const MAX_DEVELOPER_ID_LEN: usize = 256;
+
+/// The stable id of an organization's developer identity in the Provider
+/// Portal: any id the Provider Portal accepts (`^[a-zA-Z0-9-_.]{1,256}$`),
+/// since organizations brought over from another portal keep theirs.
+/// roster mints UUIDv7 strings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeveloperId(String);
+
+impl DeveloperId {
+    /// A fresh id: a UUIDv7 in its canonical text form.
+    pub fn new() -> Self {
+        Self(Uuid::now_v7().to_string())
+    }
+
+    /// Parses a developer id from field `field`, by the Provider Portal's rule.
+    pub fn parse(field: &str, value: &str) -> Result<Self, FieldViolation> {
+        if value.is_empty() {
+            return Err(FieldViolation::new(field, "is required"));
+        }
+        if value.len() > MAX_DEVELOPER_ID_LEN {
+            return Err(FieldViolation::new(
+                field,
+                format!("must be at most {MAX_DEVELOPER_ID_LEN} characters"),
+            ));
+        }
+        if !value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        {
+            return Err(FieldViolation::new(
+                field,
+                "may contain only a-z, A-Z, 0-9, '-', '_' and '.'",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// For ids read back from our own database, which checks the same rule.
+    pub fn from_trusted(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for DeveloperId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for DeveloperId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -116,5 +174,22 @@ impl UserId {
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn developer_ids_follow_the_provider_portals_rule() {
+        let minted = DeveloperId::new();
+        assert_eq!(DeveloperId::parse("d", minted.as_str()), Ok(minted));
+        for good in ["a", "Abc-_.9", "yTq3bWj0sXx1HcP2aM9kQ", &"x".repeat(256)] {
+            assert!(DeveloperId::parse("d", good).is_ok(), "{good}");
+        }
+        for bad in ["", " a", "a b", "a/b", "é", "a\0", &"x".repeat(257)] {
+            assert!(DeveloperId::parse("d", bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod event;
+pub mod identity;
 pub mod ids;
 pub mod input;
 pub mod model;

@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::ids::{DeveloperId, InvitationId, MembershipId, OrganizationId, UserId};
+use super::{
+    identity::Identity,
+    ids::{DeveloperId, InvitationId, MembershipId, OrganizationId, UserId},
+};
 
 /// A member's role in one organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,6 +85,9 @@ pub struct Organization {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Its developer identity in the Provider Portal. Not part of the etag:
+    /// delivery changes it, not the organization's owners.
+    pub identity: Identity,
 }
 
 impl Organization {

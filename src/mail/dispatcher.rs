@@ -3,27 +3,30 @@
 //! backoff. An SMTP outage only delays mail; a restart resumes from the
 //! table, and a delivered row is never sent again.
 //!
-//! The one window for a duplicate is a crash after the SMTP server accepted
-//! a message and before the row was marked sent; the retry carries the same
-//! `Message-ID`, so receiving servers can recognise it.
+//! Several replicas share the outbox through leases (`store::lease`): each
+//! email's lease is renewed right before it is sent and every send is cut
+//! off at the attempt timeout, which the lease outlives, so a slow SMTP
+//! server cannot make two replicas send the same email.
+//!
+//! The one window for a duplicate is a crash (or a timeout) after the SMTP
+//! server accepted a message and before the row was marked sent; the retry
+//! carries the same `Message-ID`, so receiving servers can recognise it.
 
 use std::{sync::Arc, time::Duration};
 
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::Mailer;
+use super::{MailError, Mailer};
 use crate::{
     domain::Error,
     service::{Signal, now},
-    store::{self, Store},
+    store::{self, Store, lease::LeasePolicy},
 };
 
-/// How long a claimed email is reserved for the dispatcher that claimed it.
 /// After a wake-up, how long the dispatcher lets further emails gather
 /// before it claims a batch.
 const DISPATCH_COALESCE: Duration = Duration::from_millis(20);
-const LEASE: Duration = Duration::from_secs(120);
 /// Emails claimed per round trip.
 const BATCH: u64 = 20;
 /// The longest wait between two attempts at one email.
@@ -41,17 +44,26 @@ pub struct Dispatcher {
     mailer: Arc<dyn Mailer>,
     wake: Signal,
     poll: Duration,
+    lease: LeasePolicy,
 }
 
 impl Dispatcher {
     /// `wake` is signalled after an email is queued; `poll` is how often the
-    /// outbox is checked anyway (retries, and rows queued by other replicas).
-    pub fn new(store: Store, mailer: Arc<dyn Mailer>, wake: Signal, poll: Duration) -> Self {
+    /// outbox is checked anyway (retries, and rows queued by other replicas);
+    /// `lease` bounds each send and sizes the lease on it.
+    pub fn new(
+        store: Store,
+        mailer: Arc<dyn Mailer>,
+        wake: Signal,
+        poll: Duration,
+        lease: LeasePolicy,
+    ) -> Self {
         Self {
             store,
             mailer,
             wake,
             poll,
+            lease,
         }
     }
 
@@ -78,28 +90,44 @@ impl Dispatcher {
     pub async fn deliver_due(&self) -> Result<usize, Error> {
         let mut delivered = 0;
         loop {
-            let batch = store::mail::claim_due(self.store.db(), now(), LEASE, BATCH).await?;
+            let lease = self.lease.new_lease();
+            let db = self.store.db();
+            let batch = store::mail::claim_due(db, now(), &lease, BATCH).await?;
             if batch.is_empty() {
                 return Ok(delivered);
             }
             for mail in batch {
-                let db = self.store.db();
-                match self.mailer.send(mail.message.clone()).await {
+                if !store::mail::renew(db, mail.id, &lease, now()).await? {
+                    // Held up past the lease: another dispatcher has it now.
+                    continue;
+                }
+                let sent = tokio::time::timeout(
+                    self.lease.attempt_timeout,
+                    self.mailer.send(mail.message.clone()),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    Err(MailError::transient(format!(
+                        "no answer within {:?}",
+                        self.lease.attempt_timeout
+                    )))
+                });
+                match sent {
                     Ok(()) => {
-                        store::mail::mark_sent(db, mail.id, now()).await?;
+                        store::mail::mark_sent(db, mail.id, &lease, now()).await?;
                         delivered += 1;
                         info!(mail_id = %mail.id, message_id = %mail.message.message_id, "email delivered");
                     }
                     Err(err) if err.permanent => {
                         warn!(mail_id = %mail.id, error = %err, "email refused for good; not retrying");
-                        store::mail::mark_failed(db, mail.id, &err.message).await?;
+                        store::mail::mark_failed(db, mail.id, &lease, &err.message).await?;
                     }
                     Err(err) => {
                         let delay = backoff(mail.attempts);
                         warn!(mail_id = %mail.id, error = %err, retry_in = ?delay, "email not delivered yet");
                         let next =
                             now() + chrono::Duration::from_std(delay).map_err(Error::internal)?;
-                        store::mail::mark_retry(db, mail.id, next, &err.message).await?;
+                        store::mail::mark_retry(db, mail.id, &lease, next, &err.message).await?;
                     }
                 }
             }

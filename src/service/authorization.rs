@@ -12,6 +12,7 @@ use crate::{
     domain::{
         Error,
         event::EventCursor,
+        identity::IdentityState,
         ids::{OrganizationId, UserId},
         model::Role,
         permission::Permission,
@@ -26,11 +27,13 @@ pub struct CheckInput {
     pub permission: Permission,
 }
 
-/// One answer: allowed or not, and the user's role (`None`: not a member).
+/// One answer: allowed or not, the user's role (`None`: not a member) and,
+/// for members, the organization's developer identity state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckAnswer {
     pub allowed: bool,
     pub role: Option<Role>,
+    pub identity: Option<IdentityState>,
 }
 
 impl Roster {
@@ -52,9 +55,18 @@ impl Roster {
                 .cache
                 .role(self.store.db(), check.organization, &check.user, at_least)
                 .await?;
+            let identity = match role {
+                Some(_) => self
+                    .cache
+                    .organization(self.store.db(), check.organization)
+                    .await?
+                    .map(|org| org.identity.state),
+                None => None,
+            };
             answers.push(CheckAnswer {
                 allowed: role.is_some_and(|role| role.grants(check.permission)),
                 role,
+                identity,
             });
         }
         Ok(answers)

@@ -18,7 +18,7 @@ mod organization;
 mod read_cache;
 mod signal;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::DatabaseTransaction;
@@ -42,6 +42,7 @@ use crate::{
         ids::OrganizationId,
         model::{Organization, Role},
     },
+    provider_portal::worker::IdentityWorker,
     store::{self, Store},
 };
 
@@ -68,6 +69,8 @@ pub struct Settings {
     pub cache_capacity: u64,
     /// How stale a cached read may be at worst.
     pub max_staleness: Duration,
+    /// How long `CreateOrganization` waits for the developer identity.
+    pub identity_create_wait: Duration,
 }
 
 /// roster's use-cases over one store.
@@ -82,6 +85,9 @@ pub struct Roster {
     stop: watch::Receiver<bool>,
     /// Roles in memory, for permission checks and read authorization.
     cache: ReadCache,
+    /// Delivers developer identities to the Provider Portal; `None` when
+    /// none is configured (identities exist only in roster).
+    identities: Option<Arc<IdentityWorker>>,
 }
 
 impl std::fmt::Debug for Roster {
@@ -103,7 +109,14 @@ impl Roster {
             mail: Signal::default(),
             stop,
             cache,
+            identities: None,
         }
+    }
+
+    /// Creates and deletes developer identities in the Provider Portal
+    /// through `worker` from now on.
+    pub fn deliver_identities_with(&mut self, worker: Arc<IdentityWorker>) {
+        self.identities = Some(worker);
     }
 
     pub fn store(&self) -> &Store {

@@ -1,7 +1,9 @@
 //! Creating, reading, changing and deleting organizations; the caller's
 //! active organization.
 
-use tracing::instrument;
+use std::time::Duration;
+
+use tracing::{instrument, warn};
 use uuid::Uuid;
 
 use super::{OrganizationWrite, Roster, now};
@@ -10,6 +12,7 @@ use crate::{
     domain::{
         Error, Reason, Resource,
         event::{EventCursor, EventType, NewEvent},
+        identity::{Identity, IdentityState},
         ids::{DeveloperId, OrganizationId},
         input::{LogoUrl, OrganizationName, Slug, SlugProblem},
         model::{Organization, Role, UserOrganization},
@@ -17,6 +20,10 @@ use crate::{
     },
     store,
 };
+
+/// While a create waits for an identity another replica delivers, how
+/// often it looks (besides being woken by this replica's worker).
+const IDENTITY_POLL: Duration = Duration::from_millis(50);
 
 /// A validated `CreateOrganization`.
 #[derive(Debug)]
@@ -80,6 +87,11 @@ impl Roster {
         if owned >= self.settings.limits.max_owned_organizations {
             return Err(Error::ResourceExhausted(Reason::OrganizationLimit));
         }
+        let identity = if self.identities.is_some() {
+            IdentityState::Provisioning
+        } else {
+            IdentityState::Local
+        };
         let organization = Organization {
             id: OrganizationId::new(),
             developer_id: DeveloperId::new(),
@@ -89,8 +101,14 @@ impl Roster {
             version: 1,
             created_at: now,
             updated_at: now,
+            identity: Identity::new(identity),
         };
         store::organization::insert(&txn, &organization, &caller.user_id, input.request_id).await?;
+        if identity == IdentityState::Provisioning {
+            // The outbox intent, in the organization's own transaction.
+            store::identity::insert_present(&txn, &organization.developer_id, organization.id, now)
+                .await?;
+        }
         store::membership::insert(&txn, organization.id, &caller.user_id, Role::Owner, now).await?;
         let actor = caller.user_id.as_str();
         store::event::record(
@@ -98,7 +116,8 @@ impl Roster {
             NewEvent::new(EventType::OrganizationCreated, &organization, actor)
                 .change("name", "", &organization.name)
                 .change("slug", "", &organization.slug)
-                .change("logo_url", "", &organization.logo_url),
+                .change("logo_url", "", &organization.logo_url)
+                .change("identity_state", "", identity.as_str()),
         )
         .await?;
         let revision = store::event::record(
@@ -110,7 +129,67 @@ impl Roster {
         .await?;
         self.commit(txn).await?;
         self.cache.invalidate_role(organization.id, &caller.user_id);
+        let organization = self.await_identity(organization).await;
         Ok((organization, Some(revision)))
+    }
+
+    /// Delivers a new organization's identity now and waits for it, up to
+    /// the configured time; the organization as it then stands. Delivery
+    /// goes on in the background if it takes longer (or fails for now).
+    async fn await_identity(&self, organization: Organization) -> Organization {
+        let Some(worker) = self.identities.clone() else {
+            return organization;
+        };
+        let wait = self.settings.identity_create_wait;
+        if wait.is_zero() || worker.portal_failing() {
+            // Not worth a caller's wait: the background worker retries.
+            worker.wake_signal().notify();
+            return organization;
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut settled = worker.settled_signal().subscribe();
+        let developer = organization.developer_id.clone();
+        // A task of its own: if the wait ends first, the attempt goes on.
+        let attempt = tokio::spawn({
+            let worker = worker.clone();
+            async move { worker.deliver_now(&developer).await }
+        });
+        match tokio::time::timeout_at(deadline, attempt).await {
+            Ok(Ok(Ok(Some(identity)))) => {
+                return Organization {
+                    identity,
+                    ..organization
+                };
+            }
+            // Another replica holds it: watch for its result below.
+            Ok(Ok(Ok(None))) => {}
+            Ok(Ok(Err(err))) => {
+                warn!(error = %err, "cannot deliver the new developer identity now; the background worker retries");
+                worker.wake_signal().notify();
+                return organization;
+            }
+            Ok(Err(err)) => {
+                warn!(error = %err, "the identity delivery task failed; the background worker retries");
+                worker.wake_signal().notify();
+                return organization;
+            }
+            Err(_) => return organization,
+        }
+        loop {
+            match store::organization::find(self.store.db(), organization.id).await {
+                Ok(Some(found)) if !found.identity.state.is_in_flight() => return found,
+                Ok(_) | Err(_) => {}
+            }
+            let ready = tokio::time::timeout_at(deadline, async {
+                tokio::select! {
+                    _ = settled.changed() => {}
+                    () = tokio::time::sleep(IDENTITY_POLL) => {}
+                }
+            });
+            if ready.await.is_err() {
+                return organization;
+            }
+        }
     }
 
     /// An organization the caller belongs to, with the caller's role.
@@ -201,6 +280,16 @@ impl Roster {
             .await?;
         check_etag(&org, etag.as_deref())?;
         store::organization::delete(&txn, org.id).await?;
+        // An identity that may exist in the Provider Portal must go too
+        // (also one delivered while a portal was configured, if none is now:
+        // it is deleted once one is again).
+        let identity = if self.identities.is_some() || org.identity.state != IdentityState::Local {
+            let intent =
+                store::identity::request_absent(&txn, &org.developer_id, org.id, now()).await?;
+            intent.visible().map(|i| i.state)
+        } else {
+            None
+        };
         let revision = store::event::record(
             &txn,
             NewEvent::new(
@@ -209,11 +298,19 @@ impl Roster {
                 caller.user_id.as_str(),
             )
             .change("name", &org.name, "")
-            .change("slug", &org.slug, ""),
+            .change("slug", &org.slug, "")
+            .change(
+                "identity_state",
+                org.identity.state.as_str(),
+                identity.map(IdentityState::as_str).unwrap_or_default(),
+            ),
         )
         .await?;
         self.commit(txn).await?;
         self.cache.forget_organization(org.id);
+        if let Some(worker) = &self.identities {
+            worker.wake_signal().notify();
+        }
         Ok(revision)
     }
 

@@ -253,7 +253,11 @@ impl ReadCache {
                 event.organization_id,
                 &UserId::from_trusted(event.subject_user_id.clone()),
             );
-        } else if is(EventType::OrganizationUpdated) {
+        } else if is(EventType::OrganizationUpdated)
+            || is(EventType::IdentityProvisioned)
+            || is(EventType::IdentityDeprovisioned)
+            || is(EventType::IdentityChanged)
+        {
             self.invalidate_organization(event.organization_id);
         } else if is(EventType::OrganizationDeleted) {
             self.forget_organization(event.organization_id);

@@ -1,17 +1,19 @@
 //! The email outbox: rows written with the invitation change, then claimed,
 //! sent and marked by the dispatcher.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
-    sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query},
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, Set,
+    sea_query::{Expr, ExprTrait},
 };
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::entity::mail_outbox;
+use super::{
+    entity::mail_outbox,
+    lease::{self, Lease, Leased},
+};
 use crate::{domain::Error, mail::EmailMessage};
 
 /// An email waiting in (or claimed from) the outbox.
@@ -51,39 +53,36 @@ pub async fn enqueue(
         last_error: Set(String::new()),
         created_at: Set(now),
         sent_at: Set(None),
+        lease_token: Set(None),
     }
     .insert(conn)
     .await?;
     Ok(())
 }
 
-/// Claims up to `limit` pending emails that are due, by pushing their next
-/// attempt `lease` into the future: other dispatchers (on other replicas)
-/// skip them until the lease runs out. One statement: the rows are chosen
-/// with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so dispatchers claiming at
-/// the same moment take different rows instead of waiting for each other.
+impl Leased for mail_outbox::Entity {
+    fn key() -> mail_outbox::Column {
+        mail_outbox::Column::Id
+    }
+    fn lease_token() -> mail_outbox::Column {
+        mail_outbox::Column::LeaseToken
+    }
+    fn next_attempt_at() -> mail_outbox::Column {
+        mail_outbox::Column::NextAttemptAt
+    }
+}
+
+/// Claims up to `limit` pending emails that are due, under `lease`
+/// (see [`super::lease`]).
 #[instrument(skip(conn), err)]
 pub async fn claim_due(
     conn: &impl ConnectionTrait,
     now: DateTime<Utc>,
-    lease: Duration,
+    lease: &Lease,
     limit: u64,
 ) -> Result<Vec<OutboxMail>, Error> {
-    let due = Query::select()
-        .column(mail_outbox::Column::Id)
-        .from(mail_outbox::Entity)
-        .and_where(mail_outbox::Column::State.eq(PENDING))
-        .and_where(mail_outbox::Column::NextAttemptAt.lte(now))
-        .order_by(mail_outbox::Column::NextAttemptAt, Order::Asc)
-        .limit(limit)
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .to_owned();
-    let until = now + chrono::Duration::from_std(lease).map_err(Error::internal)?;
-    let rows = mail_outbox::Entity::update_many()
-        .col_expr(mail_outbox::Column::NextAttemptAt, Expr::value(until))
-        .filter(mail_outbox::Column::Id.in_subquery(due))
-        .exec_with_returning(conn)
-        .await?;
+    let pending = Condition::all().add(mail_outbox::Column::State.eq(PENDING));
+    let rows = lease::claim::<mail_outbox::Entity>(conn, pending, now, lease, limit).await?;
     Ok(rows
         .into_iter()
         .map(|row| OutboxMail {
@@ -99,21 +98,37 @@ pub async fn claim_due(
         .collect())
 }
 
-/// Records one delivery attempt: counts it and applies `changes`.
+/// Extends `lease` on one email right before it is attempted; false if the
+/// lease ran out and another dispatcher has the email now.
+#[instrument(skip(conn), err)]
+pub async fn renew(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    lease: &Lease,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    lease::renew::<mail_outbox::Entity>(conn, id, lease, now).await
+}
+
+/// Records one delivery attempt under `lease`: counts it, applies
+/// `changes` and ends the lease. Nothing happens if the lease was lost.
 async fn record_attempt(
     conn: &impl ConnectionTrait,
     id: Uuid,
+    lease: &Lease,
     changes: Vec<(mail_outbox::Column, Expr)>,
 ) -> Result<(), Error> {
-    let mut update = mail_outbox::Entity::update_many().col_expr(
-        mail_outbox::Column::Attempts,
-        Expr::col(mail_outbox::Column::Attempts).add(1),
-    );
+    let mut update = mail_outbox::Entity::update_many()
+        .col_expr(
+            mail_outbox::Column::Attempts,
+            Expr::col(mail_outbox::Column::Attempts).add(1),
+        )
+        .col_expr(mail_outbox::Column::LeaseToken, Expr::value(None::<Uuid>));
     for (column, value) in changes {
         update = update.col_expr(column, value);
     }
     update
-        .filter(mail_outbox::Column::Id.eq(id))
+        .filter(lease::held::<mail_outbox::Entity>(id, lease))
         .exec(conn)
         .await?;
     Ok(())
@@ -124,13 +139,14 @@ async fn record_attempt(
 pub async fn mark_sent(
     conn: &impl ConnectionTrait,
     id: Uuid,
+    lease: &Lease,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
     let changes = vec![
         (mail_outbox::Column::State, Expr::value(SENT)),
         (mail_outbox::Column::SentAt, Expr::value(Some(now))),
     ];
-    record_attempt(conn, id, changes).await
+    record_attempt(conn, id, lease, changes).await
 }
 
 /// Records a failed attempt; the email is tried again at `next_attempt_at`.
@@ -138,6 +154,7 @@ pub async fn mark_sent(
 pub async fn mark_retry(
     conn: &impl ConnectionTrait,
     id: Uuid,
+    lease: &Lease,
     next_attempt_at: DateTime<Utc>,
     error: &str,
 ) -> Result<(), Error> {
@@ -148,17 +165,22 @@ pub async fn mark_retry(
         ),
         (mail_outbox::Column::LastError, Expr::value(error)),
     ];
-    record_attempt(conn, id, changes).await
+    record_attempt(conn, id, lease, changes).await
 }
 
 /// Records a permanent refusal: the email is not tried again.
 #[instrument(skip(conn, error), err)]
-pub async fn mark_failed(conn: &impl ConnectionTrait, id: Uuid, error: &str) -> Result<(), Error> {
+pub async fn mark_failed(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    lease: &Lease,
+    error: &str,
+) -> Result<(), Error> {
     let changes = vec![
         (mail_outbox::Column::State, Expr::value(FAILED)),
         (mail_outbox::Column::LastError, Expr::value(error)),
     ];
-    record_attempt(conn, id, changes).await
+    record_attempt(conn, id, lease, changes).await
 }
 
 /// Emails not yet delivered (and not refused for good).

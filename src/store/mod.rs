@@ -7,7 +7,9 @@
 
 pub mod entity;
 pub mod event;
+pub mod identity;
 pub mod invitation;
+pub mod lease;
 pub mod listen;
 pub mod mail;
 pub mod membership;

@@ -15,6 +15,7 @@ use super::{
 };
 use crate::domain::{
     Error, Reason,
+    identity::{Identity, IdentityState},
     ids::{DeveloperId, OrganizationId, UserId},
     model::{InvitationState, Organization, Role},
 };
@@ -23,13 +24,19 @@ impl From<organizations::Model> for Organization {
     fn from(row: organizations::Model) -> Self {
         Organization {
             id: OrganizationId(row.id),
-            developer_id: DeveloperId(row.developer_id),
+            developer_id: DeveloperId::from_trusted(row.developer_id),
             name: row.name,
             slug: row.slug,
             logo_url: row.logo_url,
             version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            identity: Identity {
+                // The schema's CHECK admits only known states.
+                state: IdentityState::from_db(&row.identity_state).unwrap_or(IdentityState::Local),
+                attempts: u32::try_from(row.identity_attempts).unwrap_or(0),
+                last_error: row.identity_last_error,
+            },
         }
     }
 }
@@ -45,7 +52,7 @@ pub async fn insert(
 ) -> Result<(), Error> {
     organizations::ActiveModel {
         id: Set(organization.id.0),
-        developer_id: Set(organization.developer_id.0),
+        developer_id: Set(organization.developer_id.as_str().to_owned()),
         name: Set(organization.name.clone()),
         slug: Set(organization.slug.clone()),
         logo_url: Set(organization.logo_url.clone()),
@@ -54,6 +61,9 @@ pub async fn insert(
         create_request_id: Set(request_id),
         created_at: Set(organization.created_at),
         updated_at: Set(organization.updated_at),
+        identity_state: Set(organization.identity.state.as_str().to_owned()),
+        identity_attempts: Set(i32::try_from(organization.identity.attempts).unwrap_or(i32::MAX)),
+        identity_last_error: Set(organization.identity.last_error.clone()),
     }
     .insert(conn)
     .await

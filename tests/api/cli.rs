@@ -19,10 +19,24 @@ fn roster() -> Command {
 #[test]
 fn bad_configuration_is_one_clear_message_and_a_nonzero_exit() {
     // What only makes sense together, or needs a look at a URL: validation.
-    let cases: [&[&str]; 3] = [
+    let cases: [&[&str]; 7] = [
         &["--listen", "0.0.0.0:0"],
         &["--database-url", "mysql://localhost/roster"],
         &["--portal-url", "not a url"],
+        &["--provider-portal-url", "https://portal.example.com"],
+        &["--provider-portal-token", "a7prt-x"],
+        &[
+            "--provider-portal-url",
+            "ftp://portal.example.com",
+            "--provider-portal-token",
+            "a7prt-x",
+        ],
+        &[
+            "--provider-portal-url",
+            "https://portal.example.com",
+            "--provider-portal-token-file",
+            "/nonexistent/portal-token",
+        ],
     ];
     for args in cases {
         let output = roster().args(args).output().unwrap();

@@ -97,19 +97,30 @@ fn clean_environment(command: &mut Command) {
 struct RosterServer {
     // Dropped first: the server is killed before its database goes.
     server: Server,
+    database_url: String,
     _database: TestDb,
 }
 
 impl RosterServer {
     async fn start(backend: &Backend) -> RosterServer {
+        Self::start_with(backend, &[]).await
+    }
+
+    /// With these environment variables set for the server too.
+    async fn start_with(backend: &Backend, env: &[(&str, String)]) -> RosterServer {
         let (database_url, database) = TestDb::create(backend).await;
-        let server = Spawn::new(env!("CARGO_BIN_EXE_roster"))
+        let mut spawn = Spawn::new(env!("CARGO_BIN_EXE_roster"))
             .arg("--database-url")
-            .arg(&database_url)
+            .arg(&database_url);
+        for (key, value) in env {
+            spawn = spawn.env(key, value);
+        }
+        let server = spawn
             .start(Duration::from_secs(60))
             .unwrap_or_else(|err| panic!("{err}"));
         RosterServer {
             server,
+            database_url,
             _database: database,
         }
     }
@@ -194,25 +205,27 @@ async fn run_client(mut command: Command, limit: Duration) -> Outcome {
 
 /// The one ```bash block of the README's "## Walk-through" section.
 fn walk_through_block() -> String {
+    readme_bash_block("## Walk-through")
+}
+
+/// The one ```bash block of the README's section `heading`.
+fn readme_bash_block(heading: &str) -> String {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let section: Vec<&str> = readme
         .lines()
-        .skip_while(|line| *line != "## Walk-through")
+        .skip_while(|line| *line != heading)
         .skip(1)
         .take_while(|line| !line.starts_with("## "))
         .collect();
-    assert!(
-        !section.is_empty(),
-        "README.md has no \"## Walk-through\" section"
-    );
+    assert!(!section.is_empty(), "README.md has no {heading:?} section");
     let opening: Vec<usize> = (0..section.len())
         .filter(|&i| section[i] == "```bash")
         .collect();
     assert_eq!(
         opening.len(),
         1,
-        "the README's walk-through should have exactly one ```bash block"
+        "the README's {heading:?} should have exactly one ```bash block"
     );
     let body: Vec<&str> = section[opening[0] + 1..]
         .iter()
@@ -257,8 +270,13 @@ printf '@@ %s=%s\n' ORG_ID "$ORG_ID" INVITATION_ID "$INVITATION_ID" \
 
 /// The walk-through, adapted to run against the server at `address`.
 fn walk_through_script(address: SocketAddr) -> String {
-    const LISTEN_LINE: &str = "ROSTER=127.0.0.1:50051";
     let block = walk_through_block();
+    format!("{PRELUDE}{}{EPILOGUE}", pointed_at(&block, address))
+}
+
+/// `block` with its `ROSTER=` line pointed at `address`.
+fn pointed_at(block: &str, address: SocketAddr) -> String {
+    const LISTEN_LINE: &str = "ROSTER=127.0.0.1:50051";
     let count = block.lines().filter(|line| *line == LISTEN_LINE).count();
     assert_eq!(
         count, 1,
@@ -274,7 +292,7 @@ fn walk_through_script(address: SocketAddr) -> String {
             }
         })
         .collect();
-    format!("{PRELUDE}{}{EPILOGUE}", adapted.join("\n"))
+    adapted.join("\n")
 }
 
 /// The `@@ NAME=value` lines of the epilogue.
@@ -313,8 +331,56 @@ fn path_with(dir: &Path) -> OsString {
 backend_tests!(
     needs_python;
     the_readme_walk_through_runs_with_grpcurl,
+    the_readme_provider_portal_walk_through_runs_with_grpcurl,
     a_python_client_learns_the_api_by_reflection_and_runs_the_invitation_flow,
 );
+
+/// The README's create → active → delete walk-through, against a roster
+/// connected to the fake Provider Portal.
+async fn the_readme_provider_portal_walk_through_runs_with_grpcurl(backend: Backend) {
+    let tools = grpcurl_and_jq();
+    let fake = crate::fake_portal::FakePortal::start().await;
+    let portal = [
+        ("ROSTER_PROVIDER_PORTAL_URL", fake.url()),
+        (
+            "ROSTER_PROVIDER_PORTAL_TOKEN",
+            crate::fake_portal::TOKEN.to_owned(),
+        ),
+    ];
+    let server = RosterServer::start_with(&backend, &portal).await;
+    let block = readme_bash_block("## Developer identities in the Provider Portal");
+    let script = format!("{PRELUDE}{}", pointed_at(&block, server.address()));
+    let workdir = tempfile::tempdir().unwrap();
+    let mut bash = Command::new("bash");
+    clean_environment(&mut bash);
+    bash.args(["-euo", "pipefail", "-c", &script])
+        .current_dir(workdir.path())
+        .env("PATH", path_with(&tools))
+        .env("TEST_ROSTER_BIN", env!("CARGO_BIN_EXE_roster"))
+        .env("DATABASE_URL", &server.database_url)
+        .envs(portal.iter().map(|(k, v)| (*k, v.as_str())));
+    let outcome = run_client(bash, CLIENT_TIME_LIMIT).await;
+    let stdout = &outcome.stdout;
+    assert!(
+        outcome.status.success(),
+        "the walk-through failed: {outcome}\n--- roster's log ---\n{}",
+        server.log()
+    );
+    assert!(
+        stdout.contains("DEVELOPER_IDENTITY_STATE_ACTIVE"),
+        "{outcome}"
+    );
+    for line in [
+        "organization.identity_provisioned\tprovisioning -> active",
+        "organization.deleted\tactive -> deprovisioning",
+        "organization.identity_deprovisioned\tdeprovisioning -> ",
+        "in sync: 0",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?}:\n{outcome}");
+    }
+    assert!(fake.developer_ids().is_empty(), "deleted in the portal too");
+    assert_eq!(fake.creates().len(), 1, "created there once");
+}
 
 async fn the_readme_walk_through_runs_with_grpcurl(backend: Backend) {
     let tools = grpcurl_and_jq();

@@ -446,7 +446,7 @@ async fn a_late_commit_is_never_skipped(backend: Backend) {
         placeholder(4)
     );
     let org_id = uuid::Uuid::parse_str(&org.id).unwrap();
-    let developer_id = uuid::Uuid::parse_str(&org.developer_id).unwrap();
+    let developer_id = org.developer_id.clone();
     held.execute_raw(Statement::from_sql_and_values(
         backend_kind,
         &sql,

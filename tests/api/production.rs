@@ -280,7 +280,7 @@ fn start_with_metrics(database_url: &str) -> (Server, u16) {
 }
 
 /// `message` as `user`, with a token signed by the development secret.
-fn as_user<T>(user: &str, message: T) -> Request<T> {
+pub fn as_user<T>(user: &str, message: T) -> Request<T> {
     let token = mint_hs256(
         DEVELOPMENT_SECRET,
         &TokenRequest {
@@ -300,7 +300,7 @@ fn as_user<T>(user: &str, message: T) -> Request<T> {
 }
 
 /// The value of the sample `series` (name and labels, as exposed) in `text`.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|value| value.trim().parse().ok())
@@ -384,7 +384,7 @@ async fn metrics_count_calls_by_method_and_code_and_show_the_outbox() {
 }
 
 /// GET /metrics over plain HTTP/1.1.
-fn scrape(port: u16) -> String {
+pub fn scrape(port: u16) -> String {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return String::new();
     };

@@ -68,11 +68,11 @@ async fn database_identities(app: &TestApp) -> BTreeMap<String, Identity> {
         .unwrap()
     {
         let id: uuid::Uuid = row.try_get("", "id").unwrap();
-        let developer_id: uuid::Uuid = row.try_get("", "developer_id").unwrap();
+        let developer_id: String = row.try_get("", "developer_id").unwrap();
         identities.insert(
             id.to_string(),
             Identity {
-                developer_id: developer_id.to_string(),
+                developer_id,
                 name: row.try_get("", "name").unwrap(),
                 slug: row.try_get("", "slug").unwrap(),
                 members: BTreeMap::new(),

@@ -1,7 +1,8 @@
 """A real SMTP server for roster's tests (aiosmtpd), writing every message
 it accepts as one JSON line to a file.
 
-usage: smtp_sink.py FILE PORT   (PORT 0 picks a free port)
+usage: smtp_sink.py FILE PORT [DELAY]   (PORT 0 picks a free port; DELAY
+seconds to take over each message before accepting it, as a slow server does)
 Prints the port it listens on, then serves until killed.
 """
 
@@ -13,10 +14,13 @@ from aiosmtpd.smtp import SMTP
 
 
 class Handler:
-    def __init__(self, path):
+    def __init__(self, path, delay):
         self.path = path
+        self.delay = delay
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         record = {
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
@@ -29,9 +33,10 @@ class Handler:
 
 async def main():
     path, port = sys.argv[1], int(sys.argv[2])
+    delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: SMTP(Handler(path), hostname="localhost"),
+        lambda: SMTP(Handler(path, delay), hostname="localhost"),
         "127.0.0.1",
         port,
         reuse_address=True,

@@ -1,12 +1,12 @@
-//! The command line of the `roster` binary: `serve` (the default), `token`
-//! and `bench`. The server's own settings are [`roster::config::Config`].
+//! The command line of the `roster` binary: `serve` (the default), `token`,
+//! `bench` and `provider-portal reconcile`. The server's own settings are [`roster::config::Config`].
 
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use roster::config::{Config, JwtConfig};
 
-use crate::bench::BenchArgs;
+use crate::{bench::BenchArgs, provider_portal::ProviderPortalArgs};
 
 /// roster: the organization service of the Developer Portal.
 #[derive(Debug, Parser)]
@@ -32,6 +32,8 @@ pub enum Command {
     Token(TokenArgs),
     /// Measure roster under load over loopback gRPC (starts its own server).
     Bench(BenchArgs),
+    /// The Provider Portal: compare and repair developer identities.
+    ProviderPortal(ProviderPortalArgs),
 }
 
 /// `roster token`: a development token for grpcurl and scripts.

@@ -1,9 +1,11 @@
 //! The `roster` binary: parse the command line, then serve, mint a token
-//! (`token.rs`) or benchmark (`bench/`). The service itself is the library;
+//! (`token.rs`), benchmark (`bench/`) or reconcile with the Provider Portal
+//! (`provider_portal.rs`). The service itself is the library;
 //! the token and bench commands are tools around it and live here.
 
 mod bench;
 mod cli;
+mod provider_portal;
 mod token;
 
 use std::process::ExitCode;
@@ -13,7 +15,10 @@ use roster::config::Config;
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
-use crate::cli::{Cli, Command};
+use crate::{
+    cli::{Cli, Command},
+    provider_portal::{ProviderPortalArgs, ProviderPortalCommand, Verdict},
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -27,6 +32,7 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some(Command::ProviderPortal(args)) => provider_portal(args).await,
         Some(Command::Serve(config)) => serve(*config).await,
         None => serve(cli.serve).await,
     }
@@ -58,6 +64,20 @@ async fn serve(config: Config) -> ExitCode {
         Err(err) => {
             error!(error = %err, "roster failed");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `roster provider-portal reconcile`: exit status 0 when roster and the
+/// Provider Portal agree, 1 when they differ, 2 when it could not compare.
+async fn provider_portal(args: ProviderPortalArgs) -> ExitCode {
+    let ProviderPortalCommand::Reconcile(args) = args.command;
+    match provider_portal::run(args).await {
+        Ok(Verdict::InSync) => ExitCode::SUCCESS,
+        Ok(Verdict::Differ) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("roster provider-portal reconcile: {err}");
+            ExitCode::from(2)
         }
     }
 }

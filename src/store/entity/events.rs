@@ -11,7 +11,7 @@ pub struct Model {
     pub txid: i64,
     pub event_type: String,
     pub organization_id: Uuid,
-    pub developer_id: Uuid,
+    pub developer_id: String,
     pub actor_id: String,
     pub subject_user_id: String,
     pub subject_email: String,

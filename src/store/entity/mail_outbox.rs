@@ -19,6 +19,7 @@ pub struct Model {
     pub last_error: String,
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
+    pub lease_token: Option<Uuid>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -7,7 +7,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     #[sea_orm(unique)]
-    pub developer_id: Uuid,
+    pub developer_id: String,
     pub name: String,
     #[sea_orm(unique)]
     pub slug: String,
@@ -17,6 +17,9 @@ pub struct Model {
     pub create_request_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub identity_state: String,
+    pub identity_attempts: i32,
+    pub identity_last_error: String,
     #[sea_orm(has_many)]
     pub memberships: HasMany<super::memberships::Entity>,
     #[sea_orm(has_many)]

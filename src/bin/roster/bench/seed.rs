@@ -107,7 +107,7 @@ pub async fn seed(store: &Store, shape: Shape) -> Result<Seeded, Error> {
             let k = chunk_index * CHUNK + i;
             organizations::ActiveModel {
                 id: Set(*id),
-                developer_id: Set(Uuid::now_v7()),
+                developer_id: Set(Uuid::now_v7().to_string()),
                 name: Set(format!("Bench {k}")),
                 slug: Set(format!("bench-{k}")),
                 logo_url: Set(String::new()),
@@ -116,6 +116,9 @@ pub async fn seed(store: &Store, shape: Shape) -> Result<Seeded, Error> {
                 create_request_id: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
+                identity_state: Set("local".to_owned()),
+                identity_attempts: Set(0),
+                identity_last_error: Set(String::new()),
             }
         });
         organizations::Entity::insert_many(rows)
