@@ -135,8 +135,10 @@ pub async fn horizon(conn: &impl ConnectionTrait) -> Result<Horizon, Error> {
     let row = conn
         .query_one_raw(Statement::from_string(
             DbBackend::Postgres,
-            "SELECT pg_snapshot_xmin(s)::text::bigint AS xmin, \
-             pg_snapshot_xmax(s)::text::bigint AS xmax FROM pg_current_snapshot() AS s",
+            format!(
+                "SELECT {VISIBLE_BELOW} AS xmin, \
+                 pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax"
+            ),
         ))
         .await?
         .ok_or_else(|| Error::internal("no snapshot"))?;
@@ -182,11 +184,35 @@ async fn read_after(
         .collect()
 }
 
-/// PostgreSQL: written by a transaction older than every running one.
+/// PostgreSQL: the oldest transaction still running *in this database*
+/// (as a full 64-bit id, like `events.txid`), or the next id to be assigned
+/// when none is: every event written below it is final.
+///
+/// A snapshot's `xmin` is cluster-wide, so a long transaction in another
+/// database on the same server would hold our change log back although it
+/// can never write to our `events`. So the snapshot's running ids are taken
+/// minus those that `pg_stat_activity` and `pg_prepared_xacts` positively
+/// place in another database. An id that has vanished from those views by
+/// the time they are read (its transaction ended after the snapshot) or
+/// that they do not show (a role without `pg_read_all_stats` sees no
+/// `backend_xid` of other roles' sessions) still counts: the exclusion can
+/// only be too small, never too large, because a running transaction's id
+/// belongs to exactly one database. The views know only 32-bit ids, hence
+/// the comparison modulo 2^32.
+const VISIBLE_BELOW: &str = "COALESCE(\
+     (SELECT min(x::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS x \
+      WHERE (x::text::bigint % 4294967296) NOT IN (\
+        SELECT backend_xid::text::bigint FROM pg_stat_activity \
+        WHERE backend_xid IS NOT NULL AND datname <> current_database() \
+        UNION ALL \
+        SELECT transaction::text::bigint FROM pg_prepared_xacts \
+        WHERE database <> current_database())), \
+     pg_snapshot_xmax(pg_current_snapshot())::text::bigint)";
+
+/// PostgreSQL: written by a transaction older than every one still running
+/// in this database ([`VISIBLE_BELOW`]).
 fn visible() -> sea_orm::sea_query::SimpleExpr {
-    Expr::col(events::Column::Txid).lt(Expr::cust(
-        "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
-    ))
+    Expr::col(events::Column::Txid).lt(Expr::cust(VISIBLE_BELOW))
 }
 
 /// Up to `limit` events after `cursor`, in log order, of transactions that

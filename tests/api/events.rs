@@ -657,3 +657,34 @@ async fn cursors_are_validated(backend: Backend) {
         .await;
     assert_error(user, Code::PermissionDenied, "MISSING_SCOPE");
 }
+
+/// A transaction left open in *another* database of the same PostgreSQL
+/// server (another service, another test) can never write to roster's
+/// `events`, so it must not hold roster's change log back; a snapshot's
+/// cluster-wide `xmin` alone would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "TEST_DATABASE_URL was not set when the tests were built"
+)]
+async fn a_transaction_open_in_another_database_does_not_hold_the_log_back() {
+    let backend = Backend::required_postgres();
+    let Backend::Postgres(other_database) = &backend else {
+        unreachable!("required_postgres is PostgreSQL")
+    };
+    let app = TestApp::spawn(&backend).await;
+    // The server's first database (`test` in .ci/run), not the app's own.
+    let other: DatabaseConnection = Database::connect(other_database.as_str()).await.unwrap();
+    let held = other.begin().await.unwrap();
+    // A transaction gets its id at its first write, or when asked for it.
+    held.execute_unprepared("SELECT pg_current_xact_id()")
+        .await
+        .unwrap();
+
+    app.create_org("alice", "acme").await;
+    let mut follower = app.event_follower();
+    let events = list_at_least(&mut follower, "", 2).await;
+    assert_eq!(events[0].r#type, "organization.created");
+
+    held.rollback().await.unwrap();
+}
