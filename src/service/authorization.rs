@@ -38,7 +38,7 @@ pub struct CheckAnswer {
 
 impl Roster {
     /// Answers `checks` in order, from state no older than `at_least`.
-    #[instrument(skip_all, fields(user_id = %caller.user_id, checks = checks.len()), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id, checks = checks.len()))]
     pub async fn check_permissions(
         &self,
         caller: &Caller,

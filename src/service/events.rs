@@ -46,7 +46,7 @@ pub struct AuditQuery {
 
 impl Roster {
     /// A page of the log after `cursor`, for consumers that poll.
-    #[instrument(skip_all, fields(user_id = %caller.user_id), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn list_events(
         &self,
         caller: &Caller,
@@ -98,7 +98,7 @@ impl Roster {
     }
 
     /// One organization's events, newest first.
-    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %query.organization), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %query.organization))]
     pub async fn list_audit_events(
         &self,
         caller: &Caller,

@@ -38,7 +38,7 @@ impl Roster {
     /// Invites `email` to the organization as `role` (admin or member) and
     /// emails them a link. A retry with the same `request_id` returns the
     /// first invitation.
-    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization, role = role.as_str()), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization, role = role.as_str()))]
     pub async fn create_invitation(
         &self,
         caller: &Caller,
@@ -163,7 +163,7 @@ impl Roster {
     }
 
     /// An invitation, for members who may read invitations and for its recipient.
-    #[instrument(skip_all, fields(user_id = %caller.user_id, invitation_id = %id), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id, invitation_id = %id))]
     pub async fn get_invitation(
         &self,
         caller: &Caller,
@@ -182,7 +182,7 @@ impl Roster {
         Ok(invitation)
     }
 
-    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization))]
     pub async fn list_invitations(
         &self,
         caller: &Caller,
@@ -203,7 +203,7 @@ impl Roster {
     }
 
     /// Invitations addressed to the caller's verified email.
-    #[instrument(skip_all, fields(user_id = %caller.user_id), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn list_my_invitations(
         &self,
         caller: &Caller,
@@ -222,7 +222,7 @@ impl Roster {
     }
 
     /// The recipient joins with the invitation's role.
-    #[instrument(skip_all, fields(user_id = %caller.user_id, invitation_id = %id), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id, invitation_id = %id))]
     pub async fn accept_invitation(
         &self,
         caller: &Caller,
@@ -279,7 +279,7 @@ impl Roster {
     }
 
     /// The recipient declines.
-    #[instrument(skip_all, fields(user_id = %caller.user_id, invitation_id = %id), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id, invitation_id = %id))]
     pub async fn reject_invitation(
         &self,
         caller: &Caller,
@@ -298,7 +298,7 @@ impl Roster {
     }
 
     /// An owner or admin withdraws a pending invitation.
-    #[instrument(skip_all, fields(user_id = %caller.user_id, invitation_id = %id), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id, invitation_id = %id))]
     pub async fn cancel_invitation(
         &self,
         caller: &Caller,
@@ -322,7 +322,7 @@ impl Roster {
     /// Sends the email again with a fresh expiry. An expired invitation is
     /// revived (and counts against the limits again); an answered or
     /// cancelled one cannot be resent.
-    #[instrument(skip_all, fields(user_id = %caller.user_id, invitation_id = %id), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id, invitation_id = %id))]
     pub async fn resend_invitation(
         &self,
         caller: &Caller,

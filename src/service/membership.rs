@@ -29,7 +29,7 @@ pub struct MemberQuery {
 }
 
 impl Roster {
-    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %query.organization), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %query.organization))]
     pub async fn list_members(
         &self,
         caller: &Caller,
@@ -47,7 +47,7 @@ impl Roster {
         Ok(query.page.finish(rows, |m| m.id.0))
     }
 
-    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization))]
     pub async fn get_member(
         &self,
         caller: &Caller,
@@ -63,7 +63,7 @@ impl Roster {
 
     /// Changes `user`'s role. Only owners grant or take the owner role, and
     /// the last owner keeps it.
-    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization, target = %user, role = role.as_str()), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization, target = %user, role = role.as_str()))]
     pub async fn update_member_role(
         &self,
         caller: &Caller,
@@ -104,7 +104,7 @@ impl Roster {
     }
 
     /// Removes `user` from the organization; their access ends with the commit.
-    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization, target = %user), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization, target = %user))]
     pub async fn remove_member(
         &self,
         caller: &Caller,
@@ -141,7 +141,7 @@ impl Roster {
     }
 
     /// The caller leaves; an owner only if another owner stays.
-    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization))]
     pub async fn leave_organization(
         &self,
         caller: &Caller,
@@ -170,7 +170,7 @@ impl Roster {
 
     /// Makes `new_owner` an owner and the calling owner an admin, atomically.
     /// Returns (new owner, previous owner, revision).
-    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization, target = %new_owner), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization, target = %new_owner))]
     pub async fn transfer_ownership(
         &self,
         caller: &Caller,

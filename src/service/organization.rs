@@ -63,7 +63,7 @@ pub struct SlugAvailability {
 impl Roster {
     /// Creates an organization owned by the caller, with its developer
     /// identity. A retry with the same `request_id` returns the first result.
-    #[instrument(skip_all, fields(user_id = %caller.user_id, slug = input.slug.as_str()), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id, slug = input.slug.as_str()))]
     pub async fn create_organization(
         &self,
         caller: &Caller,
@@ -193,7 +193,7 @@ impl Roster {
     }
 
     /// An organization the caller belongs to, with the caller's role.
-    #[instrument(skip_all, fields(user_id = %caller.user_id), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn get_organization(
         &self,
         caller: &Caller,
@@ -221,7 +221,7 @@ impl Roster {
     }
 
     /// The caller's organizations with the caller's role in each.
-    #[instrument(skip_all, fields(user_id = %caller.user_id), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn list_organizations(
         &self,
         caller: &Caller,
@@ -233,7 +233,7 @@ impl Roster {
     }
 
     /// Changes the name and/or logo, if the etag (when given) still matches.
-    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %update.id), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %update.id))]
     pub async fn update_organization(
         &self,
         caller: &Caller,
@@ -268,7 +268,7 @@ impl Roster {
     }
 
     /// Deletes the organization with its memberships and invitations.
-    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %id), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %id))]
     pub async fn delete_organization(
         &self,
         caller: &Caller,
@@ -315,7 +315,7 @@ impl Roster {
     }
 
     /// Whether `slug` could name a new organization now, and if not, why.
-    #[instrument(skip(self), err)]
+    #[instrument(skip(self))]
     pub async fn check_slug(&self, slug: &str) -> Result<SlugAvailability, Error> {
         let normalized = Slug::normalize(slug);
         let unavailable = match Slug::check(slug) {
@@ -341,7 +341,7 @@ impl Roster {
     }
 
     /// Sets (or with `None` clears) the caller's active organization.
-    #[instrument(skip_all, fields(user_id = %caller.user_id), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn set_active_organization(
         &self,
         caller: &Caller,
@@ -365,7 +365,7 @@ impl Roster {
 
     /// The caller's active organization, if set and still theirs. Reading
     /// never changes state: a lost membership simply reads as none.
-    #[instrument(skip_all, fields(user_id = %caller.user_id), err)]
+    #[instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn get_active_organization(
         &self,
         caller: &Caller,

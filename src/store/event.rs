@@ -44,7 +44,7 @@ fn event(row: events::Model) -> Result<Event, Error> {
 /// change's revision). On PostgreSQL a trigger on `events` queues a NOTIFY
 /// on [`NOTIFY_CHANNEL`], which PostgreSQL delivers when (and only if) the
 /// transaction commits, waking consumers on every replica.
-#[instrument(skip_all, fields(event_type = event.event_type.as_str(), org_id = %event.organization_id), err)]
+#[instrument(skip_all, fields(event_type = event.event_type.as_str(), org_id = %event.organization_id))]
 pub async fn record(conn: &impl ConnectionTrait, event: NewEvent) -> Result<EventCursor, Error> {
     let data = serde_json::to_string(&event.changes).map_err(Error::internal)?;
     let row = events::ActiveModel {
@@ -72,7 +72,7 @@ pub async fn record(conn: &impl ConnectionTrait, event: NewEvent) -> Result<Even
 /// The cursor of the newest event consumers can be handed now; `START`
 /// if there is none. A follower that starts here misses nothing that
 /// matters to a cache loaded from the database after this call.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn latest_visible(conn: &impl ConnectionTrait) -> Result<EventCursor, Error> {
     let mut query = events::Entity::find()
         .select_only()
@@ -93,7 +93,7 @@ pub async fn latest_visible(conn: &impl ConnectionTrait) -> Result<EventCursor, 
 
 /// The cursor of the organization's first event of `event_type`, if any
 /// (a retried create answers with its first revision).
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn first_cursor(
     conn: &impl ConnectionTrait,
     organization: OrganizationId,
@@ -124,7 +124,7 @@ pub struct Horizon {
 }
 
 /// The current [`Horizon`].
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn horizon(conn: &impl ConnectionTrait) -> Result<Horizon, Error> {
     if conn.get_database_backend() != DbBackend::Postgres {
         return Ok(Horizon {
@@ -149,7 +149,7 @@ pub async fn horizon(conn: &impl ConnectionTrait) -> Result<Horizon, Error> {
 }
 
 /// Up to `limit` events after `cursor` that were final at `horizon`, in log order.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn list_final(
     conn: &impl ConnectionTrait,
     cursor: EventCursor,
@@ -223,7 +223,7 @@ fn visible() -> sea_orm::sea_query::SimpleExpr {
 /// any transaction still running will sort after it, so a consumer that
 /// moves past it never skips anything. On SQLite writers are serialized,
 /// so whatever is committed is final in `seq` order.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn list_after(
     conn: &impl ConnectionTrait,
     cursor: EventCursor,
@@ -236,7 +236,7 @@ pub async fn list_after(
 /// Whether any committed event sorts after `cursor`, handed out yet or
 /// not (one can be committed but still held back behind an older running
 /// transaction).
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn exists_after(conn: &impl ConnectionTrait, cursor: EventCursor) -> Result<bool, Error> {
     let found: Option<i64> = events::Entity::find()
         .select_only()
@@ -259,7 +259,7 @@ fn after(cursor: EventCursor) -> sea_orm::sea_query::SimpleExpr {
 }
 
 /// A page of one organization's events, newest first.
-#[instrument(skip(conn, page), err)]
+#[instrument(skip(conn, page))]
 pub async fn list_for_organization(
     conn: &impl ConnectionTrait,
     organization: OrganizationId,

@@ -92,7 +92,7 @@ fn new_row(
 /// Records, in the caller's transaction, that the identity `developer`
 /// of `organization` must exist in the Provider Portal. Nothing is known
 /// of it there yet: from its first attempt on, a create may have happened.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn insert_present(
     conn: &impl ConnectionTrait,
     developer: &DeveloperId,
@@ -117,7 +117,7 @@ pub async fn insert_present(
 /// after it (it sets the next attempt to "now" when it ends), never beside
 /// it. Without a row yet (an identity roster never delivered), one is
 /// written: roster cannot know the portal does not have it.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn request_absent(
     conn: &impl ConnectionTrait,
     developer: &DeveloperId,
@@ -158,7 +158,7 @@ pub async fn request_absent(
         .ok_or_else(|| Error::internal("developer identity vanished"))
 }
 
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn find(
     conn: &impl ConnectionTrait,
     developer: &DeveloperId,
@@ -172,7 +172,7 @@ pub async fn find(
 
 /// The intent, if it is still under `lease`, locked until the transaction
 /// ends (`FOR UPDATE`; SQLite's write transaction holds the only lock).
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn find_held(
     conn: &impl ConnectionTrait,
     developer: &DeveloperId,
@@ -192,7 +192,7 @@ pub async fn find_held(
 
 /// Claims up to `limit` identities whose calls are due (only `only`, if
 /// given) under `lease`.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn claim_due(
     conn: &impl ConnectionTrait,
     now: DateTime<Utc>,
@@ -212,7 +212,7 @@ pub async fn claim_due(
 }
 
 /// Extends `lease` on one identity right before its call.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn renew(
     conn: &impl ConnectionTrait,
     developer: &DeveloperId,
@@ -224,7 +224,7 @@ pub async fn renew(
 
 /// Writes what an attempt under `lease` learned and ends the lease; the
 /// next attempt (if the intent is still unsettled) is at `next_attempt_at`.
-#[instrument(skip(conn, updated), err)]
+#[instrument(skip(conn, updated))]
 pub async fn record_attempt(
     conn: &impl ConnectionTrait,
     updated: &IdentityIntent,
@@ -274,7 +274,7 @@ pub async fn record_attempt(
 
 /// Corrects what roster believes of an identity that no worker holds
 /// (reconciliation): what the portal has, and whether a call is due now.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn correct(
     conn: &impl ConnectionTrait,
     developer: &DeveloperId,
@@ -330,7 +330,7 @@ pub async fn correct(
 
 /// Shows `identity` on the organization that owns `developer`, if it still
 /// exists.
-#[instrument(skip(conn, identity), err)]
+#[instrument(skip(conn, identity))]
 pub async fn show_on_organization(
     conn: &impl ConnectionTrait,
     organization: OrganizationId,
@@ -358,7 +358,7 @@ pub async fn show_on_organization(
 }
 
 /// Identities whose calls are still to be made (due now or later).
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn unsettled_count(conn: &impl ConnectionTrait) -> Result<u64, Error> {
     Ok(developer_identities::Entity::find()
         .filter(unsettled())
@@ -367,7 +367,7 @@ pub async fn unsettled_count(conn: &impl ConnectionTrait) -> Result<u64, Error> 
 }
 
 /// Every intent, for reconciliation.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn all(conn: &impl ConnectionTrait) -> Result<Vec<IdentityIntent>, Error> {
     developer_identities::Entity::find()
         .all(conn)
@@ -387,7 +387,7 @@ pub struct OrganizationIdentity {
 }
 
 /// Every organization's developer id and identity state.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn organizations(
     conn: &impl ConnectionTrait,
 ) -> Result<Vec<OrganizationIdentity>, Error> {
@@ -412,7 +412,7 @@ pub async fn organizations(
 }
 
 /// The organization's shown identity state (`None`: no such organization).
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn shown_state(
     conn: &impl ConnectionTrait,
     organization: OrganizationId,

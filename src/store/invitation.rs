@@ -85,7 +85,7 @@ pub struct NewInvitation<'a> {
 
 /// Inserts a pending invitation. A second pending invitation for the same
 /// email and organization is refused by the partial unique index.
-#[instrument(skip_all, fields(invitation_id = %new.id, org_id = %new.organization), err)]
+#[instrument(skip_all, fields(invitation_id = %new.id, org_id = %new.organization))]
 pub async fn insert(conn: &impl ConnectionTrait, new: NewInvitation<'_>) -> Result<(), Error> {
     invitations::ActiveModel {
         id: Set(new.id.0),
@@ -112,7 +112,7 @@ pub async fn insert(conn: &impl ConnectionTrait, new: NewInvitation<'_>) -> Resu
     Ok(())
 }
 
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn find(
     conn: &impl ConnectionTrait,
     id: InvitationId,
@@ -126,7 +126,7 @@ pub async fn find(
 }
 
 /// The invitation a retried `CreateInvitation` already made, if any.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn find_by_request(
     conn: &impl ConnectionTrait,
     organization: OrganizationId,
@@ -154,7 +154,7 @@ pub enum Addressee<'a> {
 }
 
 /// A page of invitations, oldest first, optionally in one visible state.
-#[instrument(skip(conn, page), err)]
+#[instrument(skip(conn, page))]
 pub async fn list(
     conn: &impl ConnectionTrait,
     addressee: Addressee<'_>,
@@ -186,7 +186,7 @@ pub async fn list(
 }
 
 /// Invitations stored as pending whose expiry has passed (oldest first).
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn list_lapsed(
     conn: &impl ConnectionTrait,
     now: DateTime<Utc>,
@@ -208,7 +208,7 @@ pub async fn list_lapsed(
 /// Stores `expired` on the organization's pending invitations for
 /// `email_lower` that have run out, so a fresh invitation may take their
 /// place under the one-pending-per-email index. Returns the ones it expired.
-#[instrument(skip(conn, email_lower), err)]
+#[instrument(skip(conn, email_lower))]
 pub async fn expire_lapsed_for_email(
     conn: &impl ConnectionTrait,
     organization: OrganizationId,
@@ -252,7 +252,7 @@ pub enum Guard {
 /// `now`; `false` if it does not (already answered, or expired), in which
 /// case nothing changed. The condition is in the `UPDATE` itself, so two
 /// racing answers cannot both succeed.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn transition(
     conn: &impl ConnectionTrait,
     id: InvitationId,
@@ -279,7 +279,7 @@ pub async fn transition(
 /// pending again), recording who resent it. `false` if it was answered or
 /// cancelled meanwhile. Reviving an expired one can collide with a newer
 /// pending invitation for the same address: `ALREADY_EXISTS`.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn renew(
     conn: &impl ConnectionTrait,
     id: InvitationId,

@@ -30,7 +30,7 @@ const SENT: &str = "sent";
 const FAILED: &str = "failed";
 
 /// Queues `message` in the caller's transaction.
-#[instrument(skip_all, fields(mail_id = %id), err)]
+#[instrument(skip_all, fields(mail_id = %id))]
 pub async fn enqueue(
     conn: &impl ConnectionTrait,
     id: Uuid,
@@ -74,7 +74,7 @@ impl Leased for mail_outbox::Entity {
 
 /// Claims up to `limit` pending emails that are due, under `lease`
 /// (see [`super::lease`]).
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn claim_due(
     conn: &impl ConnectionTrait,
     now: DateTime<Utc>,
@@ -100,7 +100,7 @@ pub async fn claim_due(
 
 /// Extends `lease` on one email right before it is attempted; false if the
 /// lease ran out and another dispatcher has the email now.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn renew(
     conn: &impl ConnectionTrait,
     id: Uuid,
@@ -135,7 +135,7 @@ async fn record_attempt(
 }
 
 /// Records a delivery.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn mark_sent(
     conn: &impl ConnectionTrait,
     id: Uuid,
@@ -150,7 +150,7 @@ pub async fn mark_sent(
 }
 
 /// Records a failed attempt; the email is tried again at `next_attempt_at`.
-#[instrument(skip(conn, error), err)]
+#[instrument(skip(conn, error))]
 pub async fn mark_retry(
     conn: &impl ConnectionTrait,
     id: Uuid,
@@ -169,7 +169,7 @@ pub async fn mark_retry(
 }
 
 /// Records a permanent refusal: the email is not tried again.
-#[instrument(skip(conn, error), err)]
+#[instrument(skip(conn, error))]
 pub async fn mark_failed(
     conn: &impl ConnectionTrait,
     id: Uuid,
@@ -184,7 +184,7 @@ pub async fn mark_failed(
 }
 
 /// Emails not yet delivered (and not refused for good).
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn pending_count(conn: &impl ConnectionTrait) -> Result<u64, Error> {
     Ok(mail_outbox::Entity::find()
         .filter(mail_outbox::Column::State.eq(PENDING))

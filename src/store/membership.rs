@@ -40,7 +40,7 @@ fn member(row: memberships::Model, user: Option<users::Model>) -> Result<Member,
 }
 
 /// The user's role in the organization, or `None` if they are not a member.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn role_of(
     conn: &impl ConnectionTrait,
     organization: OrganizationId,
@@ -57,7 +57,7 @@ pub async fn role_of(
     role.as_deref().map(role_from_db).transpose()
 }
 
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn find(
     conn: &impl ConnectionTrait,
     organization: OrganizationId,
@@ -74,7 +74,7 @@ pub async fn find(
 }
 
 /// A page of `user`'s organizations, in the order they joined them.
-#[instrument(skip(conn, page), err)]
+#[instrument(skip(conn, page))]
 pub async fn list_for_user(
     conn: &impl ConnectionTrait,
     user: &UserId,
@@ -114,7 +114,7 @@ pub struct MemberFilter {
 }
 
 /// A page of the organization's members, in the order they joined.
-#[instrument(skip(conn, page), err)]
+#[instrument(skip(conn, page))]
 pub async fn list(
     conn: &impl ConnectionTrait,
     organization: OrganizationId,
@@ -194,7 +194,7 @@ impl MemberRow {
 
 /// Adds a membership. A second membership of the same user in the same
 /// organization is refused by the unique index: `ALREADY_EXISTS`.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn insert(
     conn: &impl ConnectionTrait,
     organization: OrganizationId,
@@ -217,7 +217,7 @@ pub async fn insert(
     Ok(id)
 }
 
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn set_role(
     conn: &impl ConnectionTrait,
     organization: OrganizationId,
@@ -235,7 +235,7 @@ pub async fn set_role(
     Ok(result.rows_affected > 0)
 }
 
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn delete(
     conn: &impl ConnectionTrait,
     organization: OrganizationId,
@@ -250,7 +250,7 @@ pub async fn delete(
 }
 
 /// Members of the organization, optionally only those with `role`.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn count(
     conn: &impl ConnectionTrait,
     organization: OrganizationId,
@@ -265,7 +265,7 @@ pub async fn count(
 }
 
 /// Whether someone whose (case-folded) email is `email_lower` is already a member.
-#[instrument(skip(conn, email_lower), err)]
+#[instrument(skip(conn, email_lower))]
 pub async fn email_is_member(
     conn: &impl ConnectionTrait,
     organization: OrganizationId,

@@ -43,7 +43,7 @@ impl From<organizations::Model> for Organization {
 
 /// Inserts a new organization. A taken slug is `ALREADY_EXISTS`, decided by
 /// the unique index rather than a racy look-up.
-#[instrument(skip_all, fields(org_id = %organization.id), err)]
+#[instrument(skip_all, fields(org_id = %organization.id))]
 pub async fn insert(
     conn: &impl ConnectionTrait,
     organization: &Organization,
@@ -71,7 +71,7 @@ pub async fn insert(
     Ok(())
 }
 
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn find(
     conn: &impl ConnectionTrait,
     id: OrganizationId,
@@ -82,7 +82,7 @@ pub async fn find(
         .map(Organization::from))
 }
 
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn find_by_slug(
     conn: &impl ConnectionTrait,
     slug: &str,
@@ -95,7 +95,7 @@ pub async fn find_by_slug(
 }
 
 /// The organization a retried `CreateOrganization` already made, if any.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn find_by_request(
     conn: &impl ConnectionTrait,
     created_by: &UserId,
@@ -114,7 +114,7 @@ pub async fn find_by_request(
 /// holds the database's only write lock). Every change to an organization's
 /// memberships or invitations takes this lock first, so decisions such as
 /// "is this the last owner?" cannot interleave.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn lock(
     conn: &impl ConnectionTrait,
     id: OrganizationId,
@@ -135,7 +135,7 @@ pub struct Changes {
 
 /// Applies `changes` if the organization is still at `expected_version`;
 /// `None` if it has moved on (or is gone).
-#[instrument(skip(conn, changes), err)]
+#[instrument(skip(conn, changes))]
 pub async fn update(
     conn: &impl ConnectionTrait,
     id: OrganizationId,
@@ -166,13 +166,13 @@ pub async fn update(
 /// Deletes the organization; its memberships and invitations go with it
 /// (`ON DELETE CASCADE`), and it stops being anyone's active organization
 /// (`ON DELETE SET NULL`).
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn delete(conn: &impl ConnectionTrait, id: OrganizationId) -> Result<bool, Error> {
     let result = organizations::Entity::delete_by_id(id.0).exec(conn).await?;
     Ok(result.rows_affected > 0)
 }
 
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn slug_exists(conn: &impl ConnectionTrait, slug: &str) -> Result<bool, Error> {
     let count = organizations::Entity::find()
         .filter(organizations::Column::Slug.eq(slug))
@@ -183,7 +183,7 @@ pub async fn slug_exists(conn: &impl ConnectionTrait, slug: &str) -> Result<bool
 
 /// How many organizations `user` owns (the organization limit counts these,
 /// not every membership).
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn count_owned_by(conn: &impl ConnectionTrait, user: &UserId) -> Result<u64, Error> {
     Ok(memberships::Entity::find()
         .filter(memberships::Column::UserId.eq(user.as_str()))
@@ -193,7 +193,7 @@ pub async fn count_owned_by(conn: &impl ConnectionTrait, user: &UserId) -> Resul
 }
 
 /// Seats in use: (members, pending unexpired invitations), in one query.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn seat_usage(
     conn: &impl ConnectionTrait,
     id: OrganizationId,

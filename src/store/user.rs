@@ -18,7 +18,7 @@ use crate::domain::{
 /// Records the caller's profile (email and display name from their token).
 /// On PostgreSQL the upsert also locks the user's row until the transaction
 /// ends, which serializes a user's concurrent organization creations.
-#[instrument(skip_all, fields(user_id = %profile.id), err)]
+#[instrument(skip_all, fields(user_id = %profile.id))]
 pub async fn upsert_profile(
     conn: &impl ConnectionTrait,
     profile: &UserProfile,
@@ -52,7 +52,7 @@ pub async fn upsert_profile(
 }
 
 /// Sets or clears the user's active organization.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn set_active_organization(
     conn: &impl ConnectionTrait,
     user: &UserId,
@@ -71,7 +71,7 @@ pub async fn set_active_organization(
 
 /// Clears `user`'s active organization if it is `organization` (they have
 /// just lost their membership in it).
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn clear_active_organization(
     conn: &impl ConnectionTrait,
     user: &UserId,
@@ -90,7 +90,7 @@ pub async fn clear_active_organization(
 }
 
 /// The user's active organization as stored; the caller re-checks membership.
-#[instrument(skip(conn), err)]
+#[instrument(skip(conn))]
 pub async fn active_organization(
     conn: &impl ConnectionTrait,
     user: &UserId,

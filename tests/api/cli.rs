@@ -243,6 +243,51 @@ async fn logs_have_one_line_per_rpc_and_never_tokens_or_addresses_and_sigterm_st
         .into_inner()
         .invitation
         .unwrap();
+    // Routine refusals are answers, not errors: a NOT_FOUND and a
+    // PERMISSION_DENIED write no ERROR line (checked below).
+    let missing = OrganizationServiceClient::new(channel.clone())
+        .get_organization(authorized(
+            &token,
+            pb::GetOrganizationRequest {
+                key: Some(pb::get_organization_request::Key::Id(
+                    "0190f4a1-0000-7000-8000-000000000000".into(),
+                )),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound, "{missing:?}");
+    let stranger = mint_hs256(
+        DEVELOPMENT_SECRET,
+        &TokenRequest {
+            sub: "mallory".into(),
+            email: Some("mallory@example.com".into()),
+            email_verified: true,
+            ttl: Duration::from_secs(600),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let denied = MembershipServiceClient::new(channel.clone())
+        .create_invitation(authorized(
+            &stranger,
+            pb::CreateInvitationRequest {
+                organization_id: org.id.clone(),
+                email: "eve@example.com".into(),
+                role: pb::Role::Member.into(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            denied.code(),
+            tonic::Code::PermissionDenied | tonic::Code::NotFound
+        ),
+        "{denied:?}"
+    );
+
     // The development mailer logs the email, the address masked: once that
     // line is there, everything the invitation writes to the log is.
     let link = format!("/invitations/{}", invitation.id);
@@ -299,6 +344,18 @@ async fn logs_have_one_line_per_rpc_and_never_tokens_or_addresses_and_sigterm_st
     assert_eq!(span["grpc.code"], "Ok");
     assert!(span["latency_ms"].as_f64().is_some(), "{create}");
     assert!(logs.contains("shutting down"), "{logs}");
+    let errors: Vec<&str> = logs
+        .lines()
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .is_ok_and(|line| line["level"] == "ERROR")
+        })
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "a refused call is not an error:\n{}",
+        errors.join("\n")
+    );
 }
 
 /// A request with a bearer token and a request id of the test's choosing.
