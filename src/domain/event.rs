@@ -32,10 +32,13 @@ pub enum EventType {
     /// Any other change of the identity's state: delivery began failing (or
     /// fails differently), or the provider approved the developer.
     IdentityChanged,
+    /// The organization was brought over from another system (with its
+    /// members and invitations) by `roster import`, not created here.
+    OrganizationImported,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 16] = [
         EventType::OrganizationCreated,
         EventType::OrganizationUpdated,
         EventType::OrganizationDeleted,
@@ -51,6 +54,7 @@ impl EventType {
         EventType::IdentityProvisioned,
         EventType::IdentityDeprovisioned,
         EventType::IdentityChanged,
+        EventType::OrganizationImported,
     ];
 
     /// The name consumers see.
@@ -71,6 +75,7 @@ impl EventType {
             EventType::IdentityProvisioned => "organization.identity_provisioned",
             EventType::IdentityDeprovisioned => "organization.identity_deprovisioned",
             EventType::IdentityChanged => "organization.identity_changed",
+            EventType::OrganizationImported => "organization.imported",
         }
     }
 }
@@ -78,6 +83,11 @@ impl EventType {
 /// The actor recorded for changes roster makes on its own (expiry, and the
 /// delivery of developer identities).
 pub const SYSTEM_ACTOR: &str = "system";
+
+/// The actor recorded for organizations `roster import better-auth` brought
+/// over: consumers tell an import from a creation by it (and by the event
+/// type, `organization.imported`).
+pub const BETTER_AUTH_IMPORT_ACTOR: &str = "import:better-auth";
 
 /// One field's value before and after.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

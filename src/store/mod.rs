@@ -8,6 +8,7 @@
 pub mod entity;
 pub mod event;
 pub mod identity;
+pub mod import;
 pub mod invitation;
 pub mod lease;
 pub mod listen;
