@@ -310,12 +310,16 @@ fn text(row: &QueryResult, table: &str, columns: &[&str]) -> Result<String, Impo
     })
 }
 
-/// A text column, if present and not NULL. Numbers (ids on databases set
-/// up with serial ids) are read as their text.
+/// A text column, if present and not NULL. UUIDs (ids on PostgreSQL when
+/// Better Auth generates UUIDs) and numbers (serial ids) are read as their
+/// text.
 fn opt_text(row: &QueryResult, columns: &[&str]) -> Option<String> {
     columns.iter().find_map(|column| {
         if let Ok(value) = row.try_get::<Option<String>>("", column) {
             return value;
+        }
+        if let Ok(value) = row.try_get::<Option<uuid::Uuid>>("", column) {
+            return value.map(|id| id.to_string());
         }
         row.try_get::<Option<i64>>("", column)
             .ok()

@@ -34,7 +34,7 @@ pub enum ImportError {
     Usage(String),
     #[error("Better Auth database: {0}")]
     Source(String),
-    #[error("roster's database: {0}")]
+    #[error("roster's database")]
     Target(#[from] Error),
 }
 

@@ -94,7 +94,14 @@ async fn import(args: ImportArgs) -> ExitCode {
         Ok(import::Verdict::Clean) => ExitCode::SUCCESS,
         Ok(import::Verdict::Refused) => ExitCode::from(1),
         Err(err) => {
-            eprintln!("roster import better-auth: {err}");
+            // The whole chain: a failed write names its cause.
+            let mut message = err.to_string();
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!("roster import better-auth: {message}; nothing written");
             ExitCode::from(2)
         }
     }
