@@ -195,7 +195,8 @@ pub fn describe(plan: &Plan, now: DateTime<Utc>) -> String {
     }
     let _ = writeln!(
         out,
-        "people to add: {}; active organizations to carry over: {}",
+        "people in these memberships: {} (a profile is written for each roster has not seen yet); \
+         active organizations to carry over: {}",
         plan.users.len(),
         plan.active.len()
     );

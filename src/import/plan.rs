@@ -56,6 +56,9 @@ pub enum Kind {
     MissingExpiry,
     /// Not a problem: several roles, the highest taken.
     SeveralRoles,
+    /// Not a problem: the slug is stored as roster stores slugs (trimmed,
+    /// lower case), so it differs from Better Auth's.
+    SlugNormalized,
     /// Not a problem: the active organization of a session is not carried
     /// over (the organization is not imported, or the user not its member).
     ActiveOrganizationDropped,
@@ -83,6 +86,7 @@ impl Kind {
             Kind::DuplicateInvitation => "duplicate_invitation",
             Kind::MissingExpiry => "missing_expiry",
             Kind::SeveralRoles => "several_roles",
+            Kind::SlugNormalized => "slug_normalized",
             Kind::ActiveOrganizationDropped => "active_organization_dropped",
         }
     }
@@ -415,7 +419,18 @@ fn judge_organization(
         }
     };
     let slug = match Slug::check(&source.slug) {
-        Ok(slug) => Some(slug.as_str().to_owned()),
+        Ok(slug) => {
+            if slug.as_str() != source.slug {
+                findings.push(
+                    Kind::SlugNormalized,
+                    "organization",
+                    row,
+                    format!("slug {:?} is imported as {:?}", source.slug, slug.as_str()),
+                    Resolution::Note,
+                );
+            }
+            Some(slug.as_str().to_owned())
+        }
         Err(SlugProblem::Invalid(rule)) => {
             findings.skippable(
                 Kind::InvalidSlug,

@@ -448,6 +448,8 @@ async fn problems_are_reported_and_refused_until_a_flag_says_how(backend: Backen
             "problem [member_without_user] member ghost-member-row",
             "problem [owner_invitation] invitation",
             "note [several_roles] member",
+            "note [slug_normalized] organization",
+            "\"SHOUTY\" is imported as \"shouty\"",
         ] {
             assert!(out.contains(expected), "{expected} in {out}");
         }
@@ -459,7 +461,7 @@ async fn problems_are_reported_and_refused_until_a_flag_says_how(backend: Backen
     let (code, out) = import(&app, &ba.url, &["--apply", "--skip-invalid"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("skipped [no_owner]"), "{out}");
-    assert!(out.contains("imported: 2 organizations"), "{out}");
+    assert!(out.contains("imported: 3 organizations"), "{out}");
     let e = expected(&ba.summary);
     let people = &ba.summary["people"];
     let user = |key: &str| {
@@ -484,10 +486,14 @@ async fn problems_are_reported_and_refused_until_a_flag_says_how(backend: Backen
         }
     };
     // Messy without its broken rows: Heidi owns it, Carol keeps her oldest
-    // membership (member), the row without a user is gone.
+    // membership (member), the row without a user is gone. Shouty's slug
+    // is lower case.
     assert_eq!(
         slugs_of(token_of(&app, user("heidi"))).await,
-        HashMap::from([("messy".to_owned(), pb::Role::Owner)])
+        HashMap::from([
+            ("messy".to_owned(), pb::Role::Owner),
+            ("shouty".to_owned(), pb::Role::Owner)
+        ])
     );
     assert_eq!(
         slugs_of(token_of(&app, user("carol"))).await,
@@ -517,7 +523,7 @@ async fn problems_are_reported_and_refused_until_a_flag_says_how(backend: Backen
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("promoted [no_owner]"), "{out}");
     assert!(
-        out.contains("already imported (left as they are): 2"),
+        out.contains("already imported (left as they are): 3"),
         "{out}"
     );
     assert!(out.contains("imported: 1 organizations"), "{out}");

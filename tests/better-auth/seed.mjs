@@ -206,6 +206,9 @@ async function breakRows() {
   const badSlug = await org("Bad Slug", "bad-slug");
   await sql(`UPDATE ${q(names.organization)} SET slug = ? WHERE id = ?`, ["Bad_Slug!", badSlug.id]);
   await org("Settings Inc", "settings");
+  // A slug in capitals: imported in lower case, with a note.
+  const shouty = await org("Shouty", "shouty");
+  await sql(`UPDATE ${q(names.organization)} SET slug = ? WHERE id = ?`, ["SHOUTY", shouty.id]);
   // A name that is too long.
   const longName = await org("Long Name", "long-name");
   await sql(`UPDATE ${q(names.organization)} SET name = ? WHERE id = ?`, ["N".repeat(150), longName.id]);
