@@ -3,8 +3,9 @@
 //! organization plugin.
 //!
 //! [`better_auth`] reads the source as it is, [`plan`] judges it by
-//! roster's rules and decides what to write, and [`apply`] writes the plan
-//! in one transaction, so a failure leaves nothing half-imported. Ids are
+//! roster's rules and decides what to write, and [`plan_and_apply`] plans
+//! again and writes in one transaction, so a failure leaves nothing
+//! half-imported. Ids are
 //! derived from Better Auth's, so a second run finds everything imported
 //! already and writes nothing.
 
@@ -14,6 +15,7 @@ pub mod plan;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
 
 use crate::{
     domain::{
@@ -24,6 +26,7 @@ use crate::{
     store::{self, Store},
 };
 
+use better_auth::Snapshot;
 pub use plan::{Existing, Options, Plan, Resolution};
 
 /// Why an import could not run (as opposed to problems in the data, which
@@ -38,14 +41,59 @@ pub enum ImportError {
     Target(#[from] Error),
 }
 
-/// What roster holds now that the plan must respect.
-pub async fn existing(store: &Store) -> Result<Existing, ImportError> {
+/// What roster holds that the plan must respect, read on `conn`.
+async fn existing(conn: &impl ConnectionTrait) -> Result<Existing, ImportError> {
     Ok(Existing {
-        organizations: store::import::organizations(store.db()).await?,
+        organizations: store::import::organizations(conn).await?,
     })
 }
 
-/// What [`apply`] wrote.
+/// Arbitrary but fixed key of the PostgreSQL advisory lock that makes
+/// imports into one database take turns ("import" in ASCII).
+const IMPORT_LOCK_KEY: i64 = 0x696d_706f_7274;
+
+/// The plan for `snapshot` against roster as it is now (a dry run).
+pub async fn plan_only(
+    store: &Store,
+    snapshot: &Snapshot,
+    options: &Options,
+    now: DateTime<Utc>,
+) -> Result<Plan, ImportError> {
+    let existing = existing(store.db()).await?;
+    Ok(plan::plan(snapshot, &existing, options, now))
+}
+
+/// Plans and, unless the plan is refused or empty, writes it, all in one
+/// write transaction: another import of the same data waits for this one
+/// (SQLite's write lock; an advisory lock on PostgreSQL) and then finds it
+/// done, and a failure leaves nothing. Returns the plan and what was written.
+pub async fn plan_and_apply(
+    store: &Store,
+    snapshot: &Snapshot,
+    options: &Options,
+    now: DateTime<Utc>,
+) -> Result<(Plan, Option<Applied>), ImportError> {
+    let txn = store.begin_write().await?;
+    if store.backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [IMPORT_LOCK_KEY.into()],
+        ))
+        .await
+        .map_err(Error::from)?;
+    }
+    let plan = plan::plan(snapshot, &existing(&txn).await?, options, now);
+    if plan.is_refused() || plan.is_empty() {
+        txn.rollback().await.map_err(Error::from)?;
+        return Ok((plan, None));
+    }
+    let applied = write(&txn, &plan).await?;
+    txn.commit().await.map_err(Error::from)?;
+    Ok((plan, Some(applied)))
+}
+
+/// What [`plan_and_apply`] wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Applied {
     pub organizations: usize,
@@ -56,15 +104,13 @@ pub struct Applied {
     pub active_organizations: usize,
 }
 
-/// Writes `plan` in one transaction: all of it, or (on any error) nothing.
-/// Each organization gets one `organization.imported` event, by
-/// [`BETTER_AUTH_IMPORT_ACTOR`], in the same transaction.
-pub async fn apply(store: &Store, plan: &Plan) -> Result<Applied, ImportError> {
+/// Writes `plan` in the caller's transaction. Each organization gets one
+/// `organization.imported` event, by [`BETTER_AUTH_IMPORT_ACTOR`].
+async fn write(txn: &DatabaseTransaction, plan: &Plan) -> Result<Applied, ImportError> {
     let mut applied = Applied::default();
-    let txn = store.begin_write().await?;
     for user in &plan.users {
         if store::import::insert_user_if_missing(
-            &txn,
+            txn,
             &user.id,
             &user.email,
             &user.name,
@@ -79,10 +125,10 @@ pub async fn apply(store: &Store, plan: &Plan) -> Result<Applied, ImportError> {
         let organization = &planned.organization;
         // Active already, and no outbox row: the identity exists in the
         // Provider Portal under this developer id.
-        store::organization::insert(&txn, organization, &planned.created_by, None).await?;
+        store::organization::insert(txn, organization, &planned.created_by, None).await?;
         for member in &planned.members {
             store::import::insert_membership(
-                &txn,
+                txn,
                 member.id,
                 organization.id,
                 &member.user,
@@ -93,7 +139,7 @@ pub async fn apply(store: &Store, plan: &Plan) -> Result<Applied, ImportError> {
         }
         for invitation in &planned.invitations {
             store::import::insert_invitation(
-                &txn,
+                txn,
                 store::import::ImportedInvitation {
                     id: invitation.id,
                     organization: organization.id,
@@ -114,7 +160,7 @@ pub async fn apply(store: &Store, plan: &Plan) -> Result<Applied, ImportError> {
             .filter(|i| i.state == InvitationState::Pending)
             .count();
         store::event::record(
-            &txn,
+            txn,
             NewEvent::new(
                 EventType::OrganizationImported,
                 organization,
@@ -134,11 +180,10 @@ pub async fn apply(store: &Store, plan: &Plan) -> Result<Applied, ImportError> {
         applied.invitations += planned.invitations.len();
     }
     for (user, organization) in &plan.active {
-        if store::import::set_active_if_unset(&txn, user, *organization).await? {
+        if store::import::set_active_if_unset(txn, user, *organization).await? {
             applied.active_organizations += 1;
         }
     }
-    txn.commit().await.map_err(Error::from)?;
     Ok(applied)
 }
 

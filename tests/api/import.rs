@@ -21,6 +21,7 @@ backend_tests!(needs_node;
     imports_plural_tables_and_keeps_uuid_ids,
     problems_are_reported_and_refused_until_a_flag_says_how,
     a_failure_mid_import_leaves_nothing,
+    two_imports_at_once_import_once,
 );
 
 /// A Better Auth database the fixture made, with its JSON summary.
@@ -78,6 +79,17 @@ async fn seed(backend: &Backend, flags: &[&str]) -> BetterAuth {
 /// Runs `roster import better-auth --from <from> --database-url <app's>`
 /// with `args`: its exit status and what it printed.
 fn import(app: &TestApp, from: &str, args: &[&str]) -> (i32, String) {
+    let mut command = import_command(app, from, args);
+    let output = tokio::task::block_in_place(|| command.output().expect("run roster import"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+fn import_command(app: &TestApp, from: &str, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_roster"));
     for (key, _) in std::env::vars() {
         if key.starts_with("ROSTER_") || key == "DATABASE_URL" {
@@ -88,13 +100,7 @@ fn import(app: &TestApp, from: &str, args: &[&str]) -> (i32, String) {
         .args(["import", "better-auth", "--from", from, "--database-url"])
         .arg(&app.config.database_url)
         .args(args);
-    let output = tokio::task::block_in_place(|| command.output().expect("run roster import"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.code().unwrap_or(-1), text)
+    command
 }
 
 async fn execute(app: &TestApp, sql: &str) {
@@ -577,5 +583,68 @@ async fn a_failure_mid_import_leaves_nothing(backend: Backend) {
     execute(&app, drop).await;
     let (code, out) = import(&app, &ba.url, &["--apply"]);
     assert_eq!(code, 0, "{out}");
+    compare(&app, &ba.summary, false).await;
+}
+
+async fn two_imports_at_once_import_once(backend: Backend) {
+    let ba = seed(&backend, &[]).await;
+    let app = TestApp::spawn(&backend).await;
+    // A transaction of the test's own holds up writes to organizations, so
+    // that both imports are under way at once before either can finish.
+    let blocker_db = Database::connect(&app.config.database_url)
+        .await
+        .expect("connect to roster's database");
+    let blocker = sea_orm::TransactionTrait::begin(&blocker_db).await.unwrap();
+    let hold = match backend {
+        Backend::Sqlite => "DELETE FROM organizations WHERE 1 = 0",
+        Backend::Postgres(_) => "LOCK TABLE organizations IN SHARE ROW EXCLUSIVE MODE",
+    };
+    blocker.execute_unprepared(hold).await.unwrap();
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            import_command(&app, &ba.url, &["--apply"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start roster import")
+        })
+        .collect();
+    match backend {
+        // Both wait: one for the table (having planned), the other for
+        // its turn (before planning), or, were imports not to take turns,
+        // both for the table with the same plan.
+        Backend::Postgres(_) => {
+            app.wait_for_count(
+                "SELECT COUNT(*) AS n FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                2,
+            )
+            .await
+        }
+        // SQLite's one writer: both wait to begin.
+        Backend::Sqlite => tokio::time::sleep(Duration::from_secs(1)).await,
+    }
+    blocker.commit().await.unwrap();
+    blocker_db.close().await.unwrap();
+    let mut outputs: Vec<String> = Vec::new();
+    for run in runs {
+        let output = tokio::task::block_in_place(|| run.wait_with_output().unwrap());
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.status.code(), Some(0), "{text}");
+        outputs.push(text);
+    }
+    let imported = outputs
+        .iter()
+        .filter(|o| o.contains("imported: 2 organizations"))
+        .count();
+    let nothing = outputs
+        .iter()
+        .filter(|o| o.contains("nothing to import"))
+        .count();
+    assert_eq!((imported, nothing), (1, 1), "{outputs:#?}");
     compare(&app, &ba.summary, false).await;
 }

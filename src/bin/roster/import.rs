@@ -84,7 +84,14 @@ async fn decide(
         promote_oldest_admin: args.promote_oldest_admin,
     };
     let now = chrono::Utc::now();
-    let plan = import::plan::plan(snapshot, &import::existing(store).await?, &options, now);
+    let (plan, applied) = if args.apply {
+        import::plan_and_apply(store, snapshot, &options, now).await?
+    } else {
+        (
+            import::plan_only(store, snapshot, &options, now).await?,
+            None,
+        )
+    };
     print!("{}", import::describe(&plan, now));
     if plan.is_refused() {
         println!(
@@ -93,22 +100,19 @@ async fn decide(
         );
         return Ok(Verdict::Refused);
     }
-    if plan.is_empty() {
-        println!("nothing to import: roster already has everything (nothing written)");
-        return Ok(Verdict::Clean);
+    match applied {
+        _ if plan.is_empty() => {
+            println!("nothing to import: roster already has everything (nothing written)");
+        }
+        None => println!("dry run: nothing written (run with --apply to import)"),
+        Some(applied) => println!(
+            "imported: {} organizations, {} members, {} invitations, {} new people, {} active organizations",
+            applied.organizations,
+            applied.members,
+            applied.invitations,
+            applied.users,
+            applied.active_organizations
+        ),
     }
-    if !args.apply {
-        println!("dry run: nothing written (run with --apply to import)");
-        return Ok(Verdict::Clean);
-    }
-    let applied = import::apply(store, &plan).await?;
-    println!(
-        "imported: {} organizations, {} members, {} invitations, {} new people, {} active organizations",
-        applied.organizations,
-        applied.members,
-        applied.invitations,
-        applied.users,
-        applied.active_organizations
-    );
     Ok(Verdict::Clean)
 }
