@@ -4,6 +4,8 @@
 //! past the transport layer holds values that already obey product.md's
 //! input rules.
 
+pub mod clock;
+pub mod email;
 pub mod error;
 pub mod event;
 pub mod identity;
@@ -14,4 +16,5 @@ pub mod page;
 pub mod permission;
 pub mod rules;
 
+pub use clock::now;
 pub use error::{Error, FieldViolation, Reason, Resource};

@@ -14,10 +14,10 @@ use crate::{
         event::{EventCursor, EventType, NewEvent},
         ids::{OrganizationId, UserId},
         model::{Member, Role},
-        page::{Page, PageRequest},
+        page::{MemberFilter, Page, PageRequest},
         rules,
     },
-    store::{self, membership::MemberFilter},
+    store,
 };
 
 /// A validated `ListMembers`.

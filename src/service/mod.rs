@@ -16,21 +16,20 @@ mod invitation;
 mod membership;
 mod organization;
 mod read_cache;
-mod signal;
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::DatabaseTransaction;
 use tokio::sync::watch;
 
+pub use crate::signal::Signal;
 pub use authorization::{CheckAnswer, CheckInput};
 pub use events::{AuditQuery, EventStream};
 pub use invitation::InvitationFilter;
 pub use membership::MemberQuery;
 pub use organization::{NewOrganization, OrganizationKey, OrganizationUpdate, SlugAvailability};
 pub use read_cache::ReadCache;
-pub use signal::Signal;
 
 use crate::{
     auth::{
@@ -190,11 +189,7 @@ struct OrganizationWrite {
     role: Role,
 }
 
-/// The current time at the database's precision (microseconds), so what we
-/// return equals what a later read returns.
-pub(crate) fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
+pub(crate) use crate::domain::now;
 
 /// `now + ttl`, saturating rather than overflowing on absurd settings.
 fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
