@@ -1,8 +1,7 @@
 //! Plain Rust types and rules: no gRPC and no SQL in here.
 //!
 //! Inputs are parsed into newtypes at the edge ([`input`]), so everything
-//! past the transport layer holds values that already obey product.md's
-//! input rules.
+//! past the transport layer holds values that already obey the input rules.
 
 pub mod clock;
 pub mod email;

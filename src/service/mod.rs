@@ -45,7 +45,7 @@ use crate::{
     store::{self, Store},
 };
 
-/// Limits a deployment sets (product.md: "limits are configurable").
+/// Limits a deployment sets (every limit is configurable).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Organizations one user may own.
@@ -116,14 +116,6 @@ impl Roster {
     /// through `worker` from now on.
     pub fn deliver_identities_with(&mut self, worker: Arc<IdentityWorker>) {
         self.identities = Some(worker);
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    pub fn cache(&self) -> &ReadCache {
-        &self.cache
     }
 
     /// Rung when events have been committed (by this process, or, through
