@@ -29,7 +29,8 @@ pub struct Caller {
     pub email_verified: bool,
     /// `name`
     pub name: Option<String>,
-    /// `scope` (space-separated) or `scp`: what a service principal may do.
+    /// The token's `scope` claim (space-separated; `scp` is not read):
+    /// what a service principal may do.
     pub scopes: Vec<String>,
 }
 
