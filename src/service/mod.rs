@@ -45,16 +45,7 @@ use crate::{
     store::{self, Store},
 };
 
-/// Limits a deployment sets (every limit is configurable).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Organizations one user may own.
-    pub max_owned_organizations: u64,
-    /// Seats per organization: members plus pending invitations.
-    pub max_members_per_organization: u64,
-    /// Pending invitations per organization.
-    pub max_pending_invitations_per_organization: u64,
-}
+pub use crate::domain::rules::Limits;
 
 /// Behaviour a deployment configures.
 #[derive(Debug, Clone)]
