@@ -488,7 +488,7 @@ fn judge_organization(
     else {
         return None;
     };
-    let created_at = source.created_at.unwrap_or_else(Utc::now);
+    let created_at = source.created_at.unwrap_or_else(crate::domain::now);
     Some(Organization {
         id,
         developer_id,
