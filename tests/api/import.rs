@@ -648,3 +648,61 @@ async fn two_imports_at_once_import_once(backend: Backend) {
     assert_eq!((imported, nothing), (1, 1), "{outputs:#?}");
     compare(&app, &ba.summary, false).await;
 }
+
+/// What cannot be read as a Better Auth database is exit status 2, with
+/// one line that says why, and nothing is written.
+#[test]
+fn unusable_sources_are_exit_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_better_auth = dir.path().join("other.db");
+    {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let url = format!("sqlite://{}?mode=rwc", not_better_auth.display());
+            let db = Database::connect(&url).await.unwrap();
+            db.execute_unprepared("CREATE TABLE user (id TEXT PRIMARY KEY)")
+                .await
+                .unwrap();
+            db.close().await.unwrap();
+        });
+    }
+    let target = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("roster.db").display()
+    );
+    for (from, says) in [
+        (
+            "mysql://localhost/portal",
+            "must be a sqlite:// or postgres:// URL",
+        ),
+        ("sqlite:///nonexistent/better-auth.db", "cannot connect"),
+        (
+            &format!("sqlite://{}", not_better_auth.display()),
+            "no \"organization\" (or \"organizations\") table",
+        ),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_roster"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("ROSTER_") || key == "DATABASE_URL" {
+                command.env_remove(key);
+            }
+        }
+        let output = command
+            .args(["import", "better-auth", "--apply", "--from", from])
+            .args(["--database-url", &target])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{from}: {stderr}");
+        assert!(
+            stderr.starts_with("roster import better-auth: "),
+            "{stderr}"
+        );
+        assert!(stderr.contains(says), "{from}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+    assert!(
+        !dir.path().join("roster.db").exists(),
+        "roster's database is not even opened"
+    );
+}
