@@ -22,6 +22,7 @@ backend_tests!(needs_node;
     problems_are_reported_and_refused_until_a_flag_says_how,
     a_failure_mid_import_leaves_nothing,
     two_imports_at_once_import_once,
+    imported_identities_are_not_created_again_and_go_with_their_organization,
 );
 
 /// A Better Auth database the fixture made, with its JSON summary.
@@ -705,4 +706,63 @@ fn unusable_sources_are_exit_status_2() {
         !dir.path().join("roster.db").exists(),
         "roster's database is not even opened"
     );
+}
+
+async fn imported_identities_are_not_created_again_and_go_with_their_organization(
+    backend: Backend,
+) {
+    let ba = seed(&backend, &[]).await;
+    let e = expected(&ba.summary);
+    // The portal made each organization's developer already.
+    let fake = crate::fake_portal::FakePortal::start().await;
+    for id in e.orgs.keys() {
+        fake.add_developer(id);
+    }
+    let app = TestApp::spawn_with(&backend, |c| crate::provider_portal::use_portal(c, &fake)).await;
+    let (code, out) = import(&app, &ba.url, &["--apply"]);
+    assert_eq!(code, 0, "{out}");
+    // Nothing to deliver: no create reaches the portal.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(fake.creates().is_empty(), "{:?}", fake.creates());
+
+    // Deleting an imported organization deletes its developer.
+    let acme = *e.orgs.values().find(|o| s(o, "slug") == "acme").unwrap();
+    let owner = e
+        .members
+        .iter()
+        .find(|m| s(m, "organizationId") == s(acme, "id") && s(m, "role") == "owner")
+        .unwrap();
+    let owner = *e
+        .users
+        .iter()
+        .find(|u| s(u, "id") == s(owner, "userId"))
+        .unwrap();
+    let token = token_of(&app, owner);
+    let listed = app
+        .orgs_with_token(Some(&token))
+        .list_organizations(pb::ListOrganizationsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .organizations;
+    let org = listed
+        .iter()
+        .map(|o| o.organization.as_ref().unwrap())
+        .find(|o| o.developer_id == s(acme, "id"))
+        .unwrap();
+    app.orgs_with_token(Some(&token))
+        .delete_organization(pb::DeleteOrganizationRequest {
+            id: org.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let globex = e.orgs.keys().find(|id| **id != s(acme, "id")).unwrap();
+    for _ in 0..200 {
+        if fake.developer_ids() == [globex.to_string()] {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the portal still has {:?}", fake.developer_ids());
 }
