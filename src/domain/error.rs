@@ -20,7 +20,6 @@ pub enum Reason {
     OwnerRoleRequired,
     MissingScope,
     OnlyOwnPermissions,
-    NotTheRecipient,
     // Conflicts
     SlugTaken,
     AlreadyMember,
@@ -41,6 +40,7 @@ pub enum Reason {
     ServerOverloaded,
     ShuttingDown,
     DeadlineExceeded,
+    DatabaseUnavailable,
 }
 
 impl Reason {
@@ -55,7 +55,6 @@ impl Reason {
             Reason::OwnerRoleRequired => "OWNER_ROLE_REQUIRED",
             Reason::MissingScope => "MISSING_SCOPE",
             Reason::OnlyOwnPermissions => "CAN_ONLY_CHECK_OWN_PERMISSIONS",
-            Reason::NotTheRecipient => "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION",
             Reason::SlugTaken => "ORGANIZATION_SLUG_ALREADY_TAKEN",
             Reason::AlreadyMember => "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
             Reason::AlreadyInvited => "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION",
@@ -73,6 +72,7 @@ impl Reason {
             Reason::ServerOverloaded => "SERVER_OVERLOADED",
             Reason::ShuttingDown => "SHUTTING_DOWN",
             Reason::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            Reason::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
         }
     }
 
@@ -89,7 +89,6 @@ impl Reason {
             Reason::OnlyOwnPermissions => {
                 "without the authz.check scope, a caller may check only their own permissions"
             }
-            Reason::NotTheRecipient => "you are not the recipient of the invitation",
             Reason::SlugTaken => "organization slug already taken",
             Reason::AlreadyMember => "user is already a member of this organization",
             Reason::AlreadyInvited => "user is already invited to this organization",
@@ -109,6 +108,9 @@ impl Reason {
             }
             Reason::ShuttingDown => "the server is shutting down; retry on another replica",
             Reason::DeadlineExceeded => "the call did not finish within its deadline",
+            Reason::DatabaseUnavailable => {
+                "the database cannot be reached or used right now; retry with backoff"
+            }
         }
     }
 }
