@@ -13,6 +13,7 @@ pub enum Reason {
     MissingCredentials,
     InvalidToken,
     EmailRequired,
+    InvalidEmailClaim,
     // Input
     InvalidArgument,
     // Permission
@@ -50,6 +51,7 @@ impl Reason {
             Reason::MissingCredentials => "MISSING_CREDENTIALS",
             Reason::InvalidToken => "INVALID_TOKEN",
             Reason::EmailRequired => "EMAIL_REQUIRED",
+            Reason::InvalidEmailClaim => "INVALID_EMAIL_CLAIM",
             Reason::InvalidArgument => "INVALID_ARGUMENT",
             Reason::InsufficientPermission => "INSUFFICIENT_PERMISSION",
             Reason::OwnerRoleRequired => "OWNER_ROLE_REQUIRED",
@@ -82,6 +84,10 @@ impl Reason {
             Reason::MissingCredentials => "an `authorization: Bearer <token>` header is required",
             Reason::InvalidToken => "the bearer token is invalid or expired",
             Reason::EmailRequired => "the token carries no email claim",
+            Reason::InvalidEmailClaim => {
+                "the token's email claim is longer than 254 characters or contains control \
+                 characters; roster cannot use it"
+            }
             Reason::InvalidArgument => "the request has invalid fields",
             Reason::InsufficientPermission => "your role in this organization does not allow this",
             Reason::OwnerRoleRequired => "only owners may grant, take or act on the owner role",

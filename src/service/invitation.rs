@@ -382,6 +382,7 @@ impl Roster {
         caller: &Caller,
         id: InvitationId,
     ) -> Result<Invitation, Error> {
+        caller.email_claim_usable()?;
         let invitation = store::invitation::find(self.store.db(), id)
             .await?
             .filter(|invitation| is_addressed_to(caller, invitation))
