@@ -23,8 +23,9 @@ use crate::{
         Error,
         event::{EventType, NewEvent, SYSTEM_ACTOR},
         ids::InvitationId,
+        now,
     },
-    service::{Signal, now},
+    signal::Signal,
     store::{
         self, Store,
         lease::{Lease, LeasePolicy},

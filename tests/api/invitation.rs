@@ -39,6 +39,7 @@ backend_tests!(
     an_invitation_is_pending_and_emailed_with_a_link,
     invitations_offer_admin_or_member_only,
     members_and_pending_invitees_cannot_be_invited_again,
+    a_member_whose_token_pads_the_email_is_still_known_by_it,
     a_retried_invitation_returns_the_first_and_sends_one_email,
     admins_invite_and_members_cannot,
     accepting_makes_the_recipient_a_member_once,
@@ -135,6 +136,39 @@ async fn invitations_offer_admin_or_member_only(backend: Backend) {
         .await;
     assert_invalid(unknown, "role");
     assert!(app.emails().is_empty());
+}
+
+/// The address a member is known by is folded the one way every address
+/// is (trimmed, lower case), whatever their token's `email` claim looks like.
+async fn a_member_whose_token_pads_the_email_is_still_known_by_it(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let org = app.create_org("alice", "acme").await;
+    let invitation = app.invite("alice", &org.id, "dave", pb::Role::Member).await;
+    let padded = app.token_with(TokenRequest {
+        sub: "dave".into(),
+        email: Some("  Dave@Example.com ".into()),
+        name: Some("Dave".into()),
+        email_verified: true,
+        ttl: Duration::from_secs(600),
+        ..TokenRequest::default()
+    });
+    app.members_with_token(Some(&padded))
+        .accept_invitation(pb::AcceptInvitationRequest { id: invitation.id })
+        .await
+        .expect("the recipient accepts");
+    let again = app
+        .members("alice")
+        .create_invitation(invitation_request(
+            &org.id,
+            "dave@example.com",
+            pb::Role::Admin,
+        ))
+        .await;
+    assert_error(
+        again,
+        Code::AlreadyExists,
+        "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
+    );
 }
 
 async fn members_and_pending_invitees_cannot_be_invited_again(backend: Backend) {
