@@ -24,6 +24,10 @@ pub enum EventType {
     InvitationRejected,
     InvitationCancelled,
     InvitationExpired,
+    /// The invitation's email can never be delivered (the mail server
+    /// refused it for good); it is not retried. The inviter sees it in the
+    /// audit log and can invite another address.
+    InvitationDeliveryFailed,
     /// The developer identity now exists in the Provider Portal.
     IdentityProvisioned,
     /// The developer identity of a deleted organization is gone from the
@@ -35,7 +39,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 16] = [
         EventType::OrganizationCreated,
         EventType::OrganizationUpdated,
         EventType::OrganizationDeleted,
@@ -48,6 +52,7 @@ impl EventType {
         EventType::InvitationRejected,
         EventType::InvitationCancelled,
         EventType::InvitationExpired,
+        EventType::InvitationDeliveryFailed,
         EventType::IdentityProvisioned,
         EventType::IdentityDeprovisioned,
         EventType::IdentityChanged,
@@ -68,6 +73,7 @@ impl EventType {
             EventType::InvitationRejected => "invitation.rejected",
             EventType::InvitationCancelled => "invitation.cancelled",
             EventType::InvitationExpired => "invitation.expired",
+            EventType::InvitationDeliveryFailed => "invitation.delivery_failed",
             EventType::IdentityProvisioned => "organization.identity_provisioned",
             EventType::IdentityDeprovisioned => "organization.identity_deprovisioned",
             EventType::IdentityChanged => "organization.identity_changed",
