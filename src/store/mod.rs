@@ -14,6 +14,7 @@ pub mod listen;
 pub mod mail;
 pub mod membership;
 pub mod organization;
+pub mod slug;
 pub mod user;
 
 use std::{path::Path, time::Duration};

@@ -21,6 +21,7 @@ mod provider_sync;
 mod races;
 mod reflection;
 mod scratch;
+mod slugs;
 mod smtp;
 mod tls;
 mod validation;

@@ -280,6 +280,7 @@ impl Worker {
             user_id: self.shared.seeded.member(k, j).to_owned(),
             organization_id: self.shared.seeded.organizations[k].to_string(),
             permission: "applications.read".into(),
+            ..Default::default()
         }
     }
 
