@@ -767,3 +767,49 @@ async fn concurrent_renames_and_creates_to_one_slug_let_exactly_one_win(backend:
         );
     }
 }
+
+/// Organizations that existed before `m20261202_000001_old_slugs` get their
+/// current slug's claim from it, so they keep resolving by slug and their
+/// slugs stay taken. (SQLite only: the PostgreSQL test databases are copies
+/// of a fully migrated template; the backfill is one plain `INSERT ...
+/// SELECT` on both.)
+#[tokio::test]
+async fn the_migration_gives_existing_organizations_their_slug_claims() {
+    use migration::MigratorTrait;
+    use roster::store::entity::{organization_slugs, organizations};
+    use sea_orm::{ActiveModelTrait, Database, EntityTrait, Set};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    let db = Database::connect(&url).await.unwrap();
+    let before = migration::Migrator::migrations().len() - 1;
+    migration::Migrator::up(&db, Some(u32::try_from(before).unwrap()))
+        .await
+        .unwrap();
+    let id = uuid::Uuid::now_v7();
+    let now = chrono::Utc::now();
+    organizations::ActiveModel {
+        id: Set(id),
+        developer_id: Set(uuid::Uuid::now_v7().to_string()),
+        name: Set("Old".into()),
+        slug: Set("old-timer".into()),
+        logo_url: Set(String::new()),
+        version: Set(1),
+        created_by: Set("alice".into()),
+        create_request_id: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        identity_state: Set("local".into()),
+        identity_attempts: Set(0),
+        identity_last_error: Set(String::new()),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    migration::Migrator::up(&db, None).await.unwrap();
+    let claims = organization_slugs::Entity::find().all(&db).await.unwrap();
+    assert_eq!(claims.len(), 1);
+    assert_eq!(claims[0].slug, "old-timer");
+    assert_eq!(claims[0].organization_id, id);
+    assert_eq!(claims[0].retained_until, None);
+}
