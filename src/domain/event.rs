@@ -85,6 +85,10 @@ impl EventType {
 /// delivery of developer identities).
 pub const SYSTEM_ACTOR: &str = "system";
 
+/// The field change naming an organization's slug: created (`""` → slug),
+/// renamed (old → new), deleted (slug → `""`). Read caches follow it.
+pub const SLUG_FIELD: &str = "slug";
+
 /// One field's value before and after.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FieldChange {

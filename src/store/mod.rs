@@ -16,6 +16,7 @@ pub mod listen;
 pub mod mail;
 pub mod membership;
 pub mod organization;
+pub mod slug;
 pub mod user;
 
 pub(crate) use self::db_error::conflict_on;

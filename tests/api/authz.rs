@@ -160,6 +160,7 @@ async fn call(
         user_id: String::new(),
         organization_id: f.org.id.clone(),
         permission: "applications.read".into(),
+        ..Default::default()
     };
     let org_id = f.org.id.clone();
     let invitation_id = f.invitation.id.clone();

@@ -22,6 +22,7 @@ mod provider_sync;
 mod races;
 mod reflection;
 mod scratch;
+mod slugs;
 mod smtp;
 mod text;
 mod tls;
