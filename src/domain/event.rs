@@ -36,6 +36,9 @@ pub enum EventType {
     /// Any other change of the identity's state: delivery began failing (or
     /// fails differently), or the provider approved the developer.
     IdentityChanged,
+    /// The organization was brought over from another system (with its
+    /// members and invitations) by `roster import`, not created here.
+    OrganizationImported,
 }
 
 impl EventType {
@@ -56,6 +59,7 @@ impl EventType {
         EventType::IdentityProvisioned,
         EventType::IdentityDeprovisioned,
         EventType::IdentityChanged,
+        EventType::OrganizationImported,
     ];
 
     /// The name consumers see.
@@ -77,6 +81,7 @@ impl EventType {
             EventType::IdentityProvisioned => "organization.identity_provisioned",
             EventType::IdentityDeprovisioned => "organization.identity_deprovisioned",
             EventType::IdentityChanged => "organization.identity_changed",
+            EventType::OrganizationImported => "organization.imported",
         }
     }
 }
@@ -88,6 +93,11 @@ pub const SYSTEM_ACTOR: &str = "system";
 /// The field change naming an organization's slug: created (`""` → slug),
 /// renamed (old → new), deleted (slug → `""`). Read caches follow it.
 pub const SLUG_FIELD: &str = "slug";
+
+/// The actor recorded for organizations `roster import better-auth` brought
+/// over: consumers tell an import from a creation by it (and by the event
+/// type, `organization.imported`).
+pub const BETTER_AUTH_IMPORT_ACTOR: &str = "import:better-auth";
 
 /// One field's value before and after.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

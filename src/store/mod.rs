@@ -10,6 +10,7 @@ mod db_error;
 pub mod entity;
 pub mod event;
 pub mod identity;
+pub mod import;
 pub mod invitation;
 pub mod lease;
 pub mod listen;

@@ -11,6 +11,7 @@ mod clients;
 mod events;
 mod fake_portal;
 mod identity;
+mod import;
 mod invitation;
 mod membership;
 mod organization;
