@@ -49,6 +49,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // A body that does not decode is INVALID_ARGUMENT, not INTERNAL.
+        .codec_path("crate::api::codec::RosterCodec")
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -24,6 +24,10 @@ pub enum EventType {
     InvitationRejected,
     InvitationCancelled,
     InvitationExpired,
+    /// The invitation's email can never be delivered (the mail server
+    /// refused it for good); it is not retried. The inviter sees it in the
+    /// audit log and can invite another address.
+    InvitationDeliveryFailed,
     /// The developer identity now exists in the Provider Portal.
     IdentityProvisioned,
     /// The developer identity of a deleted organization is gone from the
@@ -38,7 +42,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 16] = [
+    pub const ALL: [EventType; 17] = [
         EventType::OrganizationCreated,
         EventType::OrganizationUpdated,
         EventType::OrganizationDeleted,
@@ -51,6 +55,7 @@ impl EventType {
         EventType::InvitationRejected,
         EventType::InvitationCancelled,
         EventType::InvitationExpired,
+        EventType::InvitationDeliveryFailed,
         EventType::IdentityProvisioned,
         EventType::IdentityDeprovisioned,
         EventType::IdentityChanged,
@@ -72,6 +77,7 @@ impl EventType {
             EventType::InvitationRejected => "invitation.rejected",
             EventType::InvitationCancelled => "invitation.cancelled",
             EventType::InvitationExpired => "invitation.expired",
+            EventType::InvitationDeliveryFailed => "invitation.delivery_failed",
             EventType::IdentityProvisioned => "organization.identity_provisioned",
             EventType::IdentityDeprovisioned => "organization.identity_deprovisioned",
             EventType::IdentityChanged => "organization.identity_changed",
@@ -83,6 +89,10 @@ impl EventType {
 /// The actor recorded for changes roster makes on its own (expiry, and the
 /// delivery of developer identities).
 pub const SYSTEM_ACTOR: &str = "system";
+
+/// The field change naming an organization's slug: created (`""` → slug),
+/// renamed (old → new), deleted (slug → `""`). Read caches follow it.
+pub const SLUG_FIELD: &str = "slug";
 
 /// The actor recorded for organizations `roster import better-auth` brought
 /// over: consumers tell an import from a creation by it (and by the event

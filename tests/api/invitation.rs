@@ -44,6 +44,7 @@ backend_tests!(
     admins_invite_and_members_cannot,
     accepting_makes_the_recipient_a_member_once,
     only_the_recipient_with_a_verified_email_may_answer,
+    an_invitation_addressed_to_someone_else_answers_like_a_random_id,
     a_member_under_another_address_cannot_join_twice,
     every_answer_is_a_transition_from_pending,
     admins_cancel_and_members_cannot,
@@ -333,22 +334,14 @@ async fn only_the_recipient_with_a_verified_email_may_answer(backend: Backend) {
         .members("mallory")
         .accept_invitation(accept(&invitation.id))
         .await;
-    assert_error(
-        stranger,
-        Code::PermissionDenied,
-        "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION",
-    );
+    assert_error(stranger, Code::NotFound, "INVITATION_NOT_FOUND");
     let reject = app
         .members("mallory")
         .reject_invitation(pb::RejectInvitationRequest {
             id: invitation.id.clone(),
         })
         .await;
-    assert_error(
-        reject,
-        Code::PermissionDenied,
-        "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION",
-    );
+    assert_error(reject, Code::NotFound, "INVITATION_NOT_FOUND");
     let no_email = app.token_with(TokenRequest {
         sub: "bob".into(),
         ttl: Duration::from_secs(600),
@@ -358,11 +351,7 @@ async fn only_the_recipient_with_a_verified_email_may_answer(backend: Backend) {
         .members_with_token(Some(&no_email))
         .accept_invitation(accept(&invitation.id))
         .await;
-    assert_error(
-        without,
-        Code::PermissionDenied,
-        "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION",
-    );
+    assert_error(without, Code::NotFound, "INVITATION_NOT_FOUND");
 
     let unverified = token_for(&app, "bob", "bob@example.com", false);
     let accept_unverified = app
@@ -390,6 +379,42 @@ async fn only_the_recipient_with_a_verified_email_may_answer(backend: Backend) {
         .accept_invitation(accept(&invitation.id))
         .await
         .unwrap();
+}
+
+/// The code, reason, message and details of a failed call: everything a
+/// caller can tell two failures apart by.
+fn failure<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> (Code, String, Vec<u8>) {
+    let status = result.expect_err("the call fails");
+    (
+        status.code(),
+        status.message().to_owned(),
+        status.details().to_vec(),
+    )
+}
+
+async fn an_invitation_addressed_to_someone_else_answers_like_a_random_id(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let org = app.create_org("alice", "acme").await;
+    let invitation = app.invite("alice", &org.id, "bob", pb::Role::Member).await;
+    let random = uuid::Uuid::now_v7().to_string();
+    let mut mallory = app.members("mallory");
+
+    let existing = failure(mallory.accept_invitation(accept(&invitation.id)).await);
+    let missing = failure(mallory.accept_invitation(accept(&random)).await);
+    assert_eq!(existing.0, Code::NotFound);
+    assert_eq!(existing, missing, "AcceptInvitation is an existence oracle");
+
+    let reject = |id: &str| pb::RejectInvitationRequest { id: id.to_owned() };
+    let existing = failure(mallory.reject_invitation(reject(&invitation.id)).await);
+    let missing = failure(mallory.reject_invitation(reject(&random)).await);
+    assert_eq!(existing.0, Code::NotFound);
+    assert_eq!(existing, missing, "RejectInvitation is an existence oracle");
+
+    // Nothing changed: bob can still accept.
+    app.members("bob")
+        .accept_invitation(accept(&invitation.id))
+        .await
+        .expect("the recipient accepts");
 }
 
 async fn a_member_under_another_address_cannot_join_twice(backend: Backend) {

@@ -15,6 +15,7 @@ mod import;
 mod invitation;
 mod membership;
 mod organization;
+mod outage;
 mod production;
 mod provider_portal;
 mod provider_portal_ops;
@@ -22,9 +23,12 @@ mod provider_sync;
 mod races;
 mod reflection;
 mod scratch;
+mod slugs;
 mod smtp;
+mod text;
 mod tls;
 mod validation;
+mod wire;
 
 /// `.ci/run` sets `ROSTER_REQUIRE_POSTGRES=1`: then the PostgreSQL variants
 /// must have been built to run (`TEST_DATABASE_URL` set at build time), or
