@@ -42,9 +42,13 @@ pub enum ImportError {
 }
 
 /// What roster holds that the plan must respect, read on `conn`.
-async fn existing(conn: &impl ConnectionTrait) -> Result<Existing, ImportError> {
+async fn existing(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<Existing, ImportError> {
     Ok(Existing {
         organizations: store::import::organizations(conn).await?,
+        retained_slugs: store::import::retained_slugs(conn, now).await?,
     })
 }
 
@@ -59,7 +63,7 @@ pub async fn plan_only(
     options: &Options,
     now: DateTime<Utc>,
 ) -> Result<Plan, ImportError> {
-    let existing = existing(store.db()).await?;
+    let existing = existing(store.db(), now).await?;
     Ok(plan::plan(snapshot, &existing, options, now))
 }
 
@@ -83,7 +87,7 @@ pub async fn plan_and_apply(
         .await
         .map_err(Error::from)?;
     }
-    let plan = plan::plan(snapshot, &existing(&txn).await?, options, now);
+    let plan = plan::plan(snapshot, &existing(&txn, now).await?, options, now);
     if plan.is_refused() || plan.is_empty() {
         txn.rollback().await.map_err(Error::from)?;
         return Ok((plan, None));

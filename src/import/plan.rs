@@ -31,6 +31,8 @@ pub struct Options {
 pub struct Existing {
     /// Every organization: (id, developer id, slug).
     pub organizations: Vec<(OrganizationId, String, String)>,
+    /// Old slugs that renamed organizations still retain.
+    pub retained_slugs: Vec<(String, OrganizationId)>,
 }
 
 /// What kind of finding, as printed (`[kind]`).
@@ -295,6 +297,12 @@ pub fn plan(
         .iter()
         .map(|(_, developer, slug)| (slug.clone(), format!("roster's organization {developer}")))
         .collect();
+    for (slug, organization) in &existing.retained_slugs {
+        slugs_taken.insert(
+            slug.clone(),
+            format!("roster's organization {organization}, which retains it after a rename"),
+        );
+    }
 
     let mut plan = Plan::default();
     // Oldest first, so that of two organizations whose slugs collide the
@@ -488,7 +496,7 @@ fn judge_organization(
     else {
         return None;
     };
-    let created_at = source.created_at.unwrap_or_else(Utc::now);
+    let created_at = source.created_at.unwrap_or_else(crate::domain::now);
     Some(Organization {
         id,
         developer_id,

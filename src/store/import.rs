@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{
     conflict_on,
-    entity::{invitations, memberships, organizations, users},
+    entity::{invitations, memberships, organization_slugs, organizations, users},
 };
 use crate::domain::{
     Error, Reason,
@@ -35,6 +35,27 @@ pub async fn organizations(
     Ok(rows
         .into_iter()
         .map(|(id, developer, slug)| (OrganizationId(id), developer, slug))
+        .collect())
+}
+
+/// Old slugs organizations still retain after a rename (at `now`), with
+/// the organization retaining each: no other organization may take them.
+#[instrument(skip(conn))]
+pub async fn retained_slugs(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, OrganizationId)>, Error> {
+    let rows: Vec<(String, Uuid)> = organization_slugs::Entity::find()
+        .select_only()
+        .column(organization_slugs::Column::Slug)
+        .column(organization_slugs::Column::OrganizationId)
+        .filter(organization_slugs::Column::RetainedUntil.gt(now))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(slug, id)| (slug, OrganizationId(id)))
         .collect())
 }
 

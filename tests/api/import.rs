@@ -22,6 +22,7 @@ backend_tests!(needs_node;
     problems_are_reported_and_refused_until_a_flag_says_how,
     a_failure_mid_import_leaves_nothing,
     two_imports_at_once_import_once,
+    imported_identities_are_not_created_again_and_go_with_their_organization,
 );
 
 /// A Better Auth database the fixture made, with its JSON summary.
@@ -438,6 +439,21 @@ async fn problems_are_reported_and_refused_until_a_flag_says_how(backend: Backen
     let app = TestApp::spawn(&backend).await;
     // roster already has an organization with Globex's slug.
     app.create_org("someone", "globex").await;
+    // And one that was called "shouty" until a rename, and retains it.
+    let quiet = app.create_org("someone", "shouty").await;
+    app.orgs("someone")
+        .update_organization(pb::UpdateOrganizationRequest {
+            organization: Some(pb::Organization {
+                id: quiet.id.clone(),
+                slug: "quiet".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["slug".into()],
+            }),
+        })
+        .await
+        .unwrap();
     let before = counts(&app).await;
 
     for args in [&[][..], &["--apply"][..]] {
@@ -450,6 +466,7 @@ async fn problems_are_reported_and_refused_until_a_flag_says_how(backend: Backen
             "problem [reserved_slug] organization",
             "problem [invalid_name] organization",
             "problem [slug_taken] organization",
+            "which retains it after a rename",
             "problem [no_owner] organization",
             "problem [duplicate_membership] member duplicate-member-row",
             "problem [member_without_user] member ghost-member-row",
@@ -468,7 +485,7 @@ async fn problems_are_reported_and_refused_until_a_flag_says_how(backend: Backen
     let (code, out) = import(&app, &ba.url, &["--apply", "--skip-invalid"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("skipped [no_owner]"), "{out}");
-    assert!(out.contains("imported: 3 organizations"), "{out}");
+    assert!(out.contains("imported: 2 organizations"), "{out}");
     let e = expected(&ba.summary);
     let people = &ba.summary["people"];
     let user = |key: &str| {
@@ -493,14 +510,11 @@ async fn problems_are_reported_and_refused_until_a_flag_says_how(backend: Backen
         }
     };
     // Messy without its broken rows: Heidi owns it, Carol keeps her oldest
-    // membership (member), the row without a user is gone. Shouty's slug
-    // is lower case.
+    // membership (member), the row without a user is gone. Shouty is
+    // skipped: roster's Quiet retains that slug.
     assert_eq!(
         slugs_of(token_of(&app, user("heidi"))).await,
-        HashMap::from([
-            ("messy".to_owned(), pb::Role::Owner),
-            ("shouty".to_owned(), pb::Role::Owner)
-        ])
+        HashMap::from([("messy".to_owned(), pb::Role::Owner)])
     );
     assert_eq!(
         slugs_of(token_of(&app, user("carol"))).await,
@@ -530,7 +544,7 @@ async fn problems_are_reported_and_refused_until_a_flag_says_how(backend: Backen
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("promoted [no_owner]"), "{out}");
     assert!(
-        out.contains("already imported (left as they are): 3"),
+        out.contains("already imported (left as they are): 2"),
         "{out}"
     );
     assert!(out.contains("imported: 1 organizations"), "{out}");
@@ -648,4 +662,121 @@ async fn two_imports_at_once_import_once(backend: Backend) {
         .count();
     assert_eq!((imported, nothing), (1, 1), "{outputs:#?}");
     compare(&app, &ba.summary, false).await;
+}
+
+/// What cannot be read as a Better Auth database is exit status 2, with
+/// one line that says why, and nothing is written.
+#[test]
+fn unusable_sources_are_exit_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_better_auth = dir.path().join("other.db");
+    {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let url = format!("sqlite://{}?mode=rwc", not_better_auth.display());
+            let db = Database::connect(&url).await.unwrap();
+            db.execute_unprepared("CREATE TABLE user (id TEXT PRIMARY KEY)")
+                .await
+                .unwrap();
+            db.close().await.unwrap();
+        });
+    }
+    let target = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("roster.db").display()
+    );
+    for (from, says) in [
+        (
+            "mysql://localhost/portal",
+            "must be a sqlite:// or postgres:// URL",
+        ),
+        ("sqlite:///nonexistent/better-auth.db", "cannot connect"),
+        (
+            &format!("sqlite://{}", not_better_auth.display()),
+            "no \"organization\" (or \"organizations\") table",
+        ),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_roster"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("ROSTER_") || key == "DATABASE_URL" {
+                command.env_remove(key);
+            }
+        }
+        let output = command
+            .args(["import", "better-auth", "--apply", "--from", from])
+            .args(["--database-url", &target])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{from}: {stderr}");
+        assert!(
+            stderr.starts_with("roster import better-auth: "),
+            "{stderr}"
+        );
+        assert!(stderr.contains(says), "{from}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+    assert!(
+        !dir.path().join("roster.db").exists(),
+        "roster's database is not even opened"
+    );
+}
+
+async fn imported_identities_are_not_created_again_and_go_with_their_organization(
+    backend: Backend,
+) {
+    let ba = seed(&backend, &[]).await;
+    let e = expected(&ba.summary);
+    // The portal made each organization's developer already.
+    let fake = crate::fake_portal::FakePortal::start().await;
+    for id in e.orgs.keys() {
+        fake.add_developer(id);
+    }
+    let app = TestApp::spawn_with(&backend, |c| crate::provider_portal::use_portal(c, &fake)).await;
+    let (code, out) = import(&app, &ba.url, &["--apply"]);
+    assert_eq!(code, 0, "{out}");
+    // Nothing to deliver: no create reaches the portal.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(fake.creates().is_empty(), "{:?}", fake.creates());
+
+    // Deleting an imported organization deletes its developer.
+    let acme = *e.orgs.values().find(|o| s(o, "slug") == "acme").unwrap();
+    let owner = e
+        .members
+        .iter()
+        .find(|m| s(m, "organizationId") == s(acme, "id") && s(m, "role") == "owner")
+        .unwrap();
+    let owner = *e
+        .users
+        .iter()
+        .find(|u| s(u, "id") == s(owner, "userId"))
+        .unwrap();
+    let token = token_of(&app, owner);
+    let listed = app
+        .orgs_with_token(Some(&token))
+        .list_organizations(pb::ListOrganizationsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .organizations;
+    let org = listed
+        .iter()
+        .map(|o| o.organization.as_ref().unwrap())
+        .find(|o| o.developer_id == s(acme, "id"))
+        .unwrap();
+    app.orgs_with_token(Some(&token))
+        .delete_organization(pb::DeleteOrganizationRequest {
+            id: org.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let globex = e.orgs.keys().find(|id| **id != s(acme, "id")).unwrap();
+    for _ in 0..200 {
+        if fake.developer_ids() == [globex.to_string()] {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the portal still has {:?}", fake.developer_ids());
 }

@@ -83,7 +83,7 @@ async fn decide(
         skip_invalid: args.skip_invalid,
         promote_oldest_admin: args.promote_oldest_admin,
     };
-    let now = chrono::Utc::now();
+    let now = roster::domain::now();
     let (plan, applied) = if args.apply {
         import::plan_and_apply(store, snapshot, &options, now).await?
     } else {
