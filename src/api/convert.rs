@@ -214,7 +214,7 @@ pub fn organization_key(req: pb::GetOrganizationRequest) -> Result<OrganizationK
     match req.key {
         Some(Key::Id(id)) => Ok(OrganizationKey::Id(organization_id("id", &id)?)),
         Some(Key::Slug(slug)) if !slug.trim().is_empty() => {
-            Ok(OrganizationKey::Slug(Slug::normalize(&slug)))
+            Ok(OrganizationKey::Slug(Slug::lookup("slug", &slug)?))
         }
         Some(Key::Slug(_)) => Err(Error::invalid("slug", "is required")),
         None => Err(Error::invalid("key", "give either id or slug")),

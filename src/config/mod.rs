@@ -107,6 +107,12 @@ pub struct Config {
     #[arg(long, env = "ROSTER_AUTHZ_CACHE_CAPACITY", default_value_t = defaults::AUTHZ_CACHE_CAPACITY,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub authz_cache_capacity: u64,
+    /// Bytes of verified bearer tokens (with their claims) remembered, so a
+    /// token sent again is not verified again; the least used are dropped
+    /// first (at least 65536).
+    #[arg(long, env = "ROSTER_TOKEN_CACHE_BYTES", default_value_t = defaults::TOKEN_CACHE_BYTES,
+          value_parser = clap::value_parser!(u64).range(defaults::MIN_TOKEN_CACHE_BYTES..))]
+    pub token_cache_bytes: u64,
     /// The worst-case staleness of cached reads (permission checks without a
     /// revision, read authorization, GetOrganization): the cache is used only
     /// while its follower has confirmed, this recently, that it applied every

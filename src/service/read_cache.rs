@@ -323,7 +323,8 @@ impl ReadCache {
             || is(EventType::IdentityChanged)
         {
             self.invalidate_organization(event.organization_id);
-        } else if is(EventType::OrganizationDeleted) {
+        } else if is(EventType::OrganizationDeleted) || is(EventType::OrganizationImported) {
+            // An import writes an organization with all its members at once.
             self.forget_organization(event.organization_id);
         }
         self.set_applied(event.cursor);

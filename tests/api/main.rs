@@ -11,9 +11,11 @@ mod clients;
 mod events;
 mod fake_portal;
 mod identity;
+mod import;
 mod invitation;
 mod membership;
 mod organization;
+mod outage;
 mod production;
 mod provider_portal;
 mod provider_portal_ops;
@@ -23,8 +25,10 @@ mod reflection;
 mod scratch;
 mod slugs;
 mod smtp;
+mod text;
 mod tls;
 mod validation;
+mod wire;
 
 /// `.ci/run` sets `ROSTER_REQUIRE_POSTGRES=1`: then the PostgreSQL variants
 /// must have been built to run (`TEST_DATABASE_URL` set at build time), or
