@@ -293,6 +293,7 @@ async fn compare(app: &TestApp, summary: &Value, kept_ids: bool) {
                             user_id: s(member, "userId").to_owned(),
                             organization_id: org_id.clone(),
                             permission: permission.to_owned(),
+                            ..Default::default()
                         }),
                         ..Default::default()
                     })

@@ -171,6 +171,7 @@ async fn a_nul_in_any_request_text_is_refused_naming_the_field(backend: Backend)
                     user_id: "bob\0".into(),
                     organization_id: org.id.clone(),
                     permission: "applications.read".into(),
+                    ..Default::default()
                 }),
                 ..Default::default()
             })
