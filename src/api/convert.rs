@@ -11,14 +11,16 @@ use crate::{
         event::{Event, EventCursor},
         identity::IdentityState,
         ids::{InvitationId, OrganizationId, UserId, parse_request_id},
-        input::{Email, LogoUrl, OrganizationName, SearchPrefix, Slug},
+        input::{Email, OrganizationName, SearchPrefix, Slug},
+        logo::{LogoImage, NewLogo},
         model::{Invitation, InvitationState, Member, Organization, Role, UserOrganization},
         page::PageRequest,
         rules,
     },
     pb,
     service::{
-        InvitationFilter, MemberQuery, NewOrganization, OrganizationKey, OrganizationUpdate,
+        InvitationFilter, MemberQuery, NewOrganization, OrganizationDetail, OrganizationKey,
+        OrganizationUpdate,
     },
     store::membership::MemberFilter,
 };
@@ -97,7 +99,8 @@ impl From<Organization> for pb::Organization {
             id: org.id.to_string(),
             slug: org.slug,
             name: org.name,
-            logo_url: org.logo_url,
+            logo_url: org.logo.url().to_owned(),
+            has_logo: org.logo.is_some(),
             developer_id: org.developer_id.to_string(),
             create_time: Some(timestamp(org.created_at)),
             update_time: Some(timestamp(org.updated_at)),
@@ -111,10 +114,25 @@ impl From<Organization> for pb::Organization {
     }
 }
 
-impl From<UserOrganization> for pb::UserOrganization {
-    fn from(entry: UserOrganization) -> Self {
+/// An organization with its logo image, if it has one and it was read.
+pub fn organization_with_logo(org: Organization, image: Option<LogoImage>) -> pb::Organization {
+    let mut reply = pb::Organization::from(org);
+    if let Some(image) = image {
+        reply.logo_url = image.data_url();
+    }
+    reply
+}
+
+impl From<OrganizationDetail> for pb::Organization {
+    fn from(detail: OrganizationDetail) -> Self {
+        organization_with_logo(detail.organization, detail.logo_image)
+    }
+}
+
+impl From<(UserOrganization, Option<LogoImage>)> for pb::UserOrganization {
+    fn from((entry, image): (UserOrganization, Option<LogoImage>)) -> Self {
         pb::UserOrganization {
-            organization: Some(entry.organization.into()),
+            organization: Some(organization_with_logo(entry.organization, image)),
             role: role_to_proto(entry.role),
             join_time: Some(timestamp(entry.joined_at)),
         }
@@ -196,16 +214,16 @@ pub fn invitation_id(value: &str) -> Result<InvitationId, Error> {
 }
 
 pub fn new_organization(req: pb::CreateOrganizationRequest) -> Result<NewOrganization, Error> {
-    let (name, slug, logo_url, request_id) = all_valid((
+    let (name, slug, logo, request_id) = all_valid((
         OrganizationName::parse("name", &req.name),
         Slug::parse("slug", &req.slug),
-        LogoUrl::parse("logo_url", &req.logo_url),
+        NewLogo::parse("logo_url", &req.logo_url),
         parse_request_id("request_id", &req.request_id),
     ))?;
     Ok(NewOrganization {
         name,
         slug,
-        logo_url,
+        logo,
         request_id,
     })
 }
@@ -243,19 +261,19 @@ pub fn organization_update(
         ));
     }
     let wants = |field: &str| everything || paths.iter().any(|p| p == field);
-    let (id, name, logo_url) = all_valid((
+    let (id, name, logo) = all_valid((
         parse_organization("organization.id", &organization.id),
         wants("name")
             .then(|| OrganizationName::parse("organization.name", &organization.name))
             .transpose(),
         wants("logo_url")
-            .then(|| LogoUrl::parse("organization.logo_url", &organization.logo_url))
+            .then(|| NewLogo::parse("organization.logo_url", &organization.logo_url))
             .transpose(),
     ))?;
     Ok(OrganizationUpdate {
         id,
         name,
-        logo_url,
+        logo,
         etag: non_empty(organization.etag),
     })
 }

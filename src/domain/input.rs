@@ -7,7 +7,6 @@
 use std::fmt;
 
 use email_address::{EmailAddress, Options};
-use url::Url;
 
 use super::FieldViolation;
 
@@ -202,37 +201,6 @@ impl fmt::Display for Email {
     }
 }
 
-/// A logo: empty (no logo) or an `https` URL of at most 2048 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LogoUrl(String);
-
-impl LogoUrl {
-    pub const MAX_LEN: usize = 2048;
-
-    pub fn parse(field: &str, value: &str) -> Result<Self, FieldViolation> {
-        let trimmed = value.trim();
-        if trimmed.is_empty() {
-            return Ok(Self::default());
-        }
-        if trimmed.len() > Self::MAX_LEN {
-            return Err(FieldViolation::new(
-                field,
-                "must be at most 2048 characters",
-            ));
-        }
-        let url = Url::parse(trimmed)
-            .map_err(|err| FieldViolation::new(field, format!("must be an https URL ({err})")))?;
-        if url.scheme() != "https" || url.host_str().is_none_or(str::is_empty) {
-            return Err(FieldViolation::new(field, "must be an https URL"));
-        }
-        Ok(Self(trimmed.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// A case-insensitive prefix of a member's email or display name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchPrefix(String);
@@ -323,16 +291,5 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(Email::parse("email", &long).is_err());
-    }
-
-    #[test]
-    fn logo_urls_must_be_https() {
-        assert!(LogoUrl::parse("logo_url", "").is_ok());
-        assert!(LogoUrl::parse("logo_url", "https://cdn.example.com/a.png").is_ok());
-        assert!(LogoUrl::parse("logo_url", "http://cdn.example.com/a.png").is_err());
-        assert!(LogoUrl::parse("logo_url", "javascript:alert(1)").is_err());
-        assert!(LogoUrl::parse("logo_url", "not a url").is_err());
-        let long = format!("https://example.com/{}", "a".repeat(2048));
-        assert!(LogoUrl::parse("logo_url", &long).is_err());
     }
 }

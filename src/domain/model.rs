@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use super::{
     identity::Identity,
     ids::{DeveloperId, InvitationId, MembershipId, OrganizationId, UserId},
+    logo::Logo,
 };
 
 /// A member's role in one organization.
@@ -79,8 +80,8 @@ pub struct Organization {
     pub developer_id: DeveloperId,
     pub name: String,
     pub slug: String,
-    /// Empty for no logo.
-    pub logo_url: String,
+    /// Its logo, without an image's bytes.
+    pub logo: Logo,
     /// Bumped by every update; the etag is derived from it.
     pub version: i64,
     pub created_at: DateTime<Utc>,

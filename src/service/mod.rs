@@ -28,7 +28,9 @@ pub use authorization::{CheckAnswer, CheckInput};
 pub use events::{AuditQuery, EventStream};
 pub use invitation::InvitationFilter;
 pub use membership::MemberQuery;
-pub use organization::{NewOrganization, OrganizationKey, OrganizationUpdate, SlugAvailability};
+pub use organization::{
+    NewOrganization, OrganizationDetail, OrganizationKey, OrganizationUpdate, SlugAvailability,
+};
 pub use read_cache::ReadCache;
 pub use signal::Signal;
 

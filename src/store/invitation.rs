@@ -99,6 +99,7 @@ pub async fn insert(conn: &impl ConnectionTrait, new: NewInvitation<'_>) -> Resu
         expires_at: Set(new.expires_at),
         created_at: Set(new.now),
         updated_at: Set(new.now),
+        delivery: Set("email".to_owned()),
     }
     .insert(conn)
     .await

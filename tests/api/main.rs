@@ -12,6 +12,7 @@ mod events;
 mod fake_portal;
 mod identity;
 mod invitation;
+mod logos;
 mod membership;
 mod organization;
 mod production;

@@ -199,6 +199,7 @@ async fn page_sizes_default_clamp_and_refuse_negatives(backend: Backend) {
                 .list_organizations(pb::ListOrganizationsRequest {
                     page_size,
                     page_token: String::new(),
+                    include_logos: false,
                 })
                 .await
         }
