@@ -13,7 +13,10 @@ use crate::{
         ids::{InvitationId, OrganizationId, UserId, parse_request_id},
         input::{Email, OrganizationName, SearchPrefix, Slug},
         logo::{LogoImage, NewLogo},
-        model::{Invitation, InvitationState, Member, Organization, Role, UserOrganization},
+        model::{
+            Invitation, InvitationDelivery, InvitationState, Member, Organization, Role,
+            UserOrganization,
+        },
         page::PageRequest,
         rules,
     },
@@ -167,6 +170,29 @@ pub fn invitation(invitation: Invitation, now: DateTime<Utc>) -> pb::Invitation 
         create_time: Some(timestamp(invitation.created_at)),
         update_time: Some(timestamp(invitation.updated_at)),
         expire_time: Some(timestamp(invitation.expires_at)),
+        link: invitation.link.unwrap_or_default(),
+        delivery: delivery_to_proto(invitation.delivery),
+    }
+}
+
+fn delivery_to_proto(delivery: InvitationDelivery) -> i32 {
+    match delivery {
+        InvitationDelivery::Email => pb::InvitationDelivery::Email,
+        InvitationDelivery::LinkOnly => pb::InvitationDelivery::LinkOnly,
+    }
+    .into()
+}
+
+fn delivery(field: &str, value: i32) -> Result<InvitationDelivery, FieldViolation> {
+    match pb::InvitationDelivery::try_from(value) {
+        Ok(pb::InvitationDelivery::Unspecified | pb::InvitationDelivery::Email) => {
+            Ok(InvitationDelivery::Email)
+        }
+        Ok(pb::InvitationDelivery::LinkOnly) => Ok(InvitationDelivery::LinkOnly),
+        Err(_) => Err(FieldViolation::new(
+            field,
+            "is not a known InvitationDelivery",
+        )),
     }
 }
 
@@ -342,14 +368,16 @@ pub struct NewInvitation {
     pub email: Email,
     pub role: Role,
     pub request_id: Option<uuid::Uuid>,
+    pub delivery: InvitationDelivery,
 }
 
 pub fn new_invitation(req: pb::CreateInvitationRequest) -> Result<NewInvitation, Error> {
-    let (organization, email, role, request_id) = all_valid((
+    let (organization, email, role, request_id, delivery) = all_valid((
         parse_organization("organization_id", &req.organization_id),
         Email::parse("email", &req.email),
         role("role", req.role),
         parse_request_id("request_id", &req.request_id),
+        delivery("delivery", req.delivery),
     ))?;
     rules::check_invitable("role", role)?;
     Ok(NewInvitation {
@@ -357,6 +385,7 @@ pub fn new_invitation(req: pb::CreateInvitationRequest) -> Result<NewInvitation,
         email,
         role,
         request_id,
+        delivery,
     })
 }
 

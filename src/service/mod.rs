@@ -42,6 +42,7 @@ use crate::{
     domain::{
         Error, Resource,
         ids::OrganizationId,
+        link::InvitationLinks,
         model::{Organization, Role},
     },
     provider_portal::worker::IdentityWorker,
@@ -65,8 +66,8 @@ pub struct Settings {
     pub limits: Limits,
     /// How long an invitation stays open.
     pub invitation_ttl: Duration,
-    /// The portal's base URL; invitation links point into it.
-    pub portal_url: String,
+    /// Where invitation links point.
+    pub invitation_links: InvitationLinks,
     /// Most memberships the permission cache holds.
     pub cache_capacity: u64,
     /// How stale a cached read may be at worst.

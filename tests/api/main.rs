@@ -12,6 +12,7 @@ mod events;
 mod fake_portal;
 mod identity;
 mod invitation;
+mod invitation_links;
 mod logos;
 mod membership;
 mod organization;
