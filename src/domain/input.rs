@@ -1,4 +1,5 @@
-//! Request values that have passed product.md's input rules.
+//! Request values that have passed roster's input rules (each type's
+//! `parse` is the one place its rule is written).
 //!
 //! Each type can only be built through `parse`, which names the field and the
 //! rule it broke, so a value of one of these types is valid by construction
@@ -28,18 +29,26 @@ impl OrganizationName {
                 "must be at most 100 characters after trimming",
             ));
         }
-        if trimmed.chars().any(char::is_control) {
-            return Err(FieldViolation::new(
-                field,
-                "must not contain control characters",
-            ));
-        }
+        no_control_characters(field, trimmed)?;
         Ok(Self(trimmed.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Refuses control characters (NUL above all: PostgreSQL cannot store it in
+/// text, SQLite would): the one rule every free-text input shares, so a
+/// text that reaches the database is the same valid text on both.
+pub fn no_control_characters(field: &str, value: &str) -> Result<(), FieldViolation> {
+    if value.chars().any(char::is_control) {
+        return Err(FieldViolation::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
 }
 
 /// Slugs that would collide with the portal's own routes.
@@ -143,12 +152,28 @@ impl Slug {
         })
     }
 
+    /// The stored form of a slug to look an organization up by. A text that
+    /// could never have been a slug is refused (naming `field`) rather than
+    /// sent to the database; a reserved one is looked up, and is not found.
+    pub fn lookup(field: &str, value: &str) -> Result<String, FieldViolation> {
+        match Self::check(value) {
+            Ok(slug) => Ok(slug.0),
+            Err(SlugProblem::Reserved) => Ok(Self::normalize(value)),
+            Err(SlugProblem::Invalid(rule)) => Err(FieldViolation::new(field, rule)),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
-/// An email address: valid, at most 254 characters, compared case-insensitively.
+/// An email address: valid, at most 254 characters, compared
+/// case-insensitively, and one an invitation can be delivered to: no
+/// quoted local part (`"a b"@example.com`: valid, but mail servers and the
+/// portal's sign-up refuse it) and no control characters. A non-ASCII
+/// address is accepted here; whether it can be delivered is the SMTP
+/// server's to say (SMTPUTF8, see `mail`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email {
     /// As given (trimmed): what we show and send to.
@@ -167,6 +192,13 @@ impl Email {
         }
         if trimmed.len() > Self::MAX_LEN {
             return Err(FieldViolation::new(field, "must be at most 254 characters"));
+        }
+        no_control_characters(field, trimmed)?;
+        if trimmed.starts_with('"') {
+            return Err(FieldViolation::new(
+                field,
+                "must not have a quoted local part: such an address cannot be delivered to",
+            ));
         }
         let options = Options::default()
             .without_display_text()
@@ -217,12 +249,7 @@ impl SearchPrefix {
         if trimmed.chars().count() > Self::MAX_CHARS {
             return Err(FieldViolation::new(field, "must be at most 254 characters"));
         }
-        if trimmed.chars().any(char::is_control) {
-            return Err(FieldViolation::new(
-                field,
-                "must not contain control characters",
-            ));
-        }
+        no_control_characters(field, trimmed)?;
         Ok(Some(Self(trimmed.to_lowercase())))
     }
 
@@ -291,5 +318,28 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(Email::parse("email", &long).is_err());
+    }
+
+    #[test]
+    fn undeliverable_and_unstorable_emails_are_refused() {
+        for bad in [
+            "\"alice smith\"@example.com",
+            "\"a\"@example.com",
+            "alice\0@example.com",
+            "ali\nce@example.com",
+        ] {
+            assert!(Email::parse("email", bad).is_err(), "{bad:?}");
+        }
+        assert!(Email::parse("email", "jörg@exämple.de").is_ok());
+    }
+
+    #[test]
+    fn texts_with_control_characters_never_pass() {
+        assert!(OrganizationName::parse("name", "a\0b").is_err());
+        assert!(SearchPrefix::parse("search", "a\0").is_err());
+        assert!(Slug::lookup("slug", "acme\0").is_err());
+        assert!(Slug::lookup("slug", &"a".repeat(49)).is_err());
+        assert_eq!(Slug::lookup("slug", " Acme "), Ok("acme".to_owned()));
+        assert_eq!(Slug::lookup("slug", "admin"), Ok("admin".to_owned()));
     }
 }

@@ -38,16 +38,6 @@ pub const REQUEST_DURATION: &str = "roster_rpc_request_duration_seconds";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
 
-/// Records the organization a call is about on the current RPC span.
-pub fn record_organization(organization: &impl std::fmt::Display) {
-    Span::current().record("org_id", tracing::field::display(organization));
-}
-
-/// Records the authenticated caller on the current RPC span.
-pub fn record_caller(user_id: &str) {
-    Span::current().record("caller", user_id);
-}
-
 /// A caller-supplied id is kept only if it is short and plain.
 fn usable_request_id(value: &HeaderValue) -> Option<String> {
     let text = value.to_str().ok()?;

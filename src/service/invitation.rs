@@ -22,6 +22,7 @@ use crate::{
         input::Email,
         model::{Invitation, InvitationDelivery, InvitationState, Member, Organization, Role},
         page::{Page, PageRequest},
+        rules::{self, SeatUsage},
     },
     mail,
     store::{
@@ -145,15 +146,8 @@ impl Roster {
         txn: &sea_orm::DatabaseTransaction,
         organization: OrganizationId,
     ) -> Result<(), Error> {
-        let limits = self.settings.limits;
         let (members, pending) = store::organization::seat_usage(txn, organization, now()).await?;
-        if pending > limits.max_pending_invitations_per_organization {
-            return Err(Error::ResourceExhausted(Reason::InvitationLimit));
-        }
-        if members + pending > limits.max_members_per_organization {
-            return Err(Error::ResourceExhausted(Reason::MembershipLimit));
-        }
-        Ok(())
+        rules::check_seats(&self.settings.limits, SeatUsage { members, pending })
     }
 
     /// Puts the invitation email in the outbox, in the invitation's
@@ -404,17 +398,20 @@ impl Roster {
     }
 
     /// The invitation, if the caller is its recipient with a verified email.
+    ///
+    /// An invitation addressed to someone else is answered exactly as an id
+    /// that does not exist: telling the two apart would let anyone probe
+    /// which invitation ids exist (and so that an organization is inviting).
     async fn recipient_invitation(
         &self,
         caller: &Caller,
         id: InvitationId,
     ) -> Result<Invitation, Error> {
+        caller.email_claim_usable()?;
         let invitation = store::invitation::find(self.store.db(), id)
             .await?
+            .filter(|invitation| is_addressed_to(caller, invitation))
             .ok_or(Error::NotFound(Resource::Invitation))?;
-        if !is_addressed_to(caller, &invitation) {
-            return Err(Error::PermissionDenied(Reason::NotTheRecipient));
-        }
         caller.verified_email()?;
         Ok(invitation)
     }

@@ -16,15 +16,15 @@ mod invitation;
 mod membership;
 mod organization;
 mod read_cache;
-mod signal;
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::DatabaseTransaction;
 use tokio::sync::watch;
 
-pub use authorization::{CheckAnswer, CheckInput};
+pub use crate::signal::Signal;
+pub use authorization::{CheckAnswer, CheckInput, OrganizationRef};
 pub use events::{AuditQuery, EventStream};
 pub use invitation::InvitationFilter;
 pub use membership::MemberQuery;
@@ -32,7 +32,6 @@ pub use organization::{
     NewOrganization, OrganizationDetail, OrganizationKey, OrganizationUpdate, SlugAvailability,
 };
 pub use read_cache::ReadCache;
-pub use signal::Signal;
 
 use crate::{
     auth::{
@@ -49,16 +48,7 @@ use crate::{
     store::{self, Store},
 };
 
-/// Limits a deployment sets (product.md: "limits are configurable").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Organizations one user may own.
-    pub max_owned_organizations: u64,
-    /// Seats per organization: members plus pending invitations.
-    pub max_members_per_organization: u64,
-    /// Pending invitations per organization.
-    pub max_pending_invitations_per_organization: u64,
-}
+pub use crate::domain::rules::Limits;
 
 /// Behaviour a deployment configures.
 #[derive(Debug, Clone)]
@@ -66,6 +56,8 @@ pub struct Settings {
     pub limits: Limits,
     /// How long an invitation stays open.
     pub invitation_ttl: Duration,
+    /// How long a renamed organization's old slug keeps resolving to it.
+    pub old_slug_ttl: Duration,
     /// Where invitation links point.
     pub invitation_links: InvitationLinks,
     /// Most memberships the permission cache holds.
@@ -120,14 +112,6 @@ impl Roster {
     /// through `worker` from now on.
     pub fn deliver_identities_with(&mut self, worker: Arc<IdentityWorker>) {
         self.identities = Some(worker);
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    pub fn cache(&self) -> &ReadCache {
-        &self.cache
     }
 
     /// Rung when events have been committed (by this process, or, through
@@ -193,11 +177,7 @@ struct OrganizationWrite {
     role: Role,
 }
 
-/// The current time at the database's precision (microseconds), so what we
-/// return equals what a later read returns.
-pub(crate) fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
+pub(crate) use crate::domain::now;
 
 /// `now + ttl`, saturating rather than overflowing on absurd settings.
 fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {

@@ -67,8 +67,10 @@ fn logo_columns(logo: &Logo) -> (String, Option<String>, Option<String>) {
     }
 }
 
-/// Inserts a new organization (with its logo image, if it has one). A taken slug is `ALREADY_EXISTS`, decided by
-/// the unique index rather than a racy look-up.
+/// Inserts a new organization (with its logo image, if it has one) and
+/// claims its slug. A taken slug (another organization's current one, or an
+/// old one it still retains) is `ALREADY_EXISTS`, decided by the unique
+/// indexes rather than a racy look-up.
 #[instrument(skip_all, fields(org_id = %organization.id))]
 pub async fn insert(
     conn: &impl ConnectionTrait,
@@ -101,7 +103,13 @@ pub async fn insert(
     if let Some(image) = image {
         put_logo_image(conn, organization.id, image).await?;
     }
-    Ok(())
+    super::slug::claim(
+        conn,
+        organization.id,
+        &organization.slug,
+        organization.created_at,
+    )
+    .await
 }
 
 /// Stores (or replaces) the organization's logo image.
@@ -146,18 +154,6 @@ pub async fn find(
     id: OrganizationId,
 ) -> Result<Option<Organization>, Error> {
     Ok(organizations::Entity::find_by_id(id.0)
-        .one(conn)
-        .await?
-        .map(Organization::from))
-}
-
-#[instrument(skip(conn))]
-pub async fn find_by_slug(
-    conn: &impl ConnectionTrait,
-    slug: &str,
-) -> Result<Option<Organization>, Error> {
-    Ok(organizations::Entity::find()
-        .filter(organizations::Column::Slug.eq(slug))
         .one(conn)
         .await?
         .map(Organization::from))
@@ -230,6 +226,9 @@ pub async fn logo_images<'a>(
 #[derive(Debug, Default)]
 pub struct Changes<'a> {
     pub name: Option<String>,
+    /// The new current slug; its claim is moved right after, in the same
+    /// transaction ([`super::slug::rename`]).
+    pub slug: Option<String>,
     pub logo: Option<&'a NewLogo>,
 }
 
@@ -254,6 +253,9 @@ pub async fn update(
     if let Some(name) = changes.name {
         update = update.col_expr(organizations::Column::Name, Expr::value(name));
     }
+    if let Some(slug) = changes.slug {
+        update = update.col_expr(organizations::Column::Slug, Expr::value(slug));
+    }
     if let Some(logo) = changes.logo {
         let (url, format, digest) = logo_columns(&logo.logo());
         update = update
@@ -261,7 +263,11 @@ pub async fn update(
             .col_expr(organizations::Column::LogoImageFormat, Expr::value(format))
             .col_expr(organizations::Column::LogoImageSha256, Expr::value(digest));
     }
-    if update.exec(conn).await?.rows_affected == 0 {
+    let updated = update
+        .exec(conn)
+        .await
+        .map_err(|err| conflict_on(err, "slug", Error::AlreadyExists(Reason::SlugTaken)))?;
+    if updated.rows_affected == 0 {
         return Ok(None);
     }
     match changes.logo.map(NewLogo::image) {
@@ -283,15 +289,6 @@ pub async fn update(
 pub async fn delete(conn: &impl ConnectionTrait, id: OrganizationId) -> Result<bool, Error> {
     let result = organizations::Entity::delete_by_id(id.0).exec(conn).await?;
     Ok(result.rows_affected > 0)
-}
-
-#[instrument(skip(conn))]
-pub async fn slug_exists(conn: &impl ConnectionTrait, slug: &str) -> Result<bool, Error> {
-    let count = organizations::Entity::find()
-        .filter(organizations::Column::Slug.eq(slug))
-        .count(conn)
-        .await?;
-    Ok(count > 0)
 }
 
 /// How many organizations `user` owns (the organization limit counts these,

@@ -40,6 +40,7 @@ fn check(user: &str, org: &str, permission: &str) -> pb::PermissionCheck {
         user_id: user.into(),
         organization_id: org.into(),
         permission: permission.into(),
+        ..Default::default()
     }
 }
 
@@ -62,7 +63,8 @@ async fn ask(
         .unwrap()
 }
 
-/// What product.md says each role may do, written out independently of the code.
+/// What each role may do (the README's "Roles and rules"), written out
+/// independently of the code.
 fn expected(role: &str, permission: &str) -> bool {
     match role {
         "owner" => true,

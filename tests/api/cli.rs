@@ -176,6 +176,7 @@ fn roster_bench_runs_every_workload_and_reports_them() {
         [
             "health_check",
             "check_permission",
+            "check_permission_by_slug",
             "batch_check_permissions_10",
             "get_organization",
             "list_members_50_of_10k",
@@ -288,14 +289,11 @@ async fn logs_have_one_line_per_rpc_and_never_tokens_or_addresses_and_sigterm_st
     )
     .unwrap();
     let denied = MembershipServiceClient::new(channel.clone())
-        .create_invitation(authorized(
+        .list_members(authorized(
             &stranger,
-            pb::CreateInvitationRequest {
+            pb::ListMembersRequest {
                 organization_id: org.id.clone(),
-                email: "eve@example.com".into(),
-                role: pb::Role::Member.into(),
-                request_id: String::new(),
-                delivery: pb::InvitationDelivery::Unspecified.into(),
+                ..Default::default()
             },
         ))
         .await

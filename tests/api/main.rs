@@ -11,11 +11,13 @@ mod clients;
 mod events;
 mod fake_portal;
 mod identity;
+mod import;
 mod invitation;
 mod invitation_links;
 mod logos;
 mod membership;
 mod organization;
+mod outage;
 mod production;
 mod provider_portal;
 mod provider_portal_ops;
@@ -23,9 +25,12 @@ mod provider_sync;
 mod races;
 mod reflection;
 mod scratch;
+mod slugs;
 mod smtp;
+mod text;
 mod tls;
 mod validation;
+mod wire;
 
 /// `.ci/run` sets `ROSTER_REQUIRE_POSTGRES=1`: then the PostgreSQL variants
 /// must have been built to run (`TEST_DATABASE_URL` set at build time), or

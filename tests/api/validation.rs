@@ -1,4 +1,4 @@
-//! Every input rule of product.md, each with wrong values: the reply is
+//! Every input rule, each with wrong values: the reply is
 //! INVALID_ARGUMENT naming the field, and nothing changes.
 
 use prost_types::FieldMask;
@@ -424,7 +424,9 @@ async fn update_masks_name_only_updatable_fields(backend: Backend) {
             ..Default::default()
         })
     };
-    assert_invalid(update(vec!["slug"], with_id()).await, "update_mask");
+    assert_invalid(update(vec!["id"], with_id()).await, "update_mask");
+    // The slug is updatable, so under the mask an empty one is refused.
+    assert_invalid(update(vec!["slug"], with_id()).await, "organization.slug");
     assert_invalid(
         update(vec!["name", "developer_id"], with_id()).await,
         "update_mask",
