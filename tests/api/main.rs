@@ -13,6 +13,8 @@ mod fake_portal;
 mod identity;
 mod import;
 mod invitation;
+mod invitation_links;
+mod logos;
 mod membership;
 mod organization;
 mod outage;
