@@ -1,6 +1,7 @@
 //! roster: the organization service of a Developer Portal.
 //!
-//! Layers, outside in: `server` (tonic assembly) → `auth` (who is calling,
+//! Layers, outside in: `server` (tonic assembly) → `transport` (gRPC-Web,
+//! Connect, CORS) and `middleware` (request ids, logs, metrics, limits) → `auth` (who is calling,
 //! what each RPC needs) → `api` (gRPC handlers and conversions) → `service`
 //! (use-cases and transactions) → `domain` (plain types and rules) and
 //! `store` (SeaORM queries). The binary (`src/bin/roster/`) and the tests
@@ -18,5 +19,6 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod transport;
 
 pub use server::{ServeError, serve};

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use http::HeaderValue;
 use tonic::transport::ServerTlsConfig;
 
 use super::Config;
@@ -25,6 +26,8 @@ pub struct Ready {
     pub tls: Option<ServerTlsConfig>,
     /// Where developer identities are created; `None`: they exist only in roster.
     pub provider_portal: Option<ProviderPortalSettings>,
+    /// The browser origins CORS allows, checked; empty: CORS is off.
+    pub cors_origins: Vec<HeaderValue>,
 }
 
 impl Ready {
@@ -76,6 +79,7 @@ impl Config {
             ));
         }
         Ok(Ready {
+            cors_origins: super::cors::origins(&self.cors_origins)?,
             provider_portal: self.provider_portal.settings()?,
             tls: self.tls.server_config()?,
             mailer: self.smtp.mailer()?,

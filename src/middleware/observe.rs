@@ -38,6 +38,12 @@ pub const REQUEST_DURATION: &str = "roster_rpc_request_duration_seconds";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
 
+/// The status code of a reply whose protocol does not carry it in a
+/// `grpc-status` header or trailer (a Connect reply), put in the reply's
+/// extensions by the layer that knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyCode(pub tonic::Code);
+
 /// Records the organization a call is about on the current RPC span.
 pub fn record_organization(organization: &impl std::fmt::Display) {
     Span::current().record("org_id", tracing::field::display(organization));
@@ -158,7 +164,14 @@ where
         if let Some(header) = this.header.take() {
             response.headers_mut().insert(REQUEST_ID, header);
         }
-        let code = response.headers().get("grpc-status").and_then(code_of);
+        let code = response
+            .headers()
+            .get("grpc-status")
+            .and_then(code_of)
+            .or_else(|| {
+                let ReplyCode(code) = response.extensions().get::<ReplyCode>()?;
+                Some(*code as i32)
+            });
         let call = this.call.take().map(|call| Call { code, ..call });
         Poll::Ready(Ok(response.map(|body| ObservedBody { inner: body, call })))
     }

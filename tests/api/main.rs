@@ -15,6 +15,7 @@ mod invitation;
 mod membership;
 mod organization;
 mod production;
+mod protocols;
 mod provider_portal;
 mod provider_portal_ops;
 mod provider_sync;

@@ -1,5 +1,5 @@
 //! The command line of the `roster` binary: `serve` (the default), `token`,
-//! `bench` and `provider-portal reconcile`. The server's own settings are [`roster::config::Config`].
+//! `bench`, `provider-portal reconcile` and `openapi`. The server's own settings are [`roster::config::Config`].
 
 use std::time::Duration;
 
@@ -34,6 +34,9 @@ pub enum Command {
     Bench(BenchArgs),
     /// The Provider Portal: compare and repair developer identities.
     ProviderPortal(ProviderPortalArgs),
+    /// Print the OpenAPI description of the Connect JSON API (the source of
+    /// `openapi/roster.v1.json`).
+    Openapi,
 }
 
 /// `roster token`: a development token for grpcurl and scripts.
