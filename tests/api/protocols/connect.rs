@@ -449,3 +449,61 @@ async fn health_answers_over_connect_without_a_token() {
     assert_eq!(status, 200, "{health}");
     assert_eq!(health["status"], "SERVING");
 }
+
+/// The README's curl example (the ```bash block of "## Browsers and curl:
+/// gRPC-Web, Connect, CORS"), run with bash and curl against this test's
+/// server, `cargo run -q -- token` standing for the binary under test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_readmes_curl_example_works() {
+    let app = TestApp::spawn(&Backend::Sqlite).await;
+    let block = crate::clients::readme_bash_block("## Browsers and curl: gRPC-Web, Connect, CORS");
+    let listen = "ROSTER=http://127.0.0.1:50051";
+    assert_eq!(block.lines().filter(|l| *l == listen).count(), 1, "{block}");
+    let script = format!(
+        "set -euo pipefail\n\
+         cargo() {{ [[ $1 == run && $2 == -q && $3 == -- ]] || return 1; shift 3; \"$TEST_ROSTER_BIN\" \"$@\"; }}\n\
+         {}\n",
+        block.replace(listen, &format!("ROSTER=http://{}", app.address()))
+    );
+    let run = script.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&run)
+            .env("TEST_ROSTER_BIN", env!("CARGO_BIN_EXE_roster"))
+            .env_remove("ROSTER_JWT_SECRET")
+            .output()
+            .expect("bash and curl run")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{script}\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    let [created, got, refused] = lines[..] else {
+        panic!("three replies expected:\n{stdout}");
+    };
+    let created: Value = serde_json::from_str(created).unwrap();
+    let got: Value = serde_json::from_str(got).unwrap();
+    assert_eq!(got["organization"]["id"], created["organization"]["id"]);
+    assert_eq!(got["role"], "ROLE_OWNER");
+    let (refused, http_status) = refused.rsplit_once(' ').unwrap();
+    assert_eq!(http_status, "404");
+    let refused: Value = serde_json::from_str(refused).unwrap();
+    assert_eq!(refused["code"], "not_found");
+    assert_eq!(
+        refused["details"][0]["debug"]["reason"],
+        "ORGANIZATION_NOT_FOUND"
+    );
+    // The error shown in the README is the one roster sends.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("\n{refused}\n")),
+        "the README should show the error as sent:\n{refused}"
+    );
+}
