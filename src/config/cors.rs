@@ -70,4 +70,20 @@ mod tests {
             assert!(error.0.contains(bad), "{error}");
         }
     }
+
+    #[test]
+    fn the_flag_takes_a_comma_separated_list() {
+        let config = super::super::Config::parse_args([
+            "--cors-origins",
+            "https://portal.example.com,http://localhost:3000",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.cors_origins,
+            ["https://portal.example.com", "http://localhost:3000"]
+        );
+        assert_eq!(config.validate().unwrap().cors_origins.len(), 2);
+        let default = super::super::Config::parse_args::<_, &str>([]).unwrap();
+        assert!(default.cors_origins.is_empty(), "off by default");
+    }
 }

@@ -113,3 +113,25 @@ async fn cors_is_off_by_default() {
         .unwrap();
     assert!(reply.headers().get("access-control-allow-origin").is_none());
 }
+
+#[test]
+fn an_origin_that_is_not_exact_stops_roster_at_start_with_a_sentence() {
+    for value in [
+        "https://portal.example.com/",
+        "https://portal.example.com,*",
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
+            .env_clear()
+            .env("ROSTER_CORS_ORIGINS", value)
+            .env("DATABASE_URL", "sqlite::memory:")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.starts_with("roster: configuration error: --cors-origins: "),
+            "{stderr}"
+        );
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+}
