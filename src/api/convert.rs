@@ -13,14 +13,13 @@ use crate::{
         ids::{InvitationId, OrganizationId, UserId, parse_request_id},
         input::{Email, LogoUrl, OrganizationName, SearchPrefix, Slug},
         model::{Invitation, InvitationState, Member, Organization, Role, UserOrganization},
-        page::PageRequest,
+        page::{MemberFilter, PageRequest},
         rules,
     },
     pb,
     service::{
         InvitationFilter, MemberQuery, NewOrganization, OrganizationKey, OrganizationUpdate,
     },
-    store::membership::MemberFilter,
 };
 
 pub fn timestamp(time: DateTime<Utc>) -> Timestamp {
@@ -183,7 +182,7 @@ pub fn revision(revision: Option<EventCursor>) -> String {
 /// Parses the organization a request is about, and notes it on the RPC's span.
 pub fn parse_organization(field: &str, value: &str) -> Result<OrganizationId, FieldViolation> {
     let id = OrganizationId::parse(field, value)?;
-    crate::middleware::observe::record_organization(&id);
+    crate::rpc_span::record_organization(&id);
     Ok(id)
 }
 

@@ -7,8 +7,9 @@ use tonic::{Request, Response, Status};
 use super::convert;
 use crate::{
     auth::RequestExt,
+    domain::now,
     pb::{self, membership_service_server::MembershipService},
-    service::{Roster, now},
+    service::Roster,
 };
 
 /// The gRPC face of the membership and invitation use-cases.

@@ -19,13 +19,6 @@ use tower::{Layer, Service};
 use super::{Caller, token::TokenVerifier};
 use crate::domain::{Error, Reason};
 
-/// Services anyone may call: they say nothing about any organization.
-const PUBLIC_PREFIXES: &[&str] = &[
-    "/grpc.health.v1.Health/",
-    "/grpc.reflection.v1.ServerReflection/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-];
-
 /// Adds [`Auth`] around a service.
 #[derive(Clone, Debug)]
 pub struct AuthLayer {
@@ -72,15 +65,12 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let path = request.uri().path();
-        if PUBLIC_PREFIXES
-            .iter()
-            .any(|prefix| path.starts_with(prefix))
-        {
+        if super::is_public(path) {
             return Either::Left(self.inner.call(request));
         }
         match authenticate(&self.verifier, request.headers()) {
             Ok(caller) => {
-                crate::middleware::observe::record_caller(caller.user_id.as_str());
+                crate::rpc_span::record_caller(caller.user_id.as_str());
                 request.extensions_mut().insert(caller);
                 Either::Left(self.inner.call(request))
             }

@@ -9,6 +9,13 @@ pub mod layer;
 pub mod policy;
 pub mod token;
 
+/// Health checks and reflection: anyone may call them (they say nothing
+/// about any organization), and they are answered even under load and while
+/// draining, so load balancers and operators can see what is going on.
+pub fn is_public(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
+}
+
 use crate::domain::{Error, Reason, ids::UserId, model::UserProfile};
 
 /// The authenticated principal of one call, from its token's claims.
@@ -22,7 +29,8 @@ pub struct Caller {
     pub email_verified: bool,
     /// `name`
     pub name: Option<String>,
-    /// `scope` (space-separated) or `scp`: what a service principal may do.
+    /// The token's `scope` claim (space-separated; `scp` is not read):
+    /// what a service principal may do.
     pub scopes: Vec<String>,
 }
 

@@ -1,4 +1,5 @@
-//! Request values that have passed product.md's input rules.
+//! Request values that have passed roster's input rules (each type's
+//! `parse` is the one place its rule is written).
 //!
 //! Each type can only be built through `parse`, which names the field and the
 //! rule it broke, so a value of one of these types is valid by construction

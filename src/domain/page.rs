@@ -139,3 +139,10 @@ mod tests {
         assert!(PageRequest::parse(2, "garbage!", "role=admin".into()).is_err());
     }
 }
+
+/// What `ListMembers` filters on.
+#[derive(Debug, Default)]
+pub struct MemberFilter {
+    pub role: Option<super::model::Role>,
+    pub search: Option<super::input::SearchPrefix>,
+}

@@ -21,21 +21,64 @@ fn check_touches_owner(actor: Role, touches_owner: bool) -> Result<(), Error> {
     Ok(())
 }
 
-/// An organization always keeps at least one owner. `owners` is the number
-/// of owners now; `losing_owner` whether the change takes one away.
-/// `leaving_self` picks the portal's message for an owner leaving on their own.
-pub fn check_owner_remains(
-    owners: u64,
-    losing_owner: bool,
-    leaving_self: bool,
-) -> Result<(), Error> {
-    if losing_owner && owners <= 1 {
-        let reason = if leaving_self {
-            Reason::OnlyOwnerCannotLeave
-        } else {
-            Reason::NoOwnerLeft
+/// How an owner stops being one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerLoss {
+    /// Another member demotes or removes them.
+    ByAnother,
+    /// They leave, or remove themselves.
+    OnTheirOwn,
+}
+
+/// An organization always keeps at least one owner: may one of its `owners`
+/// (the number of owners now) stop being one? The reason differs so the
+/// portal can tell an owner leaving on their own what to do.
+pub fn check_owner_remains(owners: u64, loss: OwnerLoss) -> Result<(), Error> {
+    if owners <= 1 {
+        let reason = match loss {
+            OwnerLoss::OnTheirOwn => Reason::OnlyOwnerCannotLeave,
+            OwnerLoss::ByAnother => Reason::NoOwnerLeft,
         };
         return Err(Error::FailedPrecondition(reason));
+    }
+    Ok(())
+}
+
+/// Limits a deployment sets (every limit is configurable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Organizations one user may own.
+    pub max_owned_organizations: u64,
+    /// Seats per organization: members plus pending invitations.
+    pub max_members_per_organization: u64,
+    /// Pending invitations per organization.
+    pub max_pending_invitations_per_organization: u64,
+}
+
+/// What an organization's seats hold now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeatUsage {
+    pub members: u64,
+    /// Pending invitations that have not expired.
+    pub pending: u64,
+}
+
+/// Pending invitations within their limit, and members plus pending
+/// invitations within the seats.
+pub fn check_seats(limits: &Limits, usage: SeatUsage) -> Result<(), Error> {
+    if usage.pending > limits.max_pending_invitations_per_organization {
+        return Err(Error::ResourceExhausted(Reason::InvitationLimit));
+    }
+    if usage.members + usage.pending > limits.max_members_per_organization {
+        return Err(Error::ResourceExhausted(Reason::MembershipLimit));
+    }
+    Ok(())
+}
+
+/// May a user who owns `owned` organizations create (and so own) another?
+pub fn check_may_own_another(limits: &Limits, owned: u64) -> Result<(), Error> {
+    if owned >= limits.max_owned_organizations {
+        return Err(Error::ResourceExhausted(Reason::OrganizationLimit));
     }
     Ok(())
 }
@@ -68,12 +111,43 @@ mod tests {
 
     #[test]
     fn the_last_owner_stays() {
-        assert!(check_owner_remains(1, true, false).is_err());
-        assert!(check_owner_remains(1, false, false).is_ok());
-        assert!(check_owner_remains(2, true, true).is_ok());
         assert!(matches!(
-            check_owner_remains(1, true, true),
+            check_owner_remains(1, OwnerLoss::ByAnother),
+            Err(Error::FailedPrecondition(Reason::NoOwnerLeft))
+        ));
+        assert!(check_owner_remains(2, OwnerLoss::OnTheirOwn).is_ok());
+        assert!(matches!(
+            check_owner_remains(1, OwnerLoss::OnTheirOwn),
             Err(Error::FailedPrecondition(Reason::OnlyOwnerCannotLeave))
+        ));
+    }
+
+    const LIMITS: Limits = Limits {
+        max_owned_organizations: 2,
+        max_members_per_organization: 5,
+        max_pending_invitations_per_organization: 3,
+    };
+
+    #[test]
+    fn seats_count_members_and_pending_invitations() {
+        let usage = |members, pending| SeatUsage { members, pending };
+        assert!(check_seats(&LIMITS, usage(2, 3)).is_ok());
+        assert!(matches!(
+            check_seats(&LIMITS, usage(1, 4)),
+            Err(Error::ResourceExhausted(Reason::InvitationLimit))
+        ));
+        assert!(matches!(
+            check_seats(&LIMITS, usage(3, 3)),
+            Err(Error::ResourceExhausted(Reason::MembershipLimit))
+        ));
+    }
+
+    #[test]
+    fn owned_organizations_are_limited() {
+        assert!(check_may_own_another(&LIMITS, 1).is_ok());
+        assert!(matches!(
+            check_may_own_another(&LIMITS, 2),
+            Err(Error::ResourceExhausted(Reason::OrganizationLimit))
         ));
     }
 }

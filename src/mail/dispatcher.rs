@@ -19,8 +19,8 @@ use tracing::{info, warn};
 
 use super::{MailError, Mailer};
 use crate::{
-    domain::Error,
-    service::{Signal, now},
+    domain::{Error, now},
+    signal::Signal,
     store::{self, Store, lease::LeasePolicy},
 };
 

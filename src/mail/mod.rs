@@ -17,17 +17,7 @@ use tracing::info;
 
 use crate::domain::model::{Invitation, Role};
 
-/// One email.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EmailMessage {
-    pub to: String,
-    pub subject: String,
-    /// Plain text.
-    pub body: String,
-    /// The `Message-ID` header, without angle brackets: the same on every
-    /// retry of one message, so receiving servers can drop a duplicate.
-    pub message_id: String,
-}
+pub use crate::domain::email::EmailMessage;
 
 /// Why a message could not be delivered.
 #[derive(Debug, thiserror::Error)]

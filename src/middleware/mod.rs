@@ -18,9 +18,3 @@ pub(crate) fn split_path(path: &str) -> (&str, &str) {
         .split_once('/')
         .unwrap_or(("unknown", "unknown"))
 }
-
-/// Health checks and reflection: answered even under load and while
-/// draining, so load balancers and operators can see what is going on.
-pub(crate) fn is_infrastructure(path: &str) -> bool {
-    path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
-}

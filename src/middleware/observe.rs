@@ -44,16 +44,6 @@ pub struct RequestId(pub String);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplyCode(pub tonic::Code);
 
-/// Records the organization a call is about on the current RPC span.
-pub fn record_organization(organization: &impl std::fmt::Display) {
-    Span::current().record("org_id", tracing::field::display(organization));
-}
-
-/// Records the authenticated caller on the current RPC span.
-pub fn record_caller(user_id: &str) {
-    Span::current().record("caller", user_id);
-}
-
 /// A caller-supplied id is kept only if it is short and plain.
 fn usable_request_id(value: &HeaderValue) -> Option<String> {
     let text = value.to_str().ok()?;

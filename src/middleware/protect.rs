@@ -28,7 +28,7 @@ use tokio::{sync::watch, time::Timeout};
 use tonic::Status;
 use tower::{Layer, Service};
 
-use super::is_infrastructure;
+use crate::auth::is_public;
 use crate::domain::{Error, Reason};
 
 /// Settings of [`ProtectLayer`].
@@ -164,7 +164,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        if is_infrastructure(request.uri().path()) {
+        if is_public(request.uri().path()) {
             return ProtectFuture::Passthrough {
                 inner: self.inner.call(request),
             };

@@ -23,8 +23,8 @@ use crate::{
         Error,
         identity::{Confirmed, Desired, Identity, IdentityIntent, IdentityState, PortalStatus},
         ids::{DeveloperId, OrganizationId},
+        now,
     },
-    service::now,
     store::{self, Store, identity::OrganizationIdentity},
     telemetry,
 };

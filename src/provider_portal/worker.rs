@@ -26,8 +26,9 @@ use crate::{
             Confirmed, Desired, Identity, IdentityIntent, IdentityState, PortalStatus, backoff,
         },
         ids::{DeveloperId, OrganizationId},
+        now,
     },
-    service::{Signal, now},
+    signal::Signal,
     store::{
         self, Store,
         lease::{Lease, LeasePolicy},

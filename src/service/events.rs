@@ -25,10 +25,10 @@ use crate::{
 /// Events in log order, until the client goes away or the server stops.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<Event, Error>> + Send>>;
 
-/// Events read per query while catching up.
 /// After a wake-up, how long a stream lets further commits gather before
 /// it reads: a burst of writes then costs one query per follower.
 const STREAM_COALESCE: Duration = Duration::from_millis(5);
+/// Events read per query while catching up.
 const STREAM_BATCH: u64 = 500;
 /// How often a follower looks even without a wake-up: the safety net
 /// should a notification be lost (say, while reconnecting to PostgreSQL).

@@ -19,6 +19,7 @@ use crate::{
         input::Email,
         model::{Invitation, InvitationState, Member, Organization, Role},
         page::{Page, PageRequest},
+        rules::{self, SeatUsage},
     },
     mail,
     store::{
@@ -129,15 +130,8 @@ impl Roster {
         txn: &sea_orm::DatabaseTransaction,
         organization: OrganizationId,
     ) -> Result<(), Error> {
-        let limits = self.settings.limits;
         let (members, pending) = store::organization::seat_usage(txn, organization, now()).await?;
-        if pending > limits.max_pending_invitations_per_organization {
-            return Err(Error::ResourceExhausted(Reason::InvitationLimit));
-        }
-        if members + pending > limits.max_members_per_organization {
-            return Err(Error::ResourceExhausted(Reason::MembershipLimit));
-        }
-        Ok(())
+        rules::check_seats(&self.settings.limits, SeatUsage { members, pending })
     }
 
     /// Puts the invitation email in the outbox, in the invitation's

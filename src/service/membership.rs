@@ -14,10 +14,10 @@ use crate::{
         event::{EventCursor, EventType, NewEvent},
         ids::{OrganizationId, UserId},
         model::{Member, Role},
-        page::{Page, PageRequest},
-        rules,
+        page::{MemberFilter, Page, PageRequest},
+        rules::{self, OwnerLoss},
     },
-    store::{self, membership::MemberFilter},
+    store,
 };
 
 /// A validated `ListMembers`.
@@ -87,7 +87,7 @@ impl Roster {
         }
         if target.role == Role::Owner {
             let owners = store::membership::count(&txn, organization, Some(Role::Owner)).await?;
-            rules::check_owner_remains(owners, true, false)?;
+            rules::check_owner_remains(owners, OwnerLoss::ByAnother)?;
         }
         store::membership::set_role(&txn, organization, &user, role, now()).await?;
         let revision = store::event::record(
@@ -124,7 +124,12 @@ impl Roster {
         rules::check_removal(actor, target)?;
         if target == Role::Owner {
             let owners = store::membership::count(&txn, organization, Some(Role::Owner)).await?;
-            rules::check_owner_remains(owners, true, user == caller.user_id)?;
+            let loss = if user == caller.user_id {
+                OwnerLoss::OnTheirOwn
+            } else {
+                OwnerLoss::ByAnother
+            };
+            rules::check_owner_remains(owners, loss)?;
         }
         store::membership::delete(&txn, organization, &user).await?;
         store::user::clear_active_organization(&txn, &user, organization).await?;
@@ -152,7 +157,7 @@ impl Roster {
             .await?;
         if role == Role::Owner {
             let owners = store::membership::count(&txn, organization, Some(Role::Owner)).await?;
-            rules::check_owner_remains(owners, true, true)?;
+            rules::check_owner_remains(owners, OwnerLoss::OnTheirOwn)?;
         }
         store::membership::delete(&txn, organization, &caller.user_id).await?;
         store::user::clear_active_organization(&txn, &caller.user_id, organization).await?;

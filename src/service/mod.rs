@@ -16,21 +16,20 @@ mod invitation;
 mod membership;
 mod organization;
 mod read_cache;
-mod signal;
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::DatabaseTransaction;
 use tokio::sync::watch;
 
+pub use crate::signal::Signal;
 pub use authorization::{CheckAnswer, CheckInput};
 pub use events::{AuditQuery, EventStream};
 pub use invitation::InvitationFilter;
 pub use membership::MemberQuery;
 pub use organization::{NewOrganization, OrganizationKey, OrganizationUpdate, SlugAvailability};
 pub use read_cache::ReadCache;
-pub use signal::Signal;
 
 use crate::{
     auth::{
@@ -46,16 +45,7 @@ use crate::{
     store::{self, Store},
 };
 
-/// Limits a deployment sets (product.md: "limits are configurable").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Organizations one user may own.
-    pub max_owned_organizations: u64,
-    /// Seats per organization: members plus pending invitations.
-    pub max_members_per_organization: u64,
-    /// Pending invitations per organization.
-    pub max_pending_invitations_per_organization: u64,
-}
+pub use crate::domain::rules::Limits;
 
 /// Behaviour a deployment configures.
 #[derive(Debug, Clone)]
@@ -117,14 +107,6 @@ impl Roster {
     /// through `worker` from now on.
     pub fn deliver_identities_with(&mut self, worker: Arc<IdentityWorker>) {
         self.identities = Some(worker);
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    pub fn cache(&self) -> &ReadCache {
-        &self.cache
     }
 
     /// Rung when events have been committed (by this process, or, through
@@ -190,11 +172,7 @@ struct OrganizationWrite {
     role: Role,
 }
 
-/// The current time at the database's precision (microseconds), so what we
-/// return equals what a later read returns.
-pub(crate) fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
+pub(crate) use crate::domain::now;
 
 /// `now + ttl`, saturating rather than overflowing on absurd settings.
 fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {

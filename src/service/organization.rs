@@ -17,6 +17,7 @@ use crate::{
         input::{LogoUrl, OrganizationName, Slug, SlugProblem},
         model::{Organization, Role, UserOrganization},
         page::{Page, PageRequest},
+        rules,
     },
     store,
 };
@@ -84,9 +85,7 @@ impl Roster {
             return Ok((existing, revision));
         }
         let owned = store::organization::count_owned_by(&txn, &caller.user_id).await?;
-        if owned >= self.settings.limits.max_owned_organizations {
-            return Err(Error::ResourceExhausted(Reason::OrganizationLimit));
-        }
+        rules::check_may_own_another(&self.settings.limits, owned)?;
         let identity = if self.identities.is_some() {
             IdentityState::Provisioning
         } else {

@@ -53,6 +53,9 @@ use crate::{
 /// After a wake-up, how long the follower lets further commits gather
 /// before it reads: one query then covers a burst of writes.
 const FOLLOW_COALESCE: Duration = Duration::from_millis(20);
+/// Invalidation epochs per cache, keys hashed onto them: an invalidation
+/// bumps its key's epoch, and a load that began before it is not stored.
+/// More epochs, fewer loads discarded because an unrelated key changed.
 const SHARDS: usize = 64;
 /// Events applied per query by the follower.
 const FOLLOW_BATCH: u64 = 1_000;

@@ -59,7 +59,7 @@ pub async fn record(conn: &impl ConnectionTrait, event: NewEvent) -> Result<Even
         subject_user_id: Set(event.subject_user_id),
         subject_email: Set(event.subject_email),
         data: Set(data),
-        created_at: Set(crate::service::now()),
+        created_at: Set(crate::domain::now()),
     }
     .insert(conn)
     .await?;

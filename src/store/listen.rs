@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use super::{Store, event::NOTIFY_CHANNEL};
-use crate::service::Signal;
+use crate::signal::Signal;
 
 /// Rings `signal` on every notification until `stop` turns true.
 pub async fn relay_notifications(store: Store, signal: Signal, mut stop: watch::Receiver<bool>) {

@@ -14,7 +14,7 @@ use super::{
     entity::mail_outbox,
     lease::{self, Lease, Leased},
 };
-use crate::{domain::Error, mail::EmailMessage};
+use crate::domain::{Error, email::EmailMessage};
 
 /// An email waiting in (or claimed from) the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]

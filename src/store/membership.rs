@@ -16,9 +16,8 @@ use super::{
 use crate::domain::{
     Error, Reason,
     ids::{MembershipId, OrganizationId, UserId},
-    input::SearchPrefix,
     model::{Member, Organization, Role, UserOrganization},
-    page::PageRequest,
+    page::{MemberFilter, PageRequest},
 };
 
 pub(crate) fn role_from_db(value: &str) -> Result<Role, Error> {
@@ -104,13 +103,6 @@ pub async fn list_for_user(
             ))
         })
         .collect()
-}
-
-/// What `ListMembers` filters on.
-#[derive(Debug, Default)]
-pub struct MemberFilter {
-    pub role: Option<Role>,
-    pub search: Option<SearchPrefix>,
 }
 
 /// A page of the organization's members, in the order they joined.

@@ -103,11 +103,3 @@ pub async fn active_organization(
         .await?;
     Ok(active.flatten().map(OrganizationId))
 }
-
-/// Whether `user` has a profile (has ever created, joined or switched organizations).
-pub async fn exists(conn: &impl ConnectionTrait, user: &UserId) -> Result<bool, Error> {
-    Ok(users::Entity::find_by_id(user.as_str().to_owned())
-        .one(conn)
-        .await?
-        .is_some())
-}

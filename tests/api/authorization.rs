@@ -62,7 +62,8 @@ async fn ask(
         .unwrap()
 }
 
-/// What product.md says each role may do, written out independently of the code.
+/// What each role may do (the README's "Roles and rules"), written out
+/// independently of the code.
 fn expected(role: &str, permission: &str) -> bool {
     match role {
         "owner" => true,

@@ -1,6 +1,6 @@
 //! The permission model end to end: every RPC has a policy entry, and every
 //! RPC called by an owner, an admin, a member, an outsider and an
-//! invitation's recipient gets the code product.md says.
+//! invitation's recipient gets the code the product's rules say.
 
 use prost::Message;
 use prost_types::{FieldMask, FileDescriptorSet};
@@ -78,8 +78,9 @@ impl Caller {
 }
 
 /// The expected outcome per caller, in the order of [`CALLERS`]:
-/// owner, admin, member, outsider, invitee. Written out by hand from
-/// product.md, not derived from the code under test.
+/// owner, admin, member, outsider, invitee. Written out by hand from the
+/// product's rules (the README's "Roles and rules"), not derived from the
+/// code under test.
 fn expected(action: Action) -> [Code; 5] {
     use Code::{NotFound as NF, Ok as OK, PermissionDenied as PD};
     match action {

@@ -271,13 +271,11 @@ async fn logs_have_one_line_per_rpc_and_never_tokens_or_addresses_and_sigterm_st
     )
     .unwrap();
     let denied = MembershipServiceClient::new(channel.clone())
-        .create_invitation(authorized(
+        .list_members(authorized(
             &stranger,
-            pb::CreateInvitationRequest {
+            pb::ListMembersRequest {
                 organization_id: org.id.clone(),
-                email: "eve@example.com".into(),
-                role: pb::Role::Member.into(),
-                request_id: String::new(),
+                ..Default::default()
             },
         ))
         .await

@@ -10,7 +10,8 @@ use crate::{
     helpers::{Backend, TestApp},
 };
 
-/// Rounds of the last-owner race; the issue asks for 20 in a row.
+/// Rounds of the last-owner race: 20 in a row, since one round can pass by
+/// luck.
 const ROUNDS: usize = 20;
 
 /// Codes a losing racer may get; anything else (INTERNAL, ABORTED,

@@ -1,4 +1,4 @@
-//! Every input rule of product.md, each with wrong values: the reply is
+//! Every input rule, each with wrong values: the reply is
 //! INVALID_ARGUMENT naming the field, and nothing changes.
 
 use prost_types::FieldMask;

@@ -12,7 +12,7 @@ use roster::{
         reconcile::{self, Changes, Comparison},
         worker::IdentityWorker,
     },
-    service::Signal,
+    signal::Signal,
     store::Store,
 };
 
