@@ -29,6 +29,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     test_cfg("python_tests", "ROSTER_TEST_PYTHON", |path| {
         !path.is_empty()
     });
+    // - the import tests against real Better Auth data: the `node` that runs
+    //   tests/better-auth (after `npm ci --prefix tests/better-auth`);
+    test_cfg("better_auth_tests", "ROSTER_TEST_NODE", |path| {
+        !path.is_empty()
+    });
     // - the health test with a PostgreSQL of its own (initdb, root).
     test_cfg(
         "private_postgres_tests",
@@ -44,6 +49,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // A body that does not decode is INVALID_ARGUMENT, not INTERNAL.
+        .codec_path("crate::api::codec::RosterCodec")
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -13,6 +13,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod domain;
+pub mod import;
 pub mod mail;
 pub mod middleware;
 pub mod pb;

@@ -245,6 +245,7 @@ fn spawn_background(
                 store.clone(),
                 mailer,
                 roster.mail_signal().clone(),
+                roster.events_signal().clone(),
                 config.mail_poll_interval,
                 LeasePolicy {
                     attempt_timeout: config.mail_attempt_timeout,

@@ -8,6 +8,7 @@ mod m20261129_000001_create_core_tables;
 mod m20261129_000002_create_events_and_mail_outbox;
 mod m20261129_000003_notify_on_event_insert;
 mod m20261201_000001_developer_identities;
+mod m20261202_000001_old_slugs;
 
 /// Applies roster's migrations in order.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_create_events_and_mail_outbox::Migration),
             Box::new(m20261129_000003_notify_on_event_insert::Migration),
             Box::new(m20261201_000001_developer_identities::Migration),
+            Box::new(m20261202_000001_old_slugs::Migration),
         ]
     }
 }

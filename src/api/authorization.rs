@@ -12,10 +12,11 @@ use crate::{
         error::all_valid,
         event::EventCursor,
         ids::{OrganizationId, UserId},
+        input::Slug,
         permission::Permission,
     },
     pb::{self, authorization_service_server::AuthorizationService},
-    service::{CheckAnswer, CheckInput, Roster},
+    service::{CheckAnswer, CheckInput, OrganizationRef, Roster},
 };
 
 /// Most checks in one `BatchCheckPermissions`.
@@ -48,16 +49,47 @@ fn check(caller: &Caller, prefix: &str, check: pb::PermissionCheck) -> Result<Ch
             format!("{:?} is not a known permission", check.permission),
         )
     });
-    let (user, organization, permission) = all_valid((
-        user,
-        OrganizationId::parse(&format!("{prefix}.organization_id"), &check.organization_id),
-        permission,
-    ))?;
+    let (user, organization, permission) =
+        all_valid((user, organization(prefix, &check), permission))?;
     Ok(CheckInput {
         user,
         organization,
         permission,
     })
+}
+
+/// The organization a check names: exactly one of its id and its slug.
+fn organization(
+    prefix: &str,
+    check: &pb::PermissionCheck,
+) -> Result<OrganizationRef, FieldViolation> {
+    let by_id = !check.organization_id.trim().is_empty();
+    let by_slug = !check.organization_slug.trim().is_empty();
+    match (by_id, by_slug) {
+        (true, true) => Err(FieldViolation::new(
+            format!("{prefix}.organization_slug"),
+            "give either organization_id or organization_slug, not both",
+        )),
+        (false, true) => Slug::parse(
+            &format!("{prefix}.organization_slug"),
+            &check.organization_slug,
+        )
+        .map(OrganizationRef::Slug),
+        (true, false) | (false, false) => {
+            OrganizationId::parse(&format!("{prefix}.organization_id"), &check.organization_id)
+                .map(OrganizationRef::Id)
+                .map_err(|violation| {
+                    if by_id {
+                        violation
+                    } else {
+                        FieldViolation::new(
+                            violation.field,
+                            "is required (or give organization_slug instead)",
+                        )
+                    }
+                })
+        }
+    }
 }
 
 fn revision(value: &str) -> Result<Option<EventCursor>, Error> {
@@ -68,7 +100,13 @@ fn revision(value: &str) -> Result<Option<EventCursor>, Error> {
 }
 
 fn result(answer: CheckAnswer) -> pb::PermissionResult {
+    let (organization_id, developer_id) = answer
+        .organization
+        .map(|(id, developer)| (id.to_string(), developer.as_str().to_owned()))
+        .unwrap_or_default();
     pb::PermissionResult {
+        organization_id,
+        developer_id,
         allowed: answer.allowed,
         role: answer.role.map(convert::role_to_proto).unwrap_or_default(),
         identity_state: answer

@@ -214,7 +214,7 @@ pub fn organization_key(req: pb::GetOrganizationRequest) -> Result<OrganizationK
     match req.key {
         Some(Key::Id(id)) => Ok(OrganizationKey::Id(organization_id("id", &id)?)),
         Some(Key::Slug(slug)) if !slug.trim().is_empty() => {
-            Ok(OrganizationKey::Slug(Slug::normalize(&slug)))
+            Ok(OrganizationKey::Slug(Slug::lookup("slug", &slug)?))
         }
         Some(Key::Slug(_)) => Err(Error::invalid("slug", "is required")),
         None => Err(Error::invalid("key", "give either id or slug")),
@@ -222,7 +222,7 @@ pub fn organization_key(req: pb::GetOrganizationRequest) -> Result<OrganizationK
 }
 
 /// Field mask paths `UpdateOrganization` accepts.
-const UPDATABLE: &[&str] = &["name", "logo_url"];
+const UPDATABLE: &[&str] = &["name", "slug", "logo_url"];
 
 pub fn organization_update(
     req: pb::UpdateOrganizationRequest,
@@ -238,14 +238,20 @@ pub fn organization_update(
     {
         return Err(Error::invalid(
             "update_mask",
-            format!("cannot update {unknown:?}; updatable fields are name and logo_url"),
+            format!("cannot update {unknown:?}; updatable fields are name, slug and logo_url"),
         ));
     }
     let wants = |field: &str| everything || paths.iter().any(|p| p == field);
-    let (id, name, logo_url) = all_valid((
+    // A rename must be asked for by name: an empty mask or "*" keeps meaning
+    // name and logo_url, so a client that never sends slugs renames nothing.
+    let renames = paths.iter().any(|p| p == "slug");
+    let (id, name, slug, logo_url) = all_valid((
         parse_organization("organization.id", &organization.id),
         wants("name")
             .then(|| OrganizationName::parse("organization.name", &organization.name))
+            .transpose(),
+        renames
+            .then(|| Slug::parse("organization.slug", &organization.slug))
             .transpose(),
         wants("logo_url")
             .then(|| LogoUrl::parse("organization.logo_url", &organization.logo_url))
@@ -254,6 +260,7 @@ pub fn organization_update(
     Ok(OrganizationUpdate {
         id,
         name,
+        slug,
         logo_url,
         etag: non_empty(organization.etag),
     })

@@ -2,6 +2,7 @@
 //! request, make one call into `service`, and convert the reply.
 
 pub mod authorization;
+pub mod codec;
 pub mod convert;
 pub mod event;
 pub mod membership;

@@ -74,9 +74,10 @@ impl OrganizationService for OrganizationApi {
     ) -> Reply<pb::UpdateOrganizationResponse> {
         let caller = request.caller()?;
         let update = convert::organization_update(request.into_inner())?;
-        let organization = self.roster.update_organization(&caller, update).await?;
+        let (organization, revision) = self.roster.update_organization(&caller, update).await?;
         Ok(Response::new(pb::UpdateOrganizationResponse {
             organization: Some(organization.into()),
+            revision: revision.encode(),
         }))
     }
 

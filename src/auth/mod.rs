@@ -5,6 +5,7 @@
 //! extensions; handlers read it with [`RequestExt::caller`], which fails
 //! closed. [`policy`] says what each RPC requires.
 
+pub mod claims;
 pub mod layer;
 pub mod policy;
 pub mod token;
@@ -23,8 +24,11 @@ use crate::domain::{Error, Reason, ids::UserId, model::UserProfile};
 pub struct Caller {
     /// `sub`
     pub user_id: UserId,
-    /// `email`, if the token has one.
+    /// `email`, if the token has a usable one ([`claims::email`]).
     pub email: Option<String>,
+    /// The token has an `email` claim roster cannot use (too long, or with
+    /// a control character): the calls that need an email refuse.
+    pub email_unusable: bool,
     /// `email_verified`
     pub email_verified: bool,
     /// `name`
@@ -46,6 +50,7 @@ impl Caller {
 
     /// The caller's email, case-folded, if it is verified.
     pub fn verified_email(&self) -> Result<String, Error> {
+        self.email_claim_usable()?;
         let email = self
             .email
             .as_deref()
@@ -55,6 +60,15 @@ impl Caller {
             return Err(Error::FailedPrecondition(Reason::EmailNotVerified));
         }
         Ok(crate::domain::input::Email::fold(email))
+    }
+
+    /// Refuses a caller whose token has an `email` claim roster cannot use,
+    /// before any call that matches the caller's email (it could match nothing).
+    pub fn email_claim_usable(&self) -> Result<(), Error> {
+        if self.email_unusable {
+            return Err(Error::Unauthenticated(Reason::InvalidEmailClaim));
+        }
+        Ok(())
     }
 
     pub fn has_scope(&self, scope: &str) -> bool {

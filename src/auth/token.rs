@@ -16,7 +16,10 @@ use jsonwebtoken::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::Caller;
+use super::{
+    Caller,
+    claims::{self, EmailClaim},
+};
 use crate::domain::{Error, Reason, ids::UserId};
 
 /// The secret roster uses when none is configured. It is public (it is in
@@ -55,10 +58,15 @@ struct PublicKey {
 
 /// Clock skew allowed on `exp`.
 const LEEWAY_SECONDS: u64 = 30;
-/// Verified tokens remembered at once (each a few hundred bytes).
-const VERIFIED_CAPACITY: u64 = 10_000;
 /// The longest a verified token is trusted without verifying it again.
 const VERIFIED_TTL: Duration = Duration::from_secs(60);
+/// What one cache entry costs beyond its strings: the key and value
+/// structs, the scope vector, and moka's own bookkeeping (its node, the
+/// access-order and timer queues), rounded up.
+const ENTRY_OVERHEAD_BYTES: usize = 256;
+
+/// Tokens already verified: token → (caller, trusted until, in Unix seconds).
+type VerifiedCache = moka::sync::Cache<String, (Caller, u64)>;
 
 /// Verifies bearer tokens. Built once at start-up from configuration.
 pub struct TokenVerifier {
@@ -66,8 +74,9 @@ pub struct TokenVerifier {
     public_keys: Vec<PublicKey>,
     issuer: Option<String>,
     audience: Option<String>,
-    /// Tokens already verified: token → (caller, trusted until, in Unix seconds).
-    verified: moka::sync::Cache<String, (Caller, u64)>,
+    /// Tokens already verified, bounded by their weight in bytes
+    /// ([`entry_weight`]), not their number: a token can be 10 KB.
+    verified: VerifiedCache,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -119,11 +128,22 @@ impl TokenVerifier {
             public_keys,
             issuer,
             audience,
-            verified: moka::sync::Cache::builder()
-                .max_capacity(VERIFIED_CAPACITY)
-                .time_to_live(VERIFIED_TTL)
-                .build(),
+            verified: verified_cache(crate::config::defaults::TOKEN_CACHE_BYTES),
         })
+    }
+
+    /// The same verifier, remembering at most `bytes` of verified tokens.
+    #[must_use]
+    pub fn with_cache_budget(mut self, bytes: u64) -> Self {
+        self.verified = verified_cache(bytes);
+        self
+    }
+
+    /// Bytes the verified-token cache holds now, as [`entry_weight`] counts
+    /// them (after applying pending evictions).
+    pub fn cached_bytes(&self) -> u64 {
+        self.verified.run_pending_tasks();
+        self.verified.weighted_size()
     }
 
     /// Reads the JWKS file at `path` (see [`TokenVerifier::new`]).
@@ -166,11 +186,17 @@ impl TokenVerifier {
             .map_err(|_| invalid())?
             .claims;
         let user_id = UserId::parse("sub", &claims.sub).map_err(|_| invalid())?;
+        let (email, email_unusable) = match claims::email(claims.email.as_deref()) {
+            EmailClaim::Absent => (None, false),
+            EmailClaim::Usable(email) => (Some(email), false),
+            EmailClaim::Unusable => (None, true),
+        };
         let caller = Caller {
             user_id,
-            email: claims.email.filter(|e| !e.is_empty()),
+            email,
+            email_unusable,
             email_verified: claims.email_verified,
-            name: claims.name.filter(|n| !n.is_empty()),
+            name: claims::display_name(claims.name.as_deref()),
             scopes: claims
                 .scope
                 .map(|s| s.split_whitespace().map(str::to_owned).collect())
@@ -214,6 +240,29 @@ impl TokenVerifier {
         };
         (key.algorithm == header.alg).then_some(key)
     }
+}
+
+fn verified_cache(budget_bytes: u64) -> VerifiedCache {
+    moka::sync::Cache::builder()
+        .weigher(|token: &String, entry| entry_weight(token, entry))
+        .max_capacity(budget_bytes)
+        .time_to_live(VERIFIED_TTL)
+        .build()
+}
+
+/// The bytes one verified token holds in the cache: the token itself, the
+/// claims copied out of it, and a fixed overhead per entry.
+fn entry_weight(token: &str, (caller, _): &(Caller, u64)) -> u32 {
+    let claims = caller.user_id.as_str().len()
+        + caller.email.as_ref().map_or(0, String::len)
+        + caller.name.as_ref().map_or(0, String::len)
+        + caller
+            .scopes
+            .iter()
+            .map(|scope| scope.len() + std::mem::size_of::<String>())
+            .sum::<usize>();
+    let bytes = token.len() + claims + ENTRY_OVERHEAD_BYTES;
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
 fn parse_jwks(text: &str) -> Result<Vec<PublicKey>, KeyError> {
@@ -309,4 +358,62 @@ pub fn parse_scopes(values: &[String]) -> Vec<String> {
         .filter(|s| seen.insert(s.to_string()))
         .map(str::to_owned)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "a-test-secret-of-enough-length";
+
+    /// A valid token whose claims make it about `padding` bytes long.
+    fn large_token(n: usize, padding: usize) -> String {
+        mint_hs256(
+            SECRET,
+            &TokenRequest {
+                sub: format!("user-{n}"),
+                email: Some(format!("user-{n}@example.com")),
+                name: Some("N".repeat(padding / 2)),
+                scopes: vec!["s".repeat(padding / 4)],
+                ttl: Duration::from_secs(3600),
+                ..TokenRequest::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_token_cache_stays_within_its_byte_budget() {
+        let budget = 1024 * 1024;
+        let verifier = TokenVerifier::new(Some(SECRET), None, None, None)
+            .unwrap()
+            .with_cache_budget(budget);
+        // 1,000 tokens of about 10 KB (with their claims, about 18 KB an
+        // entry): over 8 MB of tokens offered to a 1 MB cache.
+        let mut offered = 0;
+        for n in 0..1_000 {
+            let token = large_token(n, 10 * 1024);
+            offered += token.len();
+            verifier.verify(&token).unwrap();
+        }
+        assert!(offered > 8 * 1024 * 1024, "offered {offered} bytes");
+        let held = verifier.cached_bytes();
+        assert!(
+            held <= budget,
+            "{held} bytes cached over a budget of {budget}"
+        );
+        assert!(held > budget / 2, "the cache is used: {held} bytes");
+    }
+
+    #[test]
+    fn an_entry_weighs_its_token_and_claims() {
+        let token = large_token(1, 4 * 1024);
+        let verifier = TokenVerifier::new(Some(SECRET), None, None, None).unwrap();
+        let caller = verifier.verify_fully(&token).unwrap();
+        let weight = entry_weight(&token, &caller) as usize;
+        // The token, its 1 KB scope, and its name as kept (clipped to 400 characters).
+        let claims = 1024 + 400;
+        assert!(weight > token.len() + claims, "{weight}");
+        assert!(weight < token.len() + claims + 1024, "{weight}");
+    }
 }

@@ -12,6 +12,7 @@ pub const DATABASE_MAX_CONNECTIONS: u32 = 10;
 
 pub const PORTAL_URL: &str = "http://localhost:3000";
 pub const INVITATION_TTL: &str = "7d";
+pub const OLD_SLUG_TTL: &str = "30d";
 pub const MAX_OWNED_ORGANIZATIONS: u64 = 10;
 pub const MAX_MEMBERS_PER_ORGANIZATION: u64 = 100;
 pub const MAX_PENDING_INVITATIONS_PER_ORGANIZATION: u64 = 100;
@@ -23,6 +24,11 @@ pub const EXPIRY_SWEEP_INTERVAL: &str = "60s";
 
 pub const AUTHZ_CACHE_CAPACITY: u64 = 200_000;
 pub const AUTHZ_MAX_STALENESS: &str = "2s";
+/// 16 MiB: about 40,000 typical tokens (a few hundred bytes each), or
+/// 1,500 tokens of 10 KB.
+pub const TOKEN_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+/// Below this, even one large token would not fit.
+pub const MIN_TOKEN_CACHE_BYTES: u64 = 64 * 1024;
 
 pub const RPC_TIMEOUT: &str = "30s";
 pub const MAX_CONCURRENT_RPCS: usize = 1024;

@@ -69,6 +69,11 @@ pub struct Config {
     #[arg(long, env = "ROSTER_INVITATION_TTL", default_value = defaults::INVITATION_TTL,
           value_parser = positive_duration)]
     pub invitation_ttl: Duration,
+    /// After a slug rename, how long the old slug keeps resolving to the
+    /// organization (and no other organization may take it), e.g. `30d`.
+    #[arg(long, env = "ROSTER_OLD_SLUG_TTL", default_value = defaults::OLD_SLUG_TTL,
+          value_parser = positive_duration)]
+    pub old_slug_ttl: Duration,
     /// Organizations one user may own.
     #[arg(long, env = "ROSTER_MAX_OWNED_ORGANIZATIONS", default_value_t = defaults::MAX_OWNED_ORGANIZATIONS,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -103,6 +108,12 @@ pub struct Config {
     #[arg(long, env = "ROSTER_AUTHZ_CACHE_CAPACITY", default_value_t = defaults::AUTHZ_CACHE_CAPACITY,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub authz_cache_capacity: u64,
+    /// Bytes of verified bearer tokens (with their claims) remembered, so a
+    /// token sent again is not verified again; the least used are dropped
+    /// first (at least 65536).
+    #[arg(long, env = "ROSTER_TOKEN_CACHE_BYTES", default_value_t = defaults::TOKEN_CACHE_BYTES,
+          value_parser = clap::value_parser!(u64).range(defaults::MIN_TOKEN_CACHE_BYTES..))]
+    pub token_cache_bytes: u64,
     /// The worst-case staleness of cached reads (permission checks without a
     /// revision, read authorization, GetOrganization): the cache is used only
     /// while its follower has confirmed, this recently, that it applied every
@@ -129,7 +140,8 @@ pub struct Config {
     #[arg(long, env = "ROSTER_SHUTDOWN_GRACE", default_value = defaults::SHUTDOWN_GRACE,
           value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
-    /// How often lapsed invitations are marked expired (and `invitation.expired` recorded).
+    /// How often lapsed invitations are marked expired (and `invitation.expired`
+    /// recorded), and old slugs past `--old-slug-ttl` are purged.
     #[arg(long, env = "ROSTER_EXPIRY_SWEEP_INTERVAL", default_value = defaults::EXPIRY_SWEEP_INTERVAL,
           value_parser = positive_duration)]
     pub expiry_sweep_interval: Duration,
@@ -191,6 +203,7 @@ impl Config {
                     .max_pending_invitations_per_organization,
             },
             invitation_ttl: self.invitation_ttl,
+            old_slug_ttl: self.old_slug_ttl,
             portal_url: self.portal_url.clone(),
             cache_capacity: self.authz_cache_capacity,
             max_staleness: self.authz_max_staleness,
@@ -209,6 +222,7 @@ mod tests {
         assert_eq!(config.listen, defaults::LISTEN.parse().unwrap());
         assert_eq!(config.database_url, defaults::DATABASE_URL);
         assert_eq!(config.invitation_ttl, Duration::from_secs(7 * 86_400));
+        assert_eq!(config.old_slug_ttl, Duration::from_secs(30 * 86_400));
         assert_eq!(config.limits.rpc_timeout, Duration::from_secs(30));
         assert_eq!(
             config.max_owned_organizations,
@@ -283,6 +297,8 @@ mod tests {
             ("--max-message-bytes", "1023"),
             ("--smtp-port", "0"),
             ("--invitation-ttl", "0s"),
+            ("--old-slug-ttl", "0s"),
+            ("--old-slug-ttl", "a month"),
             ("--mail-poll-interval", "0s"),
             ("--expiry-sweep-interval", "0s"),
             ("--authz-max-staleness", "0s"),

@@ -83,7 +83,11 @@ impl Config {
             provider_portal: self.provider_portal.settings()?,
             tls: self.tls.server_config()?,
             mailer: self.smtp.mailer()?,
-            verifier: Arc::new(self.jwt.verifier()?),
+            verifier: Arc::new(
+                self.jwt
+                    .verifier()?
+                    .with_cache_budget(self.token_cache_bytes),
+            ),
             config: self.clone(),
         })
     }

@@ -13,6 +13,7 @@ pub enum Reason {
     MissingCredentials,
     InvalidToken,
     EmailRequired,
+    InvalidEmailClaim,
     // Input
     InvalidArgument,
     // Permission
@@ -20,7 +21,6 @@ pub enum Reason {
     OwnerRoleRequired,
     MissingScope,
     OnlyOwnPermissions,
-    NotTheRecipient,
     // Conflicts
     SlugTaken,
     AlreadyMember,
@@ -41,6 +41,7 @@ pub enum Reason {
     ServerOverloaded,
     ShuttingDown,
     DeadlineExceeded,
+    DatabaseUnavailable,
 }
 
 impl Reason {
@@ -50,12 +51,12 @@ impl Reason {
             Reason::MissingCredentials => "MISSING_CREDENTIALS",
             Reason::InvalidToken => "INVALID_TOKEN",
             Reason::EmailRequired => "EMAIL_REQUIRED",
+            Reason::InvalidEmailClaim => "INVALID_EMAIL_CLAIM",
             Reason::InvalidArgument => "INVALID_ARGUMENT",
             Reason::InsufficientPermission => "INSUFFICIENT_PERMISSION",
             Reason::OwnerRoleRequired => "OWNER_ROLE_REQUIRED",
             Reason::MissingScope => "MISSING_SCOPE",
             Reason::OnlyOwnPermissions => "CAN_ONLY_CHECK_OWN_PERMISSIONS",
-            Reason::NotTheRecipient => "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION",
             Reason::SlugTaken => "ORGANIZATION_SLUG_ALREADY_TAKEN",
             Reason::AlreadyMember => "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
             Reason::AlreadyInvited => "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION",
@@ -73,6 +74,7 @@ impl Reason {
             Reason::ServerOverloaded => "SERVER_OVERLOADED",
             Reason::ShuttingDown => "SHUTTING_DOWN",
             Reason::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            Reason::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
         }
     }
 
@@ -82,6 +84,10 @@ impl Reason {
             Reason::MissingCredentials => "an `authorization: Bearer <token>` header is required",
             Reason::InvalidToken => "the bearer token is invalid or expired",
             Reason::EmailRequired => "the token carries no email claim",
+            Reason::InvalidEmailClaim => {
+                "the token's email claim is longer than 254 characters or contains control \
+                 characters; roster cannot use it"
+            }
             Reason::InvalidArgument => "the request has invalid fields",
             Reason::InsufficientPermission => "your role in this organization does not allow this",
             Reason::OwnerRoleRequired => "only owners may grant, take or act on the owner role",
@@ -89,7 +95,6 @@ impl Reason {
             Reason::OnlyOwnPermissions => {
                 "without the authz.check scope, a caller may check only their own permissions"
             }
-            Reason::NotTheRecipient => "you are not the recipient of the invitation",
             Reason::SlugTaken => "organization slug already taken",
             Reason::AlreadyMember => "user is already a member of this organization",
             Reason::AlreadyInvited => "user is already invited to this organization",
@@ -109,6 +114,9 @@ impl Reason {
             }
             Reason::ShuttingDown => "the server is shutting down; retry on another replica",
             Reason::DeadlineExceeded => "the call did not finish within its deadline",
+            Reason::DatabaseUnavailable => {
+                "the database cannot be reached or used right now; retry with backoff"
+            }
         }
     }
 }

@@ -24,6 +24,10 @@ pub enum EventType {
     InvitationRejected,
     InvitationCancelled,
     InvitationExpired,
+    /// The invitation's email can never be delivered (the mail server
+    /// refused it for good); it is not retried. The inviter sees it in the
+    /// audit log and can invite another address.
+    InvitationDeliveryFailed,
     /// The developer identity now exists in the Provider Portal.
     IdentityProvisioned,
     /// The developer identity of a deleted organization is gone from the
@@ -32,10 +36,13 @@ pub enum EventType {
     /// Any other change of the identity's state: delivery began failing (or
     /// fails differently), or the provider approved the developer.
     IdentityChanged,
+    /// The organization was brought over from another system (with its
+    /// members and invitations) by `roster import`, not created here.
+    OrganizationImported,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 17] = [
         EventType::OrganizationCreated,
         EventType::OrganizationUpdated,
         EventType::OrganizationDeleted,
@@ -48,9 +55,11 @@ impl EventType {
         EventType::InvitationRejected,
         EventType::InvitationCancelled,
         EventType::InvitationExpired,
+        EventType::InvitationDeliveryFailed,
         EventType::IdentityProvisioned,
         EventType::IdentityDeprovisioned,
         EventType::IdentityChanged,
+        EventType::OrganizationImported,
     ];
 
     /// The name consumers see.
@@ -68,9 +77,11 @@ impl EventType {
             EventType::InvitationRejected => "invitation.rejected",
             EventType::InvitationCancelled => "invitation.cancelled",
             EventType::InvitationExpired => "invitation.expired",
+            EventType::InvitationDeliveryFailed => "invitation.delivery_failed",
             EventType::IdentityProvisioned => "organization.identity_provisioned",
             EventType::IdentityDeprovisioned => "organization.identity_deprovisioned",
             EventType::IdentityChanged => "organization.identity_changed",
+            EventType::OrganizationImported => "organization.imported",
         }
     }
 }
@@ -78,6 +89,15 @@ impl EventType {
 /// The actor recorded for changes roster makes on its own (expiry, and the
 /// delivery of developer identities).
 pub const SYSTEM_ACTOR: &str = "system";
+
+/// The field change naming an organization's slug: created (`""` → slug),
+/// renamed (old → new), deleted (slug → `""`). Read caches follow it.
+pub const SLUG_FIELD: &str = "slug";
+
+/// The actor recorded for organizations `roster import better-auth` brought
+/// over: consumers tell an import from a creation by it (and by the event
+/// type, `organization.imported`).
+pub const BETTER_AUTH_IMPORT_ACTOR: &str = "import:better-auth";
 
 /// One field's value before and after.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

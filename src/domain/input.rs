@@ -30,18 +30,26 @@ impl OrganizationName {
                 "must be at most 100 characters after trimming",
             ));
         }
-        if trimmed.chars().any(char::is_control) {
-            return Err(FieldViolation::new(
-                field,
-                "must not contain control characters",
-            ));
-        }
+        no_control_characters(field, trimmed)?;
         Ok(Self(trimmed.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Refuses control characters (NUL above all: PostgreSQL cannot store it in
+/// text, SQLite would): the one rule every free-text input shares, so a
+/// text that reaches the database is the same valid text on both.
+pub fn no_control_characters(field: &str, value: &str) -> Result<(), FieldViolation> {
+    if value.chars().any(char::is_control) {
+        return Err(FieldViolation::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
 }
 
 /// Slugs that would collide with the portal's own routes.
@@ -145,12 +153,28 @@ impl Slug {
         })
     }
 
+    /// The stored form of a slug to look an organization up by. A text that
+    /// could never have been a slug is refused (naming `field`) rather than
+    /// sent to the database; a reserved one is looked up, and is not found.
+    pub fn lookup(field: &str, value: &str) -> Result<String, FieldViolation> {
+        match Self::check(value) {
+            Ok(slug) => Ok(slug.0),
+            Err(SlugProblem::Reserved) => Ok(Self::normalize(value)),
+            Err(SlugProblem::Invalid(rule)) => Err(FieldViolation::new(field, rule)),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
-/// An email address: valid, at most 254 characters, compared case-insensitively.
+/// An email address: valid, at most 254 characters, compared
+/// case-insensitively, and one an invitation can be delivered to: no
+/// quoted local part (`"a b"@example.com`: valid, but mail servers and the
+/// portal's sign-up refuse it) and no control characters. A non-ASCII
+/// address is accepted here; whether it can be delivered is the SMTP
+/// server's to say (SMTPUTF8, see `mail`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email {
     /// As given (trimmed): what we show and send to.
@@ -169,6 +193,13 @@ impl Email {
         }
         if trimmed.len() > Self::MAX_LEN {
             return Err(FieldViolation::new(field, "must be at most 254 characters"));
+        }
+        no_control_characters(field, trimmed)?;
+        if trimmed.starts_with('"') {
+            return Err(FieldViolation::new(
+                field,
+                "must not have a quoted local part: such an address cannot be delivered to",
+            ));
         }
         let options = Options::default()
             .without_display_text()
@@ -221,6 +252,9 @@ impl LogoUrl {
                 "must be at most 2048 characters",
             ));
         }
+        // The URL parser would percent-encode a control character, but we
+        // keep the text as given: refuse it.
+        no_control_characters(field, trimmed)?;
         let url = Url::parse(trimmed)
             .map_err(|err| FieldViolation::new(field, format!("must be an https URL ({err})")))?;
         if url.scheme() != "https" || url.host_str().is_none_or(str::is_empty) {
@@ -250,12 +284,7 @@ impl SearchPrefix {
         if trimmed.chars().count() > Self::MAX_CHARS {
             return Err(FieldViolation::new(field, "must be at most 254 characters"));
         }
-        if trimmed.chars().any(char::is_control) {
-            return Err(FieldViolation::new(
-                field,
-                "must not contain control characters",
-            ));
-        }
+        no_control_characters(field, trimmed)?;
         Ok(Some(Self(trimmed.to_lowercase())))
     }
 
@@ -324,6 +353,30 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(Email::parse("email", &long).is_err());
+    }
+
+    #[test]
+    fn undeliverable_and_unstorable_emails_are_refused() {
+        for bad in [
+            "\"alice smith\"@example.com",
+            "\"a\"@example.com",
+            "alice\0@example.com",
+            "ali\nce@example.com",
+        ] {
+            assert!(Email::parse("email", bad).is_err(), "{bad:?}");
+        }
+        assert!(Email::parse("email", "jörg@exämple.de").is_ok());
+    }
+
+    #[test]
+    fn texts_with_control_characters_never_pass() {
+        assert!(LogoUrl::parse("logo_url", "https://cdn.example.com/a\0.png").is_err());
+        assert!(OrganizationName::parse("name", "a\0b").is_err());
+        assert!(SearchPrefix::parse("search", "a\0").is_err());
+        assert!(Slug::lookup("slug", "acme\0").is_err());
+        assert!(Slug::lookup("slug", &"a".repeat(49)).is_err());
+        assert_eq!(Slug::lookup("slug", " Acme "), Ok("acme".to_owned()));
+        assert_eq!(Slug::lookup("slug", "admin"), Ok("admin".to_owned()));
     }
 
     #[test]

@@ -153,3 +153,20 @@ pub struct UserProfile {
     pub email: String,
     pub display_name: String,
 }
+
+/// Where a slug leads: an organization's current slug, or an old one it
+/// retains for a while after a rename.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlugTarget {
+    pub organization: OrganizationId,
+    /// `None`: the organization's current slug; otherwise an old slug that
+    /// resolves to it until then.
+    pub retained_until: Option<DateTime<Utc>>,
+}
+
+impl SlugTarget {
+    /// Whether the slug still leads to the organization at `now`.
+    pub fn holds_at(&self, now: DateTime<Utc>) -> bool {
+        self.retained_until.is_none_or(|until| until > now)
+    }
+}

@@ -17,11 +17,20 @@ use std::{sync::Arc, time::Duration};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::{MailError, Mailer};
+use super::{MailError, Mailer, mask_emails_in};
 use crate::{
-    domain::{Error, now},
+    domain::{
+        Error,
+        event::{EventType, NewEvent, SYSTEM_ACTOR},
+        ids::InvitationId,
+        now,
+    },
     signal::Signal,
-    store::{self, Store, lease::LeasePolicy},
+    store::{
+        self, Store,
+        lease::{Lease, LeasePolicy},
+        mail::OutboxMail,
+    },
 };
 
 /// After a wake-up, how long the dispatcher lets further emails gather
@@ -43,6 +52,8 @@ pub struct Dispatcher {
     store: Store,
     mailer: Arc<dyn Mailer>,
     wake: Signal,
+    /// Rung after a commit that recorded an event (a delivery failure).
+    events: Signal,
     poll: Duration,
     lease: LeasePolicy,
 }
@@ -50,11 +61,13 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// `wake` is signalled after an email is queued; `poll` is how often the
     /// outbox is checked anyway (retries, and rows queued by other replicas);
-    /// `lease` bounds each send and sizes the lease on it.
+    /// `lease` bounds each send and sizes the lease on it; `events` is rung
+    /// after recording a delivery failure.
     pub fn new(
         store: Store,
         mailer: Arc<dyn Mailer>,
         wake: Signal,
+        events: Signal,
         poll: Duration,
         lease: LeasePolicy,
     ) -> Self {
@@ -62,6 +75,7 @@ impl Dispatcher {
             store,
             mailer,
             wake,
+            events,
             poll,
             lease,
         }
@@ -120,7 +134,7 @@ impl Dispatcher {
                     }
                     Err(err) if err.permanent => {
                         warn!(mail_id = %mail.id, error = %err, "email refused for good; not retrying");
-                        store::mail::mark_failed(db, mail.id, &lease, &err.message).await?;
+                        self.give_up(&mail, &lease, &err).await?;
                     }
                     Err(err) => {
                         let delay = backoff(mail.attempts);
@@ -132,6 +146,40 @@ impl Dispatcher {
                 }
             }
         }
+    }
+}
+
+impl Dispatcher {
+    /// Marks `mail` failed for good and, in the same transaction, records
+    /// `invitation.delivery_failed` in its organization's log, so the
+    /// inviter learns the address cannot be reached. Nothing is recorded if
+    /// the lease ran out (the dispatcher that has the email now decides),
+    /// or if the organization is gone.
+    async fn give_up(
+        &self,
+        mail: &OutboxMail,
+        lease: &Lease,
+        err: &MailError,
+    ) -> Result<(), Error> {
+        let txn = self.store.begin_write().await?;
+        if !store::mail::mark_failed(&txn, mail.id, lease, &err.message).await? {
+            return Ok(());
+        }
+        let invitation = store::invitation::find(&txn, InvitationId(mail.invitation_id)).await?;
+        let org = match &invitation {
+            Some(invitation) => store::organization::lock(&txn, invitation.organization_id).await?,
+            None => None,
+        };
+        if let (Some(invitation), Some(org)) = (invitation, org) {
+            let event = NewEvent::new(EventType::InvitationDeliveryFailed, &org, SYSTEM_ACTOR)
+                .about_email(&invitation.email)
+                .fact("invitation_id", invitation.id.to_string())
+                .fact("error", mask_emails_in(&err.message));
+            store::event::record(&txn, event).await?;
+        }
+        txn.commit().await?;
+        self.events.notify();
+        Ok(())
     }
 }
 

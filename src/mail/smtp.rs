@@ -98,12 +98,21 @@ impl Mailer for SmtpMailer {
                 message: format!("cannot build the message: {err}"),
                 permanent: true,
             })?;
+        let ascii_recipient = message.to.is_ascii();
         self.transport
             .send(email)
             .await
             .map(drop)
             .map_err(|err| MailError {
-                permanent: err.is_permanent(),
+                // lettre refuses a non-ASCII address itself, as a client
+                // error, when the server lacks SMTPUTF8: that server will
+                // never take it, so retrying is pointless. (Other client
+                // errors, such as a TLS or login problem, are the server's
+                // configuration and worth retrying.)
+                permanent: err.is_permanent()
+                    || (err.is_client()
+                        && !ascii_recipient
+                        && err.to_string().contains("SMTPUTF8")),
                 message: err.to_string(),
             })
     }

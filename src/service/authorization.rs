@@ -1,5 +1,6 @@
 //! Permission checks for other services: "may this user do X in this
-//! organization?", answered from the membership cache.
+//! organization?", the organization named by id or by slug, answered from
+//! the read cache (memberships, organizations and the slug index).
 
 use tracing::instrument;
 
@@ -13,27 +14,49 @@ use crate::{
         Error,
         event::EventCursor,
         identity::IdentityState,
-        ids::{OrganizationId, UserId},
+        ids::{DeveloperId, OrganizationId, UserId},
+        input::Slug,
         model::Role,
         permission::Permission,
     },
 };
 
+/// How a check names the organization.
+#[derive(Debug, Clone)]
+pub enum OrganizationRef {
+    Id(OrganizationId),
+    /// Its current slug, or an old one it still retains.
+    Slug(Slug),
+}
+
 /// One validated question.
 #[derive(Debug, Clone)]
 pub struct CheckInput {
     pub user: UserId,
-    pub organization: OrganizationId,
+    pub organization: OrganizationRef,
     pub permission: Permission,
 }
 
 /// One answer: allowed or not, the user's role (`None`: not a member) and,
-/// for members, the organization's developer identity state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// for members, the organization's id, developer id and developer identity
+/// state. A non-member learns nothing about the organization, not even
+/// whether it exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckAnswer {
     pub allowed: bool,
     pub role: Option<Role>,
     pub identity: Option<IdentityState>,
+    pub organization: Option<(OrganizationId, DeveloperId)>,
+}
+
+impl CheckAnswer {
+    /// Not a member (or no such organization: the same answer).
+    const OUTSIDER: CheckAnswer = CheckAnswer {
+        allowed: false,
+        role: None,
+        identity: None,
+        organization: None,
+    };
 }
 
 impl Roster {
@@ -49,24 +72,32 @@ impl Roster {
         for check in checks {
             authorize_subject(caller, action, &check.user)?;
         }
+        let db = self.store.db();
         let mut answers = Vec::with_capacity(checks.len());
         for check in checks {
+            let organization = match &check.organization {
+                OrganizationRef::Id(id) => Some(*id),
+                OrganizationRef::Slug(slug) => {
+                    self.cache.resolve_slug(db, slug.as_str(), at_least).await?
+                }
+            };
+            let Some(organization) = organization else {
+                answers.push(CheckAnswer::OUTSIDER);
+                continue;
+            };
             let role = self
                 .cache
-                .role(self.store.db(), check.organization, &check.user, at_least)
+                .role(db, organization, &check.user, at_least)
                 .await?;
-            let identity = match role {
-                Some(_) => self
-                    .cache
-                    .organization(self.store.db(), check.organization)
-                    .await?
-                    .map(|org| org.identity.state),
+            let found = match role {
+                Some(_) => self.cache.organization(db, organization).await?,
                 None => None,
             };
             answers.push(CheckAnswer {
                 allowed: role.is_some_and(|role| role.grants(check.permission)),
                 role,
-                identity,
+                identity: found.as_ref().map(|org| org.identity.state),
+                organization: found.map(|org| (org.id, org.developer_id)),
             });
         }
         Ok(answers)

@@ -14,7 +14,7 @@ use crate::{
         policy::{Action, authorize_scope},
     },
     domain::{
-        Error,
+        Error, Reason,
         event::{Event, EventCursor},
         ids::OrganizationId,
         page::{Page, PageRequest},
@@ -22,7 +22,8 @@ use crate::{
     store,
 };
 
-/// Events in log order, until the client goes away or the server stops.
+/// Events in log order, until the client goes away or the server stops
+/// (then it ends with `Unavailable(ShuttingDown)`).
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<Event, Error>> + Send>>;
 
 /// After a wake-up, how long a stream lets further commits gather before
@@ -68,6 +69,12 @@ impl Roster {
             let mut wake = self.events.subscribe();
             let mut stop = self.stop.clone();
             loop {
+                // A shutdown ends the stream with UNAVAILABLE, never OK: the
+                // client must resume from its cursor on another replica,
+                // not conclude the log has ended.
+                if *stop.borrow() {
+                    Err(Error::Unavailable(Reason::ShuttingDown))?;
+                }
                 // Mark wake-ups seen *before* reading: one that arrives
                 // while we read makes the wait below return at once.
                 wake.borrow_and_update();
@@ -87,7 +94,7 @@ impl Roster {
                 let woken = tokio::select! {
                     _ = wake.changed() => true,
                     () = tokio::time::sleep(delay) => false,
-                    _ = stop.wait_for(|stopped| *stopped) => break,
+                    _ = stop.wait_for(|stopped| *stopped) => continue,
                 };
                 if woken {
                     tokio::time::sleep(STREAM_COALESCE).await;

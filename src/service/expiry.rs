@@ -2,6 +2,11 @@
 //! has passed and records `invitation.expired`. Reads already show such
 //! invitations as expired; the sweep makes it an event the Provider Portal
 //! and the audit log see.
+//!
+//! It also purges old slugs retained past `--old-slug-ttl`. They stopped
+//! resolving when their time passed (every read checks it, and a create or
+//! rename to one removes it first), so the purge records no event: it only
+//! keeps the table to what still counts.
 
 use std::time::Duration;
 
@@ -18,7 +23,7 @@ use crate::{
     store::{self, invitation::Guard},
 };
 
-/// Invitations expired per sweep round trip.
+/// Invitations expired (or old slugs purged) per sweep round trip.
 const SWEEP_BATCH: u64 = 100;
 
 impl Roster {
@@ -64,6 +69,21 @@ impl Roster {
         }
     }
 
+    /// Removes every old slug whose retention has ended; returns how many.
+    /// Safe on many replicas at once: each delete re-checks the time.
+    pub async fn purge_lapsed_slugs(&self) -> Result<u64, Error> {
+        let mut purged = 0;
+        loop {
+            let txn = self.store.begin_write().await?;
+            let count = store::slug::purge_lapsed(&txn, now(), SWEEP_BATCH).await?;
+            txn.commit().await?;
+            purged += count;
+            if count < SWEEP_BATCH {
+                return Ok(purged);
+            }
+        }
+    }
+
     /// Sweeps every `interval` until `stop` turns true.
     pub async fn run_expiry_sweeper(&self, interval: Duration, mut stop: watch::Receiver<bool>) {
         loop {
@@ -71,6 +91,11 @@ impl Roster {
                 Ok(0) => {}
                 Ok(count) => info!(count, "expired lapsed invitations"),
                 Err(err) => warn!(error = %err, "invitation expiry sweep failed; will retry"),
+            }
+            match self.purge_lapsed_slugs().await {
+                Ok(0) => {}
+                Ok(count) => info!(count, "purged old slugs past their retention"),
+                Err(err) => warn!(error = %err, "old slug purge failed; will retry"),
             }
             tokio::select! {
                 () = tokio::time::sleep(interval) => {}

@@ -367,17 +367,20 @@ impl Roster {
     }
 
     /// The invitation, if the caller is its recipient with a verified email.
+    ///
+    /// An invitation addressed to someone else is answered exactly as an id
+    /// that does not exist: telling the two apart would let anyone probe
+    /// which invitation ids exist (and so that an organization is inviting).
     async fn recipient_invitation(
         &self,
         caller: &Caller,
         id: InvitationId,
     ) -> Result<Invitation, Error> {
+        caller.email_claim_usable()?;
         let invitation = store::invitation::find(self.store.db(), id)
             .await?
+            .filter(|invitation| is_addressed_to(caller, invitation))
             .ok_or(Error::NotFound(Resource::Invitation))?;
-        if !is_addressed_to(caller, &invitation) {
-            return Err(Error::PermissionDenied(Reason::NotTheRecipient));
-        }
         caller.verified_email()?;
         Ok(invitation)
     }

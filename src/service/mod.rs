@@ -24,7 +24,7 @@ use sea_orm::DatabaseTransaction;
 use tokio::sync::watch;
 
 pub use crate::signal::Signal;
-pub use authorization::{CheckAnswer, CheckInput};
+pub use authorization::{CheckAnswer, CheckInput, OrganizationRef};
 pub use events::{AuditQuery, EventStream};
 pub use invitation::InvitationFilter;
 pub use membership::MemberQuery;
@@ -53,6 +53,8 @@ pub struct Settings {
     pub limits: Limits,
     /// How long an invitation stays open.
     pub invitation_ttl: Duration,
+    /// How long a renamed organization's old slug keeps resolving to it.
+    pub old_slug_ttl: Duration,
     /// The portal's base URL; invitation links point into it.
     pub portal_url: String,
     /// Most memberships the permission cache holds.

@@ -6,12 +6,12 @@ use std::time::Duration;
 use tracing::{instrument, warn};
 use uuid::Uuid;
 
-use super::{OrganizationWrite, Roster, now};
+use super::{OrganizationWrite, Roster, expiry, now};
 use crate::{
     auth::{Caller, policy::Action},
     domain::{
         Error, Reason, Resource,
-        event::{EventCursor, EventType, NewEvent},
+        event::{EventCursor, EventType, NewEvent, SLUG_FIELD},
         identity::{Identity, IdentityState},
         ids::{DeveloperId, OrganizationId},
         input::{LogoUrl, OrganizationName, Slug, SlugProblem},
@@ -35,6 +35,9 @@ pub struct NewOrganization {
     pub request_id: Option<Uuid>,
 }
 
+/// `CheckSlug`'s reason for an old slug an organization still retains.
+pub const SLUG_RETAINED: &str = "SLUG_RETAINED";
+
 /// How `GetOrganization` names the organization.
 #[derive(Debug)]
 pub enum OrganizationKey {
@@ -48,6 +51,8 @@ pub enum OrganizationKey {
 pub struct OrganizationUpdate {
     pub id: OrganizationId,
     pub name: Option<OrganizationName>,
+    /// A new slug; the old one keeps resolving for `--old-slug-ttl`.
+    pub slug: Option<Slug>,
     pub logo_url: Option<LogoUrl>,
     /// Required current etag, if the client sent one.
     pub etag: Option<String>,
@@ -114,7 +119,7 @@ impl Roster {
             &txn,
             NewEvent::new(EventType::OrganizationCreated, &organization, actor)
                 .change("name", "", &organization.name)
-                .change("slug", "", &organization.slug)
+                .change(SLUG_FIELD, "", &organization.slug)
                 .change("logo_url", "", &organization.logo_url)
                 .change("identity_state", "", identity.as_str()),
         )
@@ -128,6 +133,7 @@ impl Roster {
         .await?;
         self.commit(txn).await?;
         self.cache.invalidate_role(organization.id, &caller.user_id);
+        self.cache.invalidate_slug(&organization.slug);
         let organization = self.await_identity(organization).await;
         Ok((organization, Some(revision)))
     }
@@ -191,7 +197,8 @@ impl Roster {
         }
     }
 
-    /// An organization the caller belongs to, with the caller's role.
+    /// An organization the caller belongs to, with the caller's role. By
+    /// slug: its current slug, or an old one it still retains.
     #[instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn get_organization(
         &self,
@@ -201,12 +208,11 @@ impl Roster {
         let db = self.store.db();
         let id = match key {
             OrganizationKey::Id(id) => id,
-            OrganizationKey::Slug(slug) => {
-                store::organization::find_by_slug(db, &slug)
-                    .await?
-                    .ok_or(Error::NotFound(Resource::Organization))?
-                    .id
-            }
+            OrganizationKey::Slug(slug) => self
+                .cache
+                .resolve_slug(db, &slug, None)
+                .await?
+                .ok_or(Error::NotFound(Resource::Organization))?,
         };
         let role = self
             .authorize_read(caller, Action::GetOrganization, id)
@@ -231,24 +237,39 @@ impl Roster {
         Ok(page.finish(rows, |(id, _)| id.0).map(|(_, org)| org))
     }
 
-    /// Changes the name and/or logo, if the etag (when given) still matches.
+    /// Changes the name, slug and/or logo, if the etag (when given) still
+    /// matches; returns the organization and the change's revision. A
+    /// renamed organization retains its old slug for `--old-slug-ttl`.
     #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %update.id))]
     pub async fn update_organization(
         &self,
         caller: &Caller,
         update: OrganizationUpdate,
-    ) -> Result<Organization, Error> {
+    ) -> Result<(Organization, EventCursor), Error> {
         let OrganizationWrite { txn, org, .. } = self
             .begin_organization_write(caller, Action::UpdateOrganization, update.id)
             .await?;
         check_etag(&org, update.etag.as_deref())?;
+        let now = now();
+        let new_slug = update
+            .slug
+            .map(|slug| slug.as_str().to_owned())
+            .filter(|slug| *slug != org.slug);
         let changes = store::organization::Changes {
             name: update.name.map(|n| n.as_str().to_owned()),
+            slug: new_slug.clone(),
             logo_url: update.logo_url.map(|l| l.as_str().to_owned()),
         };
-        let updated = store::organization::update(&txn, org.id, org.version, changes, now())
+        let updated = store::organization::update(&txn, org.id, org.version, changes, now)
             .await?
             .ok_or(Error::Aborted(Reason::EtagMismatch))?;
+        // After the organization's row, as a create does (row, then claim):
+        // two transactions taking the same slug then wait on the same index
+        // entry first, and one fails cleanly instead of deadlocking.
+        if let Some(new_slug) = &new_slug {
+            let retain_until = expiry(now, self.settings.old_slug_ttl);
+            store::slug::rename(&txn, org.id, &org.slug, new_slug, retain_until, now).await?;
+        }
         let mut event = NewEvent::new(
             EventType::OrganizationUpdated,
             &updated,
@@ -257,13 +278,18 @@ impl Roster {
         if org.name != updated.name {
             event = event.change("name", &org.name, &updated.name);
         }
+        if org.slug != updated.slug {
+            event = event.change(SLUG_FIELD, &org.slug, &updated.slug);
+        }
         if org.logo_url != updated.logo_url {
             event = event.change("logo_url", &org.logo_url, &updated.logo_url);
         }
-        store::event::record(&txn, event).await?;
+        let revision = store::event::record(&txn, event).await?;
         self.commit(txn).await?;
         self.cache.invalidate_organization(updated.id);
-        Ok(updated)
+        self.cache.invalidate_slug(&org.slug);
+        self.cache.invalidate_slug(&updated.slug);
+        Ok((updated, revision))
     }
 
     /// Deletes the organization with its memberships and invitations.
@@ -297,7 +323,7 @@ impl Roster {
                 caller.user_id.as_str(),
             )
             .change("name", &org.name, "")
-            .change("slug", &org.slug, "")
+            .change(SLUG_FIELD, &org.slug, "")
             .change(
                 "identity_state",
                 org.identity.state.as_str(),
@@ -313,7 +339,9 @@ impl Roster {
         Ok(revision)
     }
 
-    /// Whether `slug` could name a new organization now, and if not, why.
+    /// Whether `slug` could name a new organization now, and if not, why: an
+    /// organization's current slug is taken; an old slug an organization
+    /// retains after a rename is unavailable until its time is up.
     #[instrument(skip(self))]
     pub async fn check_slug(&self, slug: &str) -> Result<SlugAvailability, Error> {
         let normalized = Slug::normalize(slug);
@@ -323,13 +351,18 @@ impl Roster {
                 Some(("SLUG_RESERVED", "this slug is reserved".to_owned()))
             }
             Ok(valid) => {
-                if store::organization::slug_exists(self.store.db(), valid.as_str()).await? {
-                    Some((
+                match store::slug::resolve(self.store.db(), valid.as_str(), now()).await? {
+                    None => None,
+                    Some(target) if target.retained_until.is_none() => Some((
                         Reason::SlugTaken.as_str(),
                         Reason::SlugTaken.message().to_owned(),
-                    ))
-                } else {
-                    None
+                    )),
+                    Some(_) => Some((
+                        SLUG_RETAINED,
+                        "an organization was renamed from this slug recently; its old links \
+                     still lead to it, so the slug is not available yet"
+                            .to_owned(),
+                    )),
                 }
             }
         };

@@ -1,5 +1,13 @@
-//! Roles and organizations in memory: permission checks, roster's own read
-//! authorization and `GetOrganization` are answered from here.
+//! Roles, organizations and slugs in memory: permission checks (by
+//! organization id or slug), roster's own read authorization and
+//! `GetOrganization` are answered from here.
+//!
+//! Slugs: the slug index maps a slug to the organization it leads to (its
+//! current slug, or an old one it retains after a rename, with the time it
+//! stops), or to nothing. Every event that names a slug (created, renamed,
+//! deleted) invalidates the slugs it names, and a deletion every slug that
+//! led to the organization, on every replica through the change log; an old
+//! slug whose time has passed is never served, cached or not.
 //!
 //! Freshness:
 //! - A change made through this replica invalidates what it touched before
@@ -39,13 +47,13 @@ use sea_orm::ConnectionTrait;
 use tokio::sync::watch;
 use tracing::warn;
 
-use super::{Roster, Signal};
+use super::{Roster, Signal, now};
 use crate::{
     domain::{
         Error,
-        event::{Event, EventCursor, EventType},
+        event::{Event, EventCursor, EventType, SLUG_FIELD},
         ids::{OrganizationId, UserId},
-        model::{Organization, Role},
+        model::{Organization, Role, SlugTarget},
     },
     store,
 };
@@ -115,13 +123,13 @@ where
         self.entries.invalidate(key);
     }
 
-    fn invalidate_where(&self, predicate: impl Fn(&K) -> bool + Send + Sync + 'static) {
+    fn invalidate_where(&self, predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static) {
         for epoch in &self.epochs {
             epoch.fetch_add(1, Ordering::SeqCst);
         }
         if self
             .entries
-            .invalidate_entries_if(move |key, _| predicate(key))
+            .invalidate_entries_if(move |key, value| predicate(key, value))
             .is_err()
         {
             self.entries.invalidate_all();
@@ -133,6 +141,8 @@ where
 pub struct ReadCache {
     roles: Guarded<(OrganizationId, UserId), Option<Role>>,
     organizations: Guarded<OrganizationId, Option<Organization>>,
+    /// Slug (normalized) → where it leads, if anywhere.
+    slugs: Guarded<String, Option<SlugTarget>>,
     applied: Mutex<EventCursor>,
     /// When the follower last confirmed it had applied every committed change.
     synced_at: Mutex<Option<Instant>>,
@@ -144,18 +154,21 @@ impl std::fmt::Debug for ReadCache {
         f.debug_struct("ReadCache")
             .field("roles", &self.roles.entries.entry_count())
             .field("organizations", &self.organizations.entries.entry_count())
+            .field("slugs", &self.slugs.entries.entry_count())
             .field("applied", &self.applied())
             .finish()
     }
 }
 
 impl ReadCache {
-    /// At most `capacity` memberships (and a quarter as many organizations);
+    /// At most `capacity` memberships (and a quarter as many organizations,
+    /// and as many slugs);
     /// trusted while the follower is at most `max_staleness` behind.
     pub fn new(capacity: u64, max_staleness: Duration) -> Self {
         Self {
             roles: Guarded::new(capacity, IDLE_EXPIRY),
             organizations: Guarded::new((capacity / 4).max(1), IDLE_EXPIRY),
+            slugs: Guarded::new((capacity / 4).max(1), IDLE_EXPIRY),
             applied: Mutex::new(EventCursor::START),
             synced_at: Mutex::new(None),
             max_staleness,
@@ -227,6 +240,45 @@ impl ReadCache {
             .await
     }
 
+    /// The organization `slug` (normalized) leads to now, if any: its
+    /// current slug or a retained old one, reflecting at least `at_least`
+    /// if given.
+    pub async fn resolve_slug(
+        &self,
+        conn: &impl ConnectionTrait,
+        slug: &str,
+        at_least: Option<EventCursor>,
+    ) -> Result<Option<OrganizationId>, Error> {
+        let now = now();
+        if !self.is_fresh() || at_least.is_some_and(|revision| revision > self.applied()) {
+            let target = store::slug::resolve(conn, slug, now).await?;
+            return Ok(target.map(|target| target.organization));
+        }
+        let key = slug.to_owned();
+        let mut target = self
+            .slugs
+            .get_or_load(key.clone(), store::slug::resolve(conn, slug, now))
+            .await?;
+        if target.is_some_and(|target| !target.holds_at(now)) {
+            // An old slug whose time ran out while cached: no longer its.
+            self.slugs.invalidate(&key);
+            target = self
+                .slugs
+                .get_or_load(key, store::slug::resolve(conn, slug, now))
+                .await?;
+        }
+        Ok(target
+            .filter(|target| target.holds_at(now))
+            .map(|target| target.organization))
+    }
+
+    /// Forgets where `slug` leads.
+    pub fn invalidate_slug(&self, slug: &str) {
+        if !slug.is_empty() {
+            self.slugs.invalidate(&slug.to_owned());
+        }
+    }
+
     /// Forgets `user`'s role in `organization`.
     pub fn invalidate_role(&self, organization: OrganizationId, user: &UserId) {
         self.roles.invalidate(&(organization, user.clone()));
@@ -237,15 +289,24 @@ impl ReadCache {
         self.organizations.invalidate(&organization);
     }
 
-    /// Forgets the organization and every role in it (it was deleted).
+    /// Forgets the organization, every role in it and every slug that led
+    /// to it (it was deleted).
     pub fn forget_organization(&self, organization: OrganizationId) {
         self.organizations.invalidate(&organization);
         self.roles
-            .invalidate_where(move |key| key.0 == organization);
+            .invalidate_where(move |key, _| key.0 == organization);
+        self.slugs.invalidate_where(move |_, target| {
+            target.is_some_and(|target| target.organization == organization)
+        });
     }
 
     /// Applies one event of the change log.
     pub fn apply(&self, event: &Event) {
+        // Created, renamed, deleted: the slugs named, old and new.
+        for change in event.changes.iter().filter(|c| c.field == SLUG_FIELD) {
+            self.invalidate_slug(&change.old);
+            self.invalidate_slug(&change.new);
+        }
         let kind = event.event_type.as_str();
         let is = |t: EventType| t.as_str() == kind;
         if is(EventType::MemberAdded)
@@ -262,7 +323,8 @@ impl ReadCache {
             || is(EventType::IdentityChanged)
         {
             self.invalidate_organization(event.organization_id);
-        } else if is(EventType::OrganizationDeleted) {
+        } else if is(EventType::OrganizationDeleted) || is(EventType::OrganizationImported) {
+            // An import writes an organization with all its members at once.
             self.forget_organization(event.organization_id);
         }
         self.set_applied(event.cursor);

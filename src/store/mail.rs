@@ -20,6 +20,8 @@ use crate::domain::{Error, email::EmailMessage};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxMail {
     pub id: Uuid,
+    /// The invitation it is about.
+    pub invitation_id: Uuid,
     pub message: EmailMessage,
     /// Delivery attempts made so far.
     pub attempts: i32,
@@ -87,6 +89,7 @@ pub async fn claim_due(
         .into_iter()
         .map(|row| OutboxMail {
             id: row.id,
+            invitation_id: row.invitation_id,
             attempts: row.attempts,
             message: EmailMessage {
                 to: row.recipient,
@@ -117,7 +120,7 @@ async fn record_attempt(
     id: Uuid,
     lease: &Lease,
     changes: Vec<(mail_outbox::Column, Expr)>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let mut update = mail_outbox::Entity::update_many()
         .col_expr(
             mail_outbox::Column::Attempts,
@@ -127,11 +130,11 @@ async fn record_attempt(
     for (column, value) in changes {
         update = update.col_expr(column, value);
     }
-    update
+    let update = update
         .filter(lease::held::<mail_outbox::Entity>(id, lease))
         .exec(conn)
         .await?;
-    Ok(())
+    Ok(update.rows_affected > 0)
 }
 
 /// Records a delivery.
@@ -146,7 +149,7 @@ pub async fn mark_sent(
         (mail_outbox::Column::State, Expr::value(SENT)),
         (mail_outbox::Column::SentAt, Expr::value(Some(now))),
     ];
-    record_attempt(conn, id, lease, changes).await
+    record_attempt(conn, id, lease, changes).await.map(drop)
 }
 
 /// Records a failed attempt; the email is tried again at `next_attempt_at`.
@@ -165,17 +168,18 @@ pub async fn mark_retry(
         ),
         (mail_outbox::Column::LastError, Expr::value(error)),
     ];
-    record_attempt(conn, id, lease, changes).await
+    record_attempt(conn, id, lease, changes).await.map(drop)
 }
 
-/// Records a permanent refusal: the email is not tried again.
+/// Records a permanent refusal: the email is not tried again. False if the
+/// lease ran out (another dispatcher has the email now).
 #[instrument(skip(conn, error))]
 pub async fn mark_failed(
     conn: &impl ConnectionTrait,
     id: Uuid,
     lease: &Lease,
     error: &str,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let changes = vec![
         (mail_outbox::Column::State, Expr::value(FAILED)),
         (mail_outbox::Column::LastError, Expr::value(error)),

@@ -2,26 +2,32 @@
 //! per aggregate. Every function takes the connection or transaction it is
 //! given; transactions belong to the use-cases (`service/`).
 //!
-//! SQL errors become [`Error`] here and nowhere else: a unique-index
-//! violation becomes the matching `AlreadyExists`, everything else `Internal`.
+//! SQL errors become [`Error`] here and nowhere else ([`db_error`]): an
+//! outage becomes `Unavailable`, a unique-index violation the matching
+//! `AlreadyExists`, everything else `Internal`.
 
+mod db_error;
 pub mod entity;
 pub mod event;
 pub mod identity;
+pub mod import;
 pub mod invitation;
 pub mod lease;
 pub mod listen;
 pub mod mail;
 pub mod membership;
 pub mod organization;
+pub mod slug;
 pub mod user;
+
+pub(crate) use self::db_error::conflict_on;
 
 use std::{path::Path, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, SqlErr, Statement, TransactionOptions, TransactionTrait,
+    Statement, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 use tracing::info;
@@ -61,7 +67,7 @@ impl Store {
                     .foreign_keys(true)
                     .create_if_missing(true)
             });
-        let db = Database::connect(options).await.map_err(Error::internal)?;
+        let db = Database::connect(options).await?;
         let store = Self { db };
         store.migrate().await?;
         Ok(store)
@@ -142,30 +148,6 @@ fn prepare_sqlite_directory(url: &str) -> Result<(), Error> {
         std::fs::create_dir_all(parent).map_err(Error::internal)?;
     }
     Ok(())
-}
-
-impl From<DbErr> for Error {
-    fn from(err: DbErr) -> Self {
-        Error::internal(err)
-    }
-}
-
-/// The message of a unique-constraint violation, if `err` is one. It names
-/// the index (PostgreSQL) or the columns (SQLite), which callers match on.
-pub(crate) fn unique_violation(err: &DbErr) -> Option<String> {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(message)) => Some(message),
-        _ => None,
-    }
-}
-
-/// Turns a failed insert into `conflict` when it broke a unique index whose
-/// name or columns mention `needle`; any other failure stays internal.
-pub(crate) fn conflict_on(err: DbErr, needle: &str, conflict: Error) -> Error {
-    match unique_violation(&err) {
-        Some(message) if message.contains(needle) => conflict,
-        _ => Error::from(err),
-    }
 }
 
 /// `LIKE` pattern matching values that start with `prefix`, with the

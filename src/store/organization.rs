@@ -41,8 +41,10 @@ impl From<organizations::Model> for Organization {
     }
 }
 
-/// Inserts a new organization. A taken slug is `ALREADY_EXISTS`, decided by
-/// the unique index rather than a racy look-up.
+/// Inserts a new organization and claims its slug. A taken slug (another
+/// organization's current one, or an old one it still retains) is
+/// `ALREADY_EXISTS`, decided by the unique indexes rather than a racy
+/// look-up.
 #[instrument(skip_all, fields(org_id = %organization.id))]
 pub async fn insert(
     conn: &impl ConnectionTrait,
@@ -68,7 +70,13 @@ pub async fn insert(
     .insert(conn)
     .await
     .map_err(|err| conflict_on(err, "slug", Error::AlreadyExists(Reason::SlugTaken)))?;
-    Ok(())
+    super::slug::claim(
+        conn,
+        organization.id,
+        &organization.slug,
+        organization.created_at,
+    )
+    .await
 }
 
 #[instrument(skip(conn))]
@@ -77,18 +85,6 @@ pub async fn find(
     id: OrganizationId,
 ) -> Result<Option<Organization>, Error> {
     Ok(organizations::Entity::find_by_id(id.0)
-        .one(conn)
-        .await?
-        .map(Organization::from))
-}
-
-#[instrument(skip(conn))]
-pub async fn find_by_slug(
-    conn: &impl ConnectionTrait,
-    slug: &str,
-) -> Result<Option<Organization>, Error> {
-    Ok(organizations::Entity::find()
-        .filter(organizations::Column::Slug.eq(slug))
         .one(conn)
         .await?
         .map(Organization::from))
@@ -130,6 +126,9 @@ pub async fn lock(
 #[derive(Debug, Default)]
 pub struct Changes {
     pub name: Option<String>,
+    /// The new current slug; its claim is moved right after, in the same
+    /// transaction ([`super::slug::rename`]).
+    pub slug: Option<String>,
     pub logo_url: Option<String>,
 }
 
@@ -154,10 +153,17 @@ pub async fn update(
     if let Some(name) = changes.name {
         update = update.col_expr(organizations::Column::Name, Expr::value(name));
     }
+    if let Some(slug) = changes.slug {
+        update = update.col_expr(organizations::Column::Slug, Expr::value(slug));
+    }
     if let Some(logo_url) = changes.logo_url {
         update = update.col_expr(organizations::Column::LogoUrl, Expr::value(logo_url));
     }
-    if update.exec(conn).await?.rows_affected == 0 {
+    let updated = update
+        .exec(conn)
+        .await
+        .map_err(|err| conflict_on(err, "slug", Error::AlreadyExists(Reason::SlugTaken)))?;
+    if updated.rows_affected == 0 {
         return Ok(None);
     }
     find(conn, id).await
@@ -170,15 +176,6 @@ pub async fn update(
 pub async fn delete(conn: &impl ConnectionTrait, id: OrganizationId) -> Result<bool, Error> {
     let result = organizations::Entity::delete_by_id(id.0).exec(conn).await?;
     Ok(result.rows_affected > 0)
-}
-
-#[instrument(skip(conn))]
-pub async fn slug_exists(conn: &impl ConnectionTrait, slug: &str) -> Result<bool, Error> {
-    let count = organizations::Entity::find()
-        .filter(organizations::Column::Slug.eq(slug))
-        .count(conn)
-        .await?;
-    Ok(count > 0)
 }
 
 /// How many organizations `user` owns (the organization limit counts these,

@@ -12,6 +12,7 @@ use super::entity::users;
 use crate::domain::{
     Error,
     ids::{OrganizationId, UserId},
+    input::Email,
     model::UserProfile,
 };
 
@@ -27,7 +28,7 @@ pub async fn upsert_profile(
     let row = users::ActiveModel {
         id: Set(profile.id.as_str().to_owned()),
         email: Set(profile.email.clone()),
-        email_lower: Set(profile.email.to_lowercase()),
+        email_lower: Set(Email::fold(&profile.email)),
         display_name: Set(profile.display_name.clone()),
         display_name_lower: Set(profile.display_name.to_lowercase()),
         active_organization_id: Set(None),

@@ -40,6 +40,7 @@ fn check(user: &str, org: &str, permission: &str) -> pb::PermissionCheck {
         user_id: user.into(),
         organization_id: org.into(),
         permission: permission.into(),
+        ..Default::default()
     }
 }
 

@@ -102,8 +102,9 @@ fn expected(action: Action) -> [Code; 5] {
         Action::GetInvitation => [OK, OK, OK, NF, OK],
         Action::ListInvitations => [OK, OK, OK, NF, NF],
         Action::ListMyInvitations => [OK, OK, OK, OK, OK],
-        Action::AcceptInvitation => [PD, PD, PD, PD, OK],
-        Action::RejectInvitation => [PD, PD, PD, PD, OK],
+        // To anyone but its recipient, an invitation does not exist (issue 9, item 12).
+        Action::AcceptInvitation => [NF, NF, NF, NF, OK],
+        Action::RejectInvitation => [NF, NF, NF, NF, OK],
         Action::CancelInvitation => [OK, OK, PD, NF, NF],
         Action::ResendInvitation => [OK, OK, PD, NF, NF],
         // People, whatever their role, are not service principals with `events.read`.
@@ -159,6 +160,7 @@ async fn call(
         user_id: String::new(),
         organization_id: f.org.id.clone(),
         permission: "applications.read".into(),
+        ..Default::default()
     };
     let org_id = f.org.id.clone();
     let invitation_id = f.invitation.id.clone();

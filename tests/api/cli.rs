@@ -158,6 +158,7 @@ fn roster_bench_runs_every_workload_and_reports_them() {
         [
             "health_check",
             "check_permission",
+            "check_permission_by_slug",
             "batch_check_permissions_10",
             "get_organization",
             "list_members_50_of_10k",

@@ -114,7 +114,44 @@ backend_tests!(
     the_audit_log_shows_an_organizations_events_newest_first_to_owners_and_admins,
     the_sweeper_expires_lapsed_invitations_as_the_system,
     cursors_are_validated,
+    a_stream_ended_by_a_shutdown_ends_unavailable,
 );
+
+async fn a_stream_ended_by_a_shutdown_ends_unavailable(backend: Backend) {
+    let mut app = TestApp::spawn(&backend).await;
+    app.create_org("alice", "first").await;
+    let mut stream = app
+        .event_follower()
+        .stream_events(pb::StreamEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    for _ in 0..2 {
+        next_event(&mut stream, Duration::from_secs(5))
+            .await
+            .expect("replayed event");
+    }
+    // The stream is open and idle; the server now shuts down.
+    let stopping = tokio::spawn(async move {
+        app.stop().await.expect("a clean shutdown");
+        app
+    });
+    let end = tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("the stream ends within the grace period");
+    match end {
+        Err(status) => {
+            assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+            assert_eq!(
+                crate::helpers::reason(&status),
+                "SHUTTING_DOWN",
+                "{status:?}"
+            );
+        }
+        Ok(message) => panic!("the stream ended with OK (or an event): {message:?}"),
+    }
+    drop(stopping.await.unwrap());
+}
 
 async fn every_change_records_its_event_with_actor_subject_and_organization(backend: Backend) {
     let app = TestApp::spawn(&backend).await;

@@ -94,6 +94,13 @@ macro_rules! backend_tests {
             $($name),*
         );
     };
+    // The import tests: they need `test_node()` and tests/better-auth installed.
+    (needs_node; $($name:ident),* $(,)?) => {
+        $crate::backend_tests!(
+            needs(better_auth_tests, "ROSTER_TEST_NODE was not set when the tests were built");
+            $($name),*
+        );
+    };
     ($($name:ident),* $(,)?) => {
         // `all()` always holds: no further requirement.
         $crate::backend_tests!(needs(all(), ""); $($name),*);
@@ -110,6 +117,20 @@ pub fn test_python() -> std::path::PathBuf {
         .map(std::path::PathBuf::from)
         .expect(
             "ROSTER_TEST_PYTHON is not set, but the tests that need it were built with it; \
+             set it again (or unset it and rebuild to skip them)",
+        )
+}
+
+/// The `node` of the import tests (`ROSTER_TEST_NODE`), which runs the
+/// Better Auth fixture in tests/better-auth (`npm ci --prefix
+/// tests/better-auth` installs it). Like [`test_python`], its absence fails
+/// the tests that were built to need it.
+pub fn test_node() -> std::path::PathBuf {
+    std::env::var_os("ROSTER_TEST_NODE")
+        .filter(|path| !path.is_empty())
+        .map(std::path::PathBuf::from)
+        .expect(
+            "ROSTER_TEST_NODE is not set, but the tests that need it were built with it; \
              set it again (or unset it and rebuild to skip them)",
         )
 }

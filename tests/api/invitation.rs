@@ -39,10 +39,12 @@ backend_tests!(
     an_invitation_is_pending_and_emailed_with_a_link,
     invitations_offer_admin_or_member_only,
     members_and_pending_invitees_cannot_be_invited_again,
+    a_member_whose_token_pads_the_email_is_still_known_by_it,
     a_retried_invitation_returns_the_first_and_sends_one_email,
     admins_invite_and_members_cannot,
     accepting_makes_the_recipient_a_member_once,
     only_the_recipient_with_a_verified_email_may_answer,
+    an_invitation_addressed_to_someone_else_answers_like_a_random_id,
     a_member_under_another_address_cannot_join_twice,
     every_answer_is_a_transition_from_pending,
     admins_cancel_and_members_cannot,
@@ -134,6 +136,39 @@ async fn invitations_offer_admin_or_member_only(backend: Backend) {
         .await;
     assert_invalid(unknown, "role");
     assert!(app.emails().is_empty());
+}
+
+/// The address a member is known by is folded the one way every address
+/// is (trimmed, lower case), whatever their token's `email` claim looks like.
+async fn a_member_whose_token_pads_the_email_is_still_known_by_it(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let org = app.create_org("alice", "acme").await;
+    let invitation = app.invite("alice", &org.id, "dave", pb::Role::Member).await;
+    let padded = app.token_with(TokenRequest {
+        sub: "dave".into(),
+        email: Some("  Dave@Example.com ".into()),
+        name: Some("Dave".into()),
+        email_verified: true,
+        ttl: Duration::from_secs(600),
+        ..TokenRequest::default()
+    });
+    app.members_with_token(Some(&padded))
+        .accept_invitation(pb::AcceptInvitationRequest { id: invitation.id })
+        .await
+        .expect("the recipient accepts");
+    let again = app
+        .members("alice")
+        .create_invitation(invitation_request(
+            &org.id,
+            "dave@example.com",
+            pb::Role::Admin,
+        ))
+        .await;
+    assert_error(
+        again,
+        Code::AlreadyExists,
+        "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
+    );
 }
 
 async fn members_and_pending_invitees_cannot_be_invited_again(backend: Backend) {
@@ -299,22 +334,14 @@ async fn only_the_recipient_with_a_verified_email_may_answer(backend: Backend) {
         .members("mallory")
         .accept_invitation(accept(&invitation.id))
         .await;
-    assert_error(
-        stranger,
-        Code::PermissionDenied,
-        "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION",
-    );
+    assert_error(stranger, Code::NotFound, "INVITATION_NOT_FOUND");
     let reject = app
         .members("mallory")
         .reject_invitation(pb::RejectInvitationRequest {
             id: invitation.id.clone(),
         })
         .await;
-    assert_error(
-        reject,
-        Code::PermissionDenied,
-        "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION",
-    );
+    assert_error(reject, Code::NotFound, "INVITATION_NOT_FOUND");
     let no_email = app.token_with(TokenRequest {
         sub: "bob".into(),
         ttl: Duration::from_secs(600),
@@ -324,11 +351,7 @@ async fn only_the_recipient_with_a_verified_email_may_answer(backend: Backend) {
         .members_with_token(Some(&no_email))
         .accept_invitation(accept(&invitation.id))
         .await;
-    assert_error(
-        without,
-        Code::PermissionDenied,
-        "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION",
-    );
+    assert_error(without, Code::NotFound, "INVITATION_NOT_FOUND");
 
     let unverified = token_for(&app, "bob", "bob@example.com", false);
     let accept_unverified = app
@@ -356,6 +379,42 @@ async fn only_the_recipient_with_a_verified_email_may_answer(backend: Backend) {
         .accept_invitation(accept(&invitation.id))
         .await
         .unwrap();
+}
+
+/// The code, reason, message and details of a failed call: everything a
+/// caller can tell two failures apart by.
+fn failure<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> (Code, String, Vec<u8>) {
+    let status = result.expect_err("the call fails");
+    (
+        status.code(),
+        status.message().to_owned(),
+        status.details().to_vec(),
+    )
+}
+
+async fn an_invitation_addressed_to_someone_else_answers_like_a_random_id(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let org = app.create_org("alice", "acme").await;
+    let invitation = app.invite("alice", &org.id, "bob", pb::Role::Member).await;
+    let random = uuid::Uuid::now_v7().to_string();
+    let mut mallory = app.members("mallory");
+
+    let existing = failure(mallory.accept_invitation(accept(&invitation.id)).await);
+    let missing = failure(mallory.accept_invitation(accept(&random)).await);
+    assert_eq!(existing.0, Code::NotFound);
+    assert_eq!(existing, missing, "AcceptInvitation is an existence oracle");
+
+    let reject = |id: &str| pb::RejectInvitationRequest { id: id.to_owned() };
+    let existing = failure(mallory.reject_invitation(reject(&invitation.id)).await);
+    let missing = failure(mallory.reject_invitation(reject(&random)).await);
+    assert_eq!(existing.0, Code::NotFound);
+    assert_eq!(existing, missing, "RejectInvitation is an existence oracle");
+
+    // Nothing changed: bob can still accept.
+    app.members("bob")
+        .accept_invitation(accept(&invitation.id))
+        .await
+        .expect("the recipient accepts");
 }
 
 async fn a_member_under_another_address_cannot_join_twice(backend: Backend) {

@@ -11,9 +11,11 @@ mod clients;
 mod events;
 mod fake_portal;
 mod identity;
+mod import;
 mod invitation;
 mod membership;
 mod organization;
+mod outage;
 mod production;
 mod protocols;
 mod provider_portal;
@@ -22,9 +24,12 @@ mod provider_sync;
 mod races;
 mod reflection;
 mod scratch;
+mod slugs;
 mod smtp;
+mod text;
 mod tls;
 mod validation;
+mod wire;
 
 /// `.ci/run` sets `ROSTER_REQUIRE_POSTGRES=1`: then the PostgreSQL variants
 /// must have been built to run (`TEST_DATABASE_URL` set at build time), or

@@ -219,6 +219,7 @@ async fn creating_an_organization_creates_its_developer_and_deleting_deletes_it(
                 user_id: String::new(),
                 organization_id: org.id.clone(),
                 permission: "applications.create".into(),
+                ..Default::default()
             }),
             at_least_revision: String::new(),
         })

@@ -83,6 +83,25 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// An empty PostgreSQL database of the test's own on the
+    /// `TEST_DATABASE_URL` server (no roster schema: for another system's
+    /// tables), dropped with the returned value; and its URL.
+    pub async fn create_empty_postgres(base: &str) -> (String, TestDb) {
+        let name = format!("{TEST_PREFIX}{}", uuid::Uuid::now_v7().simple());
+        let admin = admin(base).await;
+        execute(&admin, &format!("CREATE DATABASE \"{name}\"")).await;
+        admin.close().await.expect("close admin connection");
+        (
+            database_url(base, &name),
+            TestDb::Postgres {
+                admin_url: base.to_owned(),
+                name,
+            },
+        )
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let TestDb::Postgres { admin_url, name } = self {

@@ -152,7 +152,73 @@ backend_tests!(
     an_smtp_outage_delays_the_email_but_does_not_lose_it,
     a_restart_does_not_send_a_delivered_email_again,
     two_replicas_and_a_slow_smtp_server_send_each_email_once,
+    an_address_the_smtp_server_cannot_take_fails_for_good_and_the_inviter_sees_it,
 );
+
+/// Issue 9, item 14: the sink (like many servers) does not offer SMTPUTF8,
+/// so it can never take a non-ASCII address. The email is marked failed
+/// for good instead of being retried forever, and the organization's log
+/// says so; other email still flows.
+async fn an_address_the_smtp_server_cannot_take_fails_for_good_and_the_inviter_sees_it(
+    backend: Backend,
+) {
+    let python = python();
+    let sink = SmtpSink::start(&python, 0);
+    let app = TestApp::spawn_with(&backend, |c| use_smtp(c, sink.port)).await;
+    let org = app.create_org("alice", "acme").await;
+    let invitation = app
+        .members("alice")
+        .create_invitation(pb::CreateInvitationRequest {
+            organization_id: org.id.clone(),
+            email: "jörg@example.com".into(),
+            role: pb::Role::Member.into(),
+            request_id: String::new(),
+        })
+        .await
+        .expect("a non-ASCII address is valid")
+        .into_inner()
+        .invitation
+        .unwrap();
+    app.wait_for_count(
+        "SELECT COUNT(*) AS n FROM mail_outbox WHERE state = 'failed'",
+        1,
+    )
+    .await;
+    let events = app
+        .events("alice")
+        .list_audit_events(pb::ListAuditEventsRequest {
+            organization_id: org.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let failed = events
+        .iter()
+        .find(|e| e.r#type == "invitation.delivery_failed")
+        .expect("invitation.delivery_failed in the audit log");
+    assert_eq!(failed.actor_user_id, "system");
+    assert_eq!(failed.subject_email, "jörg@example.com");
+    assert!(
+        failed
+            .changes
+            .iter()
+            .any(|c| c.field == "invitation_id" && c.new_value == invitation.id),
+        "{failed:?}"
+    );
+    // Given up once: not retried, so no second attempt or event.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM mail_outbox WHERE attempts > 1")
+            .await,
+        0
+    );
+    // Other email is not held up.
+    app.invite("alice", &org.id, "bob", pb::Role::Member).await;
+    let messages = sink.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(messages[0].rcpt_tos, ["bob@example.com"]);
+}
 
 /// Issue 9, item 13: with two replicas and an SMTP server that took 7 s
 /// per message, 20 invitations were delivered 22 times: the lease on a

@@ -421,7 +421,9 @@ async fn update_masks_name_only_updatable_fields(backend: Backend) {
             ..Default::default()
         })
     };
-    assert_invalid(update(vec!["slug"], with_id()).await, "update_mask");
+    assert_invalid(update(vec!["id"], with_id()).await, "update_mask");
+    // The slug is updatable, so under the mask an empty one is refused.
+    assert_invalid(update(vec!["slug"], with_id()).await, "organization.slug");
     assert_invalid(
         update(vec!["name", "developer_id"], with_id()).await,
         "update_mask",

@@ -1,12 +1,12 @@
 //! The command line of the `roster` binary: `serve` (the default), `token`,
-//! `bench`, `provider-portal reconcile` and `openapi`. The server's own settings are [`roster::config::Config`].
+//! `bench`, `provider-portal reconcile`, `import better-auth` and `openapi`. The server's own settings are [`roster::config::Config`].
 
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use roster::config::{Config, JwtConfig};
 
-use crate::{bench::BenchArgs, provider_portal::ProviderPortalArgs};
+use crate::{bench::BenchArgs, import::ImportArgs, provider_portal::ProviderPortalArgs};
 
 /// roster: the organization service of the Developer Portal.
 #[derive(Debug, Parser)]
@@ -34,6 +34,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// The Provider Portal: compare and repair developer identities.
     ProviderPortal(ProviderPortalArgs),
+    /// Bring organizations over from another system (Better Auth).
+    Import(ImportArgs),
     /// Print the OpenAPI description of the Connect JSON API (the source of
     /// `openapi/roster.v1.json`).
     Openapi,

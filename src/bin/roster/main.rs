@@ -5,6 +5,7 @@
 
 mod bench;
 mod cli;
+mod import;
 mod provider_portal;
 mod token;
 
@@ -17,6 +18,7 @@ use tracing::{error, info, warn};
 
 use crate::{
     cli::{Cli, Command},
+    import::{ImportArgs, ImportCommand},
     provider_portal::{ProviderPortalArgs, ProviderPortalCommand, Verdict},
 };
 
@@ -33,6 +35,7 @@ async fn main() -> ExitCode {
             }
         },
         Some(Command::ProviderPortal(args)) => provider_portal(args).await,
+        Some(Command::Import(args)) => import(args).await,
         Some(Command::Openapi) => openapi(),
         Some(Command::Serve(config)) => serve(*config).await,
         None => serve(cli.serve).await,
@@ -93,6 +96,28 @@ async fn provider_portal(args: ProviderPortalArgs) -> ExitCode {
         Ok(Verdict::Differ) => ExitCode::from(1),
         Err(err) => {
             eprintln!("roster provider-portal reconcile: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `roster import better-auth`: exit status 0 when nothing is wrong (the
+/// import is done, or a dry run found it could be), 1 when problems
+/// refuse it, 2 when it could not run (usage, connection, a failed write).
+async fn import(args: ImportArgs) -> ExitCode {
+    let ImportCommand::BetterAuth(args) = args.command;
+    match import::run(args).await {
+        Ok(import::Verdict::Clean) => ExitCode::SUCCESS,
+        Ok(import::Verdict::Refused) => ExitCode::from(1),
+        Err(err) => {
+            // The whole chain: a failed write names its cause.
+            let mut message = err.to_string();
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!("roster import better-auth: {message}; nothing written");
             ExitCode::from(2)
         }
     }

@@ -32,6 +32,9 @@ pub enum Workload {
     Health,
     /// One permission check of a random membership.
     CheckPermission,
+    /// The same, naming the organization by its slug (as the portal's
+    /// backend does, from its URLs).
+    CheckPermissionBySlug,
     /// Ten permission checks of random memberships in one call.
     BatchCheck10,
     /// GetOrganization by id, as its owner.
@@ -55,6 +58,7 @@ impl Workload {
         match self {
             Workload::Health => "health_check",
             Workload::CheckPermission => "check_permission",
+            Workload::CheckPermissionBySlug => "check_permission_by_slug",
             Workload::BatchCheck10 => "batch_check_permissions_10",
             Workload::GetOrganization => "get_organization",
             Workload::ListMembers => "list_members_50_of_10k",
@@ -303,6 +307,7 @@ impl Worker {
             user_id: self.shared.seeded.member(k, j).to_owned(),
             organization_id: self.shared.seeded.organizations[k].to_string(),
             permission: "applications.read".into(),
+            ..Default::default()
         }
     }
 
@@ -356,6 +361,29 @@ impl Worker {
                     .check_permission(with_auth(request, &shared.service_token))
                     .await
                     .is_ok()
+            }
+            Workload::CheckPermissionBySlug => {
+                let (k, j) = self.membership();
+                let request = pb::CheckPermissionRequest {
+                    check: Some(pb::PermissionCheck {
+                        user_id: shared.seeded.member(k, j).to_owned(),
+                        organization_slug: super::seed::slug_of(k),
+                        permission: "applications.read".into(),
+                        ..Default::default()
+                    }),
+                    at_least_revision: String::new(),
+                };
+                // A member's answer names the organization: one that does
+                // not (the slug did not resolve) measured the wrong path.
+                self.authz
+                    .check_permission(with_auth(request, &shared.service_token))
+                    .await
+                    .is_ok_and(|reply| {
+                        reply
+                            .into_inner()
+                            .result
+                            .is_some_and(|result| !result.organization_id.is_empty())
+                    })
             }
             Workload::BatchCheck10 => {
                 let checks = (0..10).map(|_| self.check()).collect();

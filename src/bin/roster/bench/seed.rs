@@ -10,7 +10,7 @@ use roster::{
     domain::Error,
     store::{
         Store,
-        entity::{memberships, organizations, users},
+        entity::{memberships, organization_slugs, organizations, users},
     },
 };
 
@@ -58,6 +58,11 @@ pub struct Shape {
     pub total_memberships: usize,
     /// Members of every other organization.
     pub members_per_organization: usize,
+}
+
+/// The slug of the `k`th seeded organization.
+pub fn slug_of(k: usize) -> String {
+    format!("bench-{k}")
 }
 
 /// Writes users, organizations and memberships of the given shape.
@@ -109,7 +114,7 @@ pub async fn seed(store: &Store, shape: Shape) -> Result<Seeded, Error> {
                 id: Set(*id),
                 developer_id: Set(Uuid::now_v7().to_string()),
                 name: Set(format!("Bench {k}")),
-                slug: Set(format!("bench-{k}")),
+                slug: Set(slug_of(k)),
                 logo_url: Set(String::new()),
                 version: Set(1),
                 created_by: Set(seeded.owners[k].clone()),
@@ -122,6 +127,20 @@ pub async fn seed(store: &Store, shape: Shape) -> Result<Seeded, Error> {
             }
         });
         organizations::Entity::insert_many(rows)
+            .exec_without_returning(store.db())
+            .await?;
+        // Each organization's slug claim, as `store::organization::insert`
+        // writes it: checks by slug resolve through these.
+        let claims = chunk.iter().enumerate().map(|(i, id)| {
+            let k = chunk_index * CHUNK + i;
+            organization_slugs::ActiveModel {
+                slug: Set(slug_of(k)),
+                organization_id: Set(*id),
+                retained_until: Set(None),
+                created_at: Set(now),
+            }
+        });
+        organization_slugs::Entity::insert_many(claims)
             .exec_without_returning(store.db())
             .await?;
     }

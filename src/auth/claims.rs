@@ -1,0 +1,93 @@
+//! What roster keeps of a token's profile claims (`name`, `email`), which
+//! it records as the person's profile on every write they make. A token is
+//! signed by the identity provider, not checked by it for what roster's
+//! columns hold, so the claims are made to fit here, once, the same way on
+//! SQLite and PostgreSQL:
+//!
+//! - `name` is a display name only: control characters are dropped,
+//!   surrounding spaces trimmed, and a name longer than
+//!   [`MAX_DISPLAY_NAME_CHARS`] (or whose lower-case form is) is clipped at
+//!   a character boundary.
+//! - `email` is an identity (invitations are matched against it), so it is
+//!   never altered: one with a control character or longer than
+//!   [`Email::MAX_LEN`] is unusable, and the calls that need the caller's
+//!   email refuse with `UNAUTHENTICATED` `INVALID_EMAIL_CLAIM`; the others
+//!   work, recording no email.
+
+use crate::domain::input::Email;
+
+/// The `users.display_name` column (and its lower-case twin), in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 400;
+
+/// The `email` claim as roster can use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailClaim {
+    /// No claim, or an empty one.
+    Absent,
+    Usable(String),
+    /// Present, but it cannot be stored or matched.
+    Unusable,
+}
+
+/// The display name roster records for a `name` claim; `None` when nothing
+/// is left of it.
+pub fn display_name(claim: Option<&str>) -> Option<String> {
+    let cleaned: String = claim?.chars().filter(|c| !c.is_control()).collect();
+    let mut name = String::new();
+    let (mut chars, mut lower_chars) = (0, 0);
+    for c in cleaned.trim().chars() {
+        let lower = c.to_lowercase().count();
+        if chars + 1 > MAX_DISPLAY_NAME_CHARS || lower_chars + lower > MAX_DISPLAY_NAME_CHARS {
+            break;
+        }
+        chars += 1;
+        lower_chars += lower;
+        name.push(c);
+    }
+    let name = name.trim_end();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// Sorts an `email` claim into usable or not.
+pub fn email(claim: Option<&str>) -> EmailClaim {
+    match claim.map(str::trim) {
+        None | Some("") => EmailClaim::Absent,
+        Some(email) if email.len() > Email::MAX_LEN || email.chars().any(char::is_control) => {
+            EmailClaim::Unusable
+        }
+        Some(email) => EmailClaim::Usable(email.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_cleaned_and_clipped_at_a_character_boundary() {
+        assert_eq!(display_name(Some(" Bob\0 ")), Some("Bob".to_owned()));
+        assert_eq!(display_name(Some("\0\n")), None);
+        assert_eq!(display_name(None), None);
+        let long = "é".repeat(1000);
+        let clipped = display_name(Some(&long)).unwrap();
+        assert_eq!(clipped.chars().count(), MAX_DISPLAY_NAME_CHARS);
+        // U+0130 becomes two characters in lower case: the lower-case form must fit too.
+        let dotted = "\u{130}".repeat(1000);
+        let clipped = display_name(Some(&dotted)).unwrap();
+        assert!(clipped.to_lowercase().chars().count() <= MAX_DISPLAY_NAME_CHARS);
+        assert_eq!(clipped.chars().count(), MAX_DISPLAY_NAME_CHARS / 2);
+    }
+
+    #[test]
+    fn emails_that_cannot_be_stored_are_unusable() {
+        assert_eq!(email(None), EmailClaim::Absent);
+        assert_eq!(email(Some(" ")), EmailClaim::Absent);
+        assert_eq!(
+            email(Some("bob@example.com")),
+            EmailClaim::Usable("bob@example.com".into())
+        );
+        assert_eq!(email(Some("bob\0@example.com")), EmailClaim::Unusable);
+        let long = format!("{}@example.com", "b".repeat(250));
+        assert_eq!(email(Some(&long)), EmailClaim::Unusable);
+    }
+}
