@@ -13,6 +13,7 @@ mod fake_portal;
 mod identity;
 mod import;
 mod invitation;
+mod jwks_url;
 mod membership;
 mod organization;
 mod outage;
