@@ -92,6 +92,7 @@ pub async fn serve(
         mailer,
         tls,
         provider_portal,
+        invitation_links,
     } = ready;
     if tls.is_none() && !config.listen.ip().is_loopback() {
         warn!(address = %config.listen, "serving plaintext gRPC on a non-loopback address: put TLS in front, or set ROSTER_TLS_CERT");
@@ -114,7 +115,11 @@ pub async fn serve(
         .await
         .map_err(ServeError::Database)?;
     let (stop, stopped) = watch::channel(false);
-    let mut roster = Roster::new(store.clone(), config.settings(), stopped.clone());
+    let mut roster = Roster::new(
+        store.clone(),
+        config.settings(invitation_links),
+        stopped.clone(),
+    );
     let identities = identity_worker(provider_portal, &store, &roster)?;
     if let Some(worker) = &identities {
         roster.deliver_identities_with(worker.clone());

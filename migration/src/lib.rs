@@ -9,6 +9,7 @@ mod m20261129_000002_create_events_and_mail_outbox;
 mod m20261129_000003_notify_on_event_insert;
 mod m20261201_000001_developer_identities;
 mod m20261202_000001_old_slugs;
+mod m20261202_000002_logos;
 
 /// Applies roster's migrations in order.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_notify_on_event_insert::Migration),
             Box::new(m20261201_000001_developer_identities::Migration),
             Box::new(m20261202_000001_old_slugs::Migration),
+            Box::new(m20261202_000002_logos::Migration),
         ]
     }
 }

@@ -11,14 +11,19 @@ use crate::{
         event::{Event, EventCursor},
         identity::IdentityState,
         ids::{InvitationId, OrganizationId, UserId, parse_request_id},
-        input::{Email, LogoUrl, OrganizationName, SearchPrefix, Slug},
-        model::{Invitation, InvitationState, Member, Organization, Role, UserOrganization},
+        input::{Email, OrganizationName, SearchPrefix, Slug},
+        logo::{LogoImage, NewLogo},
+        model::{
+            Invitation, InvitationDelivery, InvitationState, Member, Organization, Role,
+            UserOrganization,
+        },
         page::{MemberFilter, PageRequest},
         rules,
     },
     pb,
     service::{
-        InvitationFilter, MemberQuery, NewOrganization, OrganizationKey, OrganizationUpdate,
+        InvitationFilter, MemberQuery, NewOrganization, OrganizationDetail, OrganizationKey,
+        OrganizationUpdate,
     },
 };
 
@@ -96,7 +101,8 @@ impl From<Organization> for pb::Organization {
             id: org.id.to_string(),
             slug: org.slug,
             name: org.name,
-            logo_url: org.logo_url,
+            logo_url: org.logo.url().to_owned(),
+            has_logo: org.logo.is_some(),
             developer_id: org.developer_id.to_string(),
             create_time: Some(timestamp(org.created_at)),
             update_time: Some(timestamp(org.updated_at)),
@@ -110,10 +116,25 @@ impl From<Organization> for pb::Organization {
     }
 }
 
-impl From<UserOrganization> for pb::UserOrganization {
-    fn from(entry: UserOrganization) -> Self {
+/// An organization with its logo image, if it has one and it was read.
+pub fn organization_with_logo(org: Organization, image: Option<LogoImage>) -> pb::Organization {
+    let mut reply = pb::Organization::from(org);
+    if let Some(image) = image {
+        reply.logo_url = image.data_url();
+    }
+    reply
+}
+
+impl From<OrganizationDetail> for pb::Organization {
+    fn from(detail: OrganizationDetail) -> Self {
+        organization_with_logo(detail.organization, detail.logo_image)
+    }
+}
+
+impl From<(UserOrganization, Option<LogoImage>)> for pb::UserOrganization {
+    fn from((entry, image): (UserOrganization, Option<LogoImage>)) -> Self {
         pb::UserOrganization {
-            organization: Some(entry.organization.into()),
+            organization: Some(organization_with_logo(entry.organization, image)),
             role: role_to_proto(entry.role),
             join_time: Some(timestamp(entry.joined_at)),
         }
@@ -148,6 +169,29 @@ pub fn invitation(invitation: Invitation, now: DateTime<Utc>) -> pb::Invitation 
         create_time: Some(timestamp(invitation.created_at)),
         update_time: Some(timestamp(invitation.updated_at)),
         expire_time: Some(timestamp(invitation.expires_at)),
+        link: invitation.link.unwrap_or_default(),
+        delivery: delivery_to_proto(invitation.delivery),
+    }
+}
+
+fn delivery_to_proto(delivery: InvitationDelivery) -> i32 {
+    match delivery {
+        InvitationDelivery::Email => pb::InvitationDelivery::Email,
+        InvitationDelivery::LinkOnly => pb::InvitationDelivery::LinkOnly,
+    }
+    .into()
+}
+
+fn delivery(field: &str, value: i32) -> Result<InvitationDelivery, FieldViolation> {
+    match pb::InvitationDelivery::try_from(value) {
+        Ok(pb::InvitationDelivery::Unspecified | pb::InvitationDelivery::Email) => {
+            Ok(InvitationDelivery::Email)
+        }
+        Ok(pb::InvitationDelivery::LinkOnly) => Ok(InvitationDelivery::LinkOnly),
+        Err(_) => Err(FieldViolation::new(
+            field,
+            "is not a known InvitationDelivery",
+        )),
     }
 }
 
@@ -195,16 +239,16 @@ pub fn invitation_id(value: &str) -> Result<InvitationId, Error> {
 }
 
 pub fn new_organization(req: pb::CreateOrganizationRequest) -> Result<NewOrganization, Error> {
-    let (name, slug, logo_url, request_id) = all_valid((
+    let (name, slug, logo, request_id) = all_valid((
         OrganizationName::parse("name", &req.name),
         Slug::parse("slug", &req.slug),
-        LogoUrl::parse("logo_url", &req.logo_url),
+        NewLogo::parse("logo_url", &req.logo_url),
         parse_request_id("request_id", &req.request_id),
     ))?;
     Ok(NewOrganization {
         name,
         slug,
-        logo_url,
+        logo,
         request_id,
     })
 }
@@ -245,7 +289,7 @@ pub fn organization_update(
     // A rename must be asked for by name: an empty mask or "*" keeps meaning
     // name and logo_url, so a client that never sends slugs renames nothing.
     let renames = paths.iter().any(|p| p == "slug");
-    let (id, name, slug, logo_url) = all_valid((
+    let (id, name, slug, logo) = all_valid((
         parse_organization("organization.id", &organization.id),
         wants("name")
             .then(|| OrganizationName::parse("organization.name", &organization.name))
@@ -254,14 +298,14 @@ pub fn organization_update(
             .then(|| Slug::parse("organization.slug", &organization.slug))
             .transpose(),
         wants("logo_url")
-            .then(|| LogoUrl::parse("organization.logo_url", &organization.logo_url))
+            .then(|| NewLogo::parse("organization.logo_url", &organization.logo_url))
             .transpose(),
     ))?;
     Ok(OrganizationUpdate {
         id,
         name,
         slug,
-        logo_url,
+        logo,
         etag: non_empty(organization.etag),
     })
 }
@@ -330,14 +374,16 @@ pub struct NewInvitation {
     pub email: Email,
     pub role: Role,
     pub request_id: Option<uuid::Uuid>,
+    pub delivery: InvitationDelivery,
 }
 
 pub fn new_invitation(req: pb::CreateInvitationRequest) -> Result<NewInvitation, Error> {
-    let (organization, email, role, request_id) = all_valid((
+    let (organization, email, role, request_id, delivery) = all_valid((
         parse_organization("organization_id", &req.organization_id),
         Email::parse("email", &req.email),
         role("role", req.role),
         parse_request_id("request_id", &req.request_id),
+        delivery("delivery", req.delivery),
     ))?;
     rules::check_invitable("role", role)?;
     Ok(NewInvitation {
@@ -345,6 +391,7 @@ pub fn new_invitation(req: pb::CreateInvitationRequest) -> Result<NewInvitation,
         email,
         role,
         request_id,
+        delivery,
     })
 }
 

@@ -133,6 +133,7 @@ impl MembershipService for MembershipApi {
                 input.email,
                 input.role,
                 input.request_id,
+                input.delivery,
             )
             .await?;
         Ok(Response::new(pb::CreateInvitationResponse {

@@ -61,7 +61,10 @@ impl OrganizationService for OrganizationApi {
         let req = request.into_inner();
         let page = convert::page(req.page_size, &req.page_token, "organizations".into())
             .map_err(crate::domain::Error::from)?;
-        let page = self.roster.list_organizations(&caller, page).await?;
+        let page = self
+            .roster
+            .list_organizations(&caller, page, req.include_logos)
+            .await?;
         Ok(Response::new(pb::ListOrganizationsResponse {
             organizations: page.items.into_iter().map(Into::into).collect(),
             next_page_token: page.next_page_token,

@@ -151,6 +151,13 @@ pub fn authorize(action: Action, role: Option<Role>) -> Result<Role, Error> {
     }
 }
 
+/// Whether an invitation's `link` is shown: it opens the invitation, so its
+/// recipient sees it, and so do members who may manage invitations (they
+/// may hand it over themselves); other members see the invitation without.
+pub fn may_see_invitation_link(role: Option<Role>, recipient: bool) -> bool {
+    recipient || role.is_some_and(|role| role.grants(Permission::InvitationsManage))
+}
+
 /// Checks that the caller's token carries the scope `action` requires.
 pub fn authorize_scope(caller: &Caller, action: Action) -> Result<(), Error> {
     match action.requirement() {

@@ -30,7 +30,10 @@ pub use self::{
     tls::TlsConfig,
     validate::{ConfigError, Ready},
 };
-use crate::service::{Limits, Settings};
+use crate::{
+    domain::link::InvitationLinks,
+    service::{Limits, Settings},
+};
 
 /// How log lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -64,6 +67,11 @@ pub struct Config {
     /// The portal's base URL; invitation links are `<portal-url>/invitations/<id>`.
     #[arg(long, env = "ROSTER_PORTAL_URL", default_value = defaults::PORTAL_URL)]
     pub portal_url: String,
+    /// Where invitation links point: an http(s) URL with `{id}` exactly
+    /// once, e.g. `https://portal.example.com/auth/accept-invitation?invitationId={id}`.
+    /// Unset: `<portal-url>/invitations/{id}`.
+    #[arg(long, env = "ROSTER_INVITATION_LINK_TEMPLATE")]
+    pub invitation_link_template: Option<String>,
     /// How long invitations stay open (e.g. `7d`, `36h`).
     #[arg(long, env = "ROSTER_INVITATION_TTL", default_value = defaults::INVITATION_TTL,
           value_parser = positive_duration)]
@@ -188,7 +196,8 @@ impl Config {
         config
     }
 
-    pub fn settings(&self) -> Settings {
+    /// `invitation_links` is what [`Config::validate`] made of the link settings.
+    pub fn settings(&self, invitation_links: InvitationLinks) -> Settings {
         Settings {
             limits: Limits {
                 max_owned_organizations: self.max_owned_organizations,
@@ -198,7 +207,7 @@ impl Config {
             },
             invitation_ttl: self.invitation_ttl,
             old_slug_ttl: self.old_slug_ttl,
-            portal_url: self.portal_url.clone(),
+            invitation_links,
             cache_capacity: self.authz_cache_capacity,
             max_staleness: self.authz_max_staleness,
             identity_create_wait: self.provider_portal.provider_portal_create_wait,

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use tonic::transport::ServerTlsConfig;
 
 use super::Config;
-use crate::{auth::token::TokenVerifier, mail::Mailer, provider_portal::ProviderPortalSettings};
+use crate::{
+    auth::token::TokenVerifier, domain::link::InvitationLinks, mail::Mailer,
+    provider_portal::ProviderPortalSettings,
+};
 
 /// Configuration that cannot work, with a sentence saying why.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -25,6 +28,8 @@ pub struct Ready {
     pub tls: Option<ServerTlsConfig>,
     /// Where developer identities are created; `None`: they exist only in roster.
     pub provider_portal: Option<ProviderPortalSettings>,
+    /// Where invitation links point.
+    pub invitation_links: InvitationLinks,
 }
 
 impl Ready {
@@ -47,6 +52,21 @@ impl std::fmt::Debug for Ready {
 }
 
 impl Config {
+    /// The link template, or today's `<portal-url>/invitations/{id}`.
+    fn invitation_links(&self) -> Result<InvitationLinks, ConfigError> {
+        match &self.invitation_link_template {
+            Some(template) => InvitationLinks::parse(template).map_err(|rule| {
+                ConfigError(format!(
+                    "--invitation-link-template (ROSTER_INVITATION_LINK_TEMPLATE) {rule}, \
+                     e.g. https://portal.example.com/auth/accept-invitation?invitationId={}",
+                    InvitationLinks::PLACEHOLDER
+                ))
+            }),
+            None => InvitationLinks::under_portal(&self.portal_url)
+                .map_err(|rule| ConfigError(format!("--portal-url {rule}"))),
+        }
+    }
+
     /// Refuses configurations that would run badly or unsafely, and builds
     /// the parts the server needs. (Bounds on single values are checked by
     /// clap when the flags and variables are parsed.)
@@ -57,7 +77,7 @@ impl Config {
         {
             return Err(ConfigError(format!(
                 "refusing to serve on {} with the built-in development JWT secret: \
-                 set ROSTER_JWT_SECRET or ROSTER_JWT_JWKS_FILE \
+                 set ROSTER_JWT_SECRET, ROSTER_JWT_JWKS_FILE or ROSTER_JWKS_URL \
                  (or, for a development setup only, --allow-development-secret)",
                 self.listen
             )));
@@ -67,6 +87,7 @@ impl Config {
         if !matches!(portal.scheme(), "http" | "https") {
             return Err(ConfigError("--portal-url must be an http(s) URL".into()));
         }
+        let invitation_links = self.invitation_links()?;
         if !(self.database_url.starts_with("sqlite:")
             || self.database_url.starts_with("postgres://")
             || self.database_url.starts_with("postgresql://"))
@@ -76,6 +97,7 @@ impl Config {
             ));
         }
         Ok(Ready {
+            invitation_links,
             provider_portal: self.provider_portal.settings()?,
             tls: self.tls.server_config()?,
             mailer: self.smtp.mailer()?,

@@ -8,7 +8,6 @@
 use std::fmt;
 
 use email_address::{EmailAddress, Options};
-use url::Url;
 
 use super::FieldViolation;
 
@@ -234,40 +233,6 @@ impl fmt::Display for Email {
     }
 }
 
-/// A logo: empty (no logo) or an `https` URL of at most 2048 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LogoUrl(String);
-
-impl LogoUrl {
-    pub const MAX_LEN: usize = 2048;
-
-    pub fn parse(field: &str, value: &str) -> Result<Self, FieldViolation> {
-        let trimmed = value.trim();
-        if trimmed.is_empty() {
-            return Ok(Self::default());
-        }
-        if trimmed.len() > Self::MAX_LEN {
-            return Err(FieldViolation::new(
-                field,
-                "must be at most 2048 characters",
-            ));
-        }
-        // The URL parser would percent-encode a control character, but we
-        // keep the text as given: refuse it.
-        no_control_characters(field, trimmed)?;
-        let url = Url::parse(trimmed)
-            .map_err(|err| FieldViolation::new(field, format!("must be an https URL ({err})")))?;
-        if url.scheme() != "https" || url.host_str().is_none_or(str::is_empty) {
-            return Err(FieldViolation::new(field, "must be an https URL"));
-        }
-        Ok(Self(trimmed.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// A case-insensitive prefix of a member's email or display name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchPrefix(String);
@@ -370,23 +335,11 @@ mod tests {
 
     #[test]
     fn texts_with_control_characters_never_pass() {
-        assert!(LogoUrl::parse("logo_url", "https://cdn.example.com/a\0.png").is_err());
         assert!(OrganizationName::parse("name", "a\0b").is_err());
         assert!(SearchPrefix::parse("search", "a\0").is_err());
         assert!(Slug::lookup("slug", "acme\0").is_err());
         assert!(Slug::lookup("slug", &"a".repeat(49)).is_err());
         assert_eq!(Slug::lookup("slug", " Acme "), Ok("acme".to_owned()));
         assert_eq!(Slug::lookup("slug", "admin"), Ok("admin".to_owned()));
-    }
-
-    #[test]
-    fn logo_urls_must_be_https() {
-        assert!(LogoUrl::parse("logo_url", "").is_ok());
-        assert!(LogoUrl::parse("logo_url", "https://cdn.example.com/a.png").is_ok());
-        assert!(LogoUrl::parse("logo_url", "http://cdn.example.com/a.png").is_err());
-        assert!(LogoUrl::parse("logo_url", "javascript:alert(1)").is_err());
-        assert!(LogoUrl::parse("logo_url", "not a url").is_err());
-        let long = format!("https://example.com/{}", "a".repeat(2048));
-        assert!(LogoUrl::parse("logo_url", &long).is_err());
     }
 }

@@ -10,6 +10,8 @@ pub mod event;
 pub mod identity;
 pub mod ids;
 pub mod input;
+pub mod link;
+pub mod logo;
 pub mod model;
 pub mod page;
 pub mod permission;

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use super::{
     identity::Identity,
     ids::{DeveloperId, InvitationId, MembershipId, OrganizationId, UserId},
+    logo::Logo,
 };
 
 /// A member's role in one organization.
@@ -72,6 +73,32 @@ impl InvitationState {
     }
 }
 
+/// How an invitation reaches its recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum InvitationDelivery {
+    /// roster emails the link (and again on every resend).
+    #[default]
+    Email,
+    /// roster sends nothing: the portal hands the link over itself.
+    LinkOnly,
+}
+
+impl InvitationDelivery {
+    pub const ALL: [InvitationDelivery; 2] =
+        [InvitationDelivery::Email, InvitationDelivery::LinkOnly];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitationDelivery::Email => "email",
+            InvitationDelivery::LinkOnly => "link_only",
+        }
+    }
+
+    pub fn from_db(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == value)
+    }
+}
+
 /// An organization (and, through `developer_id`, a developer identity).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organization {
@@ -79,8 +106,8 @@ pub struct Organization {
     pub developer_id: DeveloperId,
     pub name: String,
     pub slug: String,
-    /// Empty for no logo.
-    pub logo_url: String,
+    /// Its logo, without an image's bytes.
+    pub logo: Logo,
     /// Bumped by every update; the etag is derived from it.
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -133,6 +160,10 @@ pub struct Invitation {
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub delivery: InvitationDelivery,
+    /// The link that opens it in the portal, for those who may see it (its
+    /// recipient, and members who may manage invitations); `None` otherwise.
+    pub link: Option<String>,
 }
 
 impl Invitation {

@@ -69,6 +69,14 @@ impl PageRequest {
         })
     }
 
+    /// The same request with its page size bounded by `max`.
+    pub fn capped(self, max: u64) -> Self {
+        Self {
+            size: self.size.min(max),
+            ..self
+        }
+    }
+
     /// How many rows to fetch: one more than the page, to learn whether another page follows.
     pub fn fetch_limit(&self) -> u64 {
         self.size + 1

@@ -129,7 +129,14 @@ async fn write(txn: &DatabaseTransaction, plan: &Plan) -> Result<Applied, Import
         let organization = &planned.organization;
         // Active already, and no outbox row: the identity exists in the
         // Provider Portal under this developer id.
-        store::organization::insert(txn, organization, &planned.created_by, None).await?;
+        store::organization::insert(
+            txn,
+            organization,
+            planned.logo_image.as_ref(),
+            &planned.created_by,
+            None,
+        )
+        .await?;
         for member in &planned.members {
             store::import::insert_membership(
                 txn,
@@ -172,7 +179,7 @@ async fn write(txn: &DatabaseTransaction, plan: &Plan) -> Result<Applied, Import
             )
             .change("name", "", &organization.name)
             .change("slug", "", &organization.slug)
-            .change("logo_url", "", &organization.logo_url)
+            .change("logo_url", "", organization.logo.describe())
             .change("identity_state", "", organization.identity.state.as_str())
             .change("members", "", planned.members.len().to_string())
             .change("pending_invitations", "", pending.to_string())

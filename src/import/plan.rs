@@ -12,7 +12,8 @@ use super::better_auth::{self as ba, Snapshot};
 use crate::domain::{
     identity::{Identity, IdentityState},
     ids::{DeveloperId, InvitationId, MembershipId, OrganizationId, UserId},
-    input::{Email, LogoUrl, OrganizationName, Slug, SlugProblem},
+    input::{Email, OrganizationName, Slug, SlugProblem},
+    logo::{LogoImage, NewLogo},
     model::{InvitationState, Organization, Role},
 };
 
@@ -144,6 +145,8 @@ pub struct PlannedInvitation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedOrganization {
     pub organization: Organization,
+    /// Its logo image, if its logo is one.
+    pub logo_image: Option<LogoImage>,
     /// Its oldest owner: who created it, as far as roster can tell.
     pub created_by: UserId,
     pub members: Vec<PlannedMember>,
@@ -370,8 +373,9 @@ pub fn plan(
         let invitations = invitations_of
             .remove(source.id.as_str())
             .unwrap_or_default();
-        if let Some(organization) = judge_organization(source, id, &mut slugs_taken, &mut findings)
-            && let Some(planned) = judge_contents(
+        if let Some((organization, logo_image)) =
+            judge_organization(source, id, &mut slugs_taken, &mut findings)
+            && let Some(mut planned) = judge_contents(
                 organization,
                 &members,
                 &invitations,
@@ -381,6 +385,7 @@ pub fn plan(
                 now,
             )
         {
+            planned.logo_image = logo_image;
             plan.organizations.push(planned);
         }
     }
@@ -411,7 +416,7 @@ fn judge_organization(
     id: OrganizationId,
     slugs_taken: &mut HashMap<String, String>,
     findings: &mut Findings<'_>,
-) -> Option<Organization> {
+) -> Option<(Organization, Option<LogoImage>)> {
     let row = source.id.as_str();
     let mut ok = true;
     let developer_id = match DeveloperId::parse("id", &source.id) {
@@ -481,7 +486,9 @@ fn judge_organization(
             );
         })
         .ok();
-    let logo = LogoUrl::parse("logo", &source.logo)
+    // The portal stores uploaded logos as data URLs: the same rule as
+    // CreateOrganization's, images included.
+    let logo = NewLogo::parse("logo", &source.logo)
         .map_err(|v| {
             findings.skippable(
                 Kind::InvalidLogo,
@@ -497,19 +504,24 @@ fn judge_organization(
         return None;
     };
     let created_at = source.created_at.unwrap_or_else(crate::domain::now);
-    Some(Organization {
+    let organization = Organization {
         id,
         developer_id,
         name: name.as_str().to_owned(),
         slug,
-        logo_url: logo.as_str().to_owned(),
+        logo: logo.logo(),
         version: 1,
         created_at,
         updated_at: created_at,
         // It exists in the Provider Portal already: the portal made it
         // there under this very id. Reconciliation checks it.
         identity: Identity::new(IdentityState::Active),
-    })
+    };
+    let image = match logo {
+        NewLogo::Image(image) => Some(image),
+        NewLogo::None | NewLogo::Url(_) => None,
+    };
+    Some((organization, image))
 }
 
 /// Members and invitations of one organization; `None` if the
@@ -654,6 +666,7 @@ fn judge_contents(
     let invitations = judge_invitations(&org_row, invitations, findings, now);
     Some(PlannedOrganization {
         organization,
+        logo_image: None,
         created_by,
         members: planned,
         invitations,

@@ -127,29 +127,19 @@ pub fn mask_emails_in(text: &str) -> String {
     out
 }
 
-/// The link that opens the invitation in the portal.
-pub fn invitation_link(portal_url: &str, invitation: &Invitation) -> String {
-    format!(
-        "{}/invitations/{}",
-        portal_url.trim_end_matches('/'),
-        invitation.id
-    )
-}
-
 /// The invitation email: who invites whom to what, as which role, until when,
 /// and the link — with a word for people who have no portal account yet.
 pub fn invitation_email(
     invitation: &Invitation,
     organization_name: &str,
     inviter: &str,
-    portal_url: &str,
+    link: &str,
 ) -> EmailMessage {
     let role = match invitation.role {
         Role::Owner => "an owner",
         Role::Admin => "an admin",
         Role::Member => "a member",
     };
-    let link = invitation_link(portal_url, invitation);
     let expires = invitation.expires_at.format("%Y-%m-%d %H:%M UTC");
     let body = format!(
         "Hello,\n\n\
@@ -177,7 +167,7 @@ mod tests {
     use super::*;
     use crate::domain::{
         ids::{InvitationId, OrganizationId, UserId},
-        model::InvitationState,
+        model::{InvitationDelivery, InvitationState},
     };
 
     #[test]
@@ -198,11 +188,16 @@ mod tests {
             expires_at,
             created_at: expires_at,
             updated_at: expires_at,
+            delivery: InvitationDelivery::Email,
+            link: None,
         };
-        let message = invitation_email(&invitation, "Acme", "Alice", "https://portal.example.com/");
+        let link = format!(
+            "https://portal.example.com/auth/accept-invitation?invitationId={}",
+            invitation.id
+        );
+        let message = invitation_email(&invitation, "Acme", "Alice", &link);
         assert_eq!(message.to, "Bob@Example.com");
         assert_eq!(message.subject, "Alice invited you to join Acme");
-        let link = format!("https://portal.example.com/invitations/{}", invitation.id);
         for needle in [
             link.as_str(),
             "as an admin",

@@ -11,13 +11,16 @@ use uuid::Uuid;
 
 use super::{OrganizationWrite, Roster, expiry, now};
 use crate::{
-    auth::{Caller, policy::Action},
+    auth::{
+        Caller,
+        policy::{Action, may_see_invitation_link},
+    },
     domain::{
         Error, Reason, Resource,
         event::{EventCursor, EventType, NewEvent, SYSTEM_ACTOR},
         ids::{InvitationId, OrganizationId},
         input::Email,
-        model::{Invitation, InvitationState, Member, Organization, Role},
+        model::{Invitation, InvitationDelivery, InvitationState, Member, Organization, Role},
         page::{Page, PageRequest},
         rules::{self, SeatUsage},
     },
@@ -36,9 +39,9 @@ pub struct InvitationFilter {
 }
 
 impl Roster {
-    /// Invites `email` to the organization as `role` (admin or member) and
-    /// emails them a link. A retry with the same `request_id` returns the
-    /// first invitation.
+    /// Invites `email` to the organization as `role` (admin or member) and,
+    /// unless `delivery` is link-only, emails them the link. A retry with
+    /// the same `request_id` returns the first invitation.
     #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization, role = role.as_str()))]
     pub async fn create_invitation(
         &self,
@@ -47,6 +50,7 @@ impl Roster {
         email: Email,
         role: Role,
         request_id: Option<Uuid>,
+        delivery: InvitationDelivery,
     ) -> Result<Invitation, Error> {
         let OrganizationWrite { txn, org, .. } = self
             .begin_organization_write(caller, Action::CreateInvitation, organization)
@@ -56,7 +60,7 @@ impl Roster {
                 store::invitation::find_by_request(&txn, organization, &caller.user_id, request_id)
                     .await?
         {
-            return Ok(existing);
+            return Ok(self.with_link(existing, true));
         }
         let now = now();
         // A lapsed invitation no longer holds the address: store its expiry
@@ -90,6 +94,7 @@ impl Roster {
                 inviter: &caller.user_id,
                 request_id,
                 expires_at,
+                delivery,
                 now,
             },
         )
@@ -110,10 +115,14 @@ impl Roster {
             expires_at,
             created_at: now,
             updated_at: now,
+            delivery,
+            link: None,
         };
+        let invitation = self.with_link(invitation, true);
         let event = NewEvent::new(EventType::InvitationCreated, &org, caller.user_id.as_str())
             .about_email(&invitation.email)
             .fact("invitation_id", invitation.id.to_string())
+            .fact("delivery", delivery.as_str())
             .change("role", "", invitation.role.as_str())
             .change("expire_time", "", invitation.expires_at.to_rfc3339());
         self.queue_invitation_email(&txn, caller, &invitation, &org, event.id)
@@ -121,6 +130,13 @@ impl Roster {
         store::event::record(&txn, event).await?;
         self.commit(txn).await?;
         Ok(invitation)
+    }
+
+    /// `invitation` with its link filled in if `shown` (see
+    /// [`may_see_invitation_link`]).
+    fn with_link(&self, mut invitation: Invitation, shown: bool) -> Invitation {
+        invitation.link = shown.then(|| self.settings.invitation_links.link(invitation.id));
+        invitation
     }
 
     /// Pending invitations within their limit, and members plus pending
@@ -135,7 +151,8 @@ impl Roster {
     }
 
     /// Puts the invitation email in the outbox, in the invitation's
-    /// transaction: it is sent if and only if the invitation commits.
+    /// transaction: it is sent if and only if the invitation commits. A
+    /// link-only invitation gets none: no outbox row, no email.
     async fn queue_invitation_email(
         &self,
         txn: &DatabaseTransaction,
@@ -144,14 +161,18 @@ impl Roster {
         org: &Organization,
         event_id: Uuid,
     ) -> Result<(), Error> {
+        match invitation.delivery {
+            InvitationDelivery::Email => {}
+            InvitationDelivery::LinkOnly => return Ok(()),
+        }
         let inviter = caller
             .name
             .clone()
             .or_else(|| caller.email.clone())
             .unwrap_or_else(|| caller.user_id.to_string());
         let mail_id = Uuid::now_v7();
-        let mut message =
-            mail::invitation_email(invitation, &org.name, &inviter, &self.settings.portal_url);
+        let link = self.settings.invitation_links.link(invitation.id);
+        let mut message = mail::invitation_email(invitation, &org.name, &inviter, &link);
         message.message_id = format!("{mail_id}@roster.invitations");
         store::mail::enqueue(txn, mail_id, event_id, invitation.id.0, &message, now()).await
     }
@@ -168,12 +189,13 @@ impl Roster {
             .ok_or(Error::NotFound(Resource::Invitation))?;
         if is_addressed_to(caller, &invitation) {
             caller.verified_email()?;
-            return Ok(invitation);
+            return Ok(self.with_link(invitation, true));
         }
-        self.authorize_read(caller, Action::GetInvitation, invitation.organization_id)
+        let role = self
+            .authorize_read(caller, Action::GetInvitation, invitation.organization_id)
             .await
             .map_err(hide_organization)?;
-        Ok(invitation)
+        Ok(self.with_link(invitation, may_see_invitation_link(Some(role), false)))
     }
 
     #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization))]
@@ -183,8 +205,10 @@ impl Roster {
         organization: OrganizationId,
         filter: InvitationFilter,
     ) -> Result<Page<Invitation>, Error> {
-        self.authorize_read(caller, Action::ListInvitations, organization)
+        let role = self
+            .authorize_read(caller, Action::ListInvitations, organization)
             .await?;
+        let shown = may_see_invitation_link(Some(role), false);
         let rows = store::invitation::list(
             self.store.db(),
             Addressee::Organization(organization),
@@ -193,7 +217,10 @@ impl Roster {
             now(),
         )
         .await?;
-        Ok(filter.page.finish(rows, |i| i.id.0))
+        Ok(filter
+            .page
+            .finish(rows, |i| i.id.0)
+            .map(|i| self.with_link(i, shown)))
     }
 
     /// Invitations addressed to the caller's verified email.
@@ -212,7 +239,10 @@ impl Roster {
             now(),
         )
         .await?;
-        Ok(filter.page.finish(rows, |i| i.id.0))
+        Ok(filter
+            .page
+            .finish(rows, |i| i.id.0)
+            .map(|i| self.with_link(i, true)))
     }
 
     /// The recipient joins with the invitation's role.
@@ -269,7 +299,7 @@ impl Roster {
         .await?;
         self.commit(txn).await?;
         self.cache.invalidate_role(organization, &caller.user_id);
-        Ok((invitation, member, revision))
+        Ok((self.with_link(invitation, true), member, revision))
     }
 
     /// The recipient declines.
@@ -288,7 +318,7 @@ impl Roster {
             .about_user(&caller.user_id);
         let invitation = answer_and_record(&txn, id, InvitationState::Rejected, event).await?;
         self.commit(txn).await?;
-        Ok(invitation)
+        Ok(self.with_link(invitation, true))
     }
 
     /// An owner or admin withdraws a pending invitation.
@@ -310,12 +340,12 @@ impl Roster {
         );
         let invitation = answer_and_record(&txn, id, InvitationState::Cancelled, event).await?;
         self.commit(txn).await?;
-        Ok(invitation)
+        Ok(self.with_link(invitation, true))
     }
 
-    /// Sends the email again with a fresh expiry. An expired invitation is
-    /// revived (and counts against the limits again); an answered or
-    /// cancelled one cannot be resent.
+    /// Sends the email again (unless the invitation is link-only) with a
+    /// fresh expiry. An expired invitation is revived (and counts against
+    /// the limits again); an answered or cancelled one cannot be resent.
     #[instrument(skip_all, fields(user_id = %caller.user_id, invitation_id = %id))]
     pub async fn resend_invitation(
         &self,
@@ -351,6 +381,7 @@ impl Roster {
         let mut event = NewEvent::new(EventType::InvitationResent, &org, caller.user_id.as_str())
             .about_email(&invitation.email)
             .fact("invitation_id", invitation.id.to_string())
+            .fact("delivery", invitation.delivery.as_str())
             .change(
                 "expire_time",
                 before.expires_at.to_rfc3339(),
@@ -363,7 +394,7 @@ impl Roster {
             .await?;
         store::event::record(&txn, event).await?;
         self.commit(txn).await?;
-        Ok(invitation)
+        Ok(self.with_link(invitation, true))
     }
 
     /// The invitation, if the caller is its recipient with a verified email.

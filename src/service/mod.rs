@@ -28,7 +28,9 @@ pub use authorization::{CheckAnswer, CheckInput, OrganizationRef};
 pub use events::{AuditQuery, EventStream};
 pub use invitation::InvitationFilter;
 pub use membership::MemberQuery;
-pub use organization::{NewOrganization, OrganizationKey, OrganizationUpdate, SlugAvailability};
+pub use organization::{
+    NewOrganization, OrganizationDetail, OrganizationKey, OrganizationUpdate, SlugAvailability,
+};
 pub use read_cache::ReadCache;
 
 use crate::{
@@ -39,6 +41,7 @@ use crate::{
     domain::{
         Error, Resource,
         ids::OrganizationId,
+        link::InvitationLinks,
         model::{Organization, Role},
     },
     provider_portal::worker::IdentityWorker,
@@ -55,8 +58,8 @@ pub struct Settings {
     pub invitation_ttl: Duration,
     /// How long a renamed organization's old slug keeps resolving to it.
     pub old_slug_ttl: Duration,
-    /// The portal's base URL; invitation links point into it.
-    pub portal_url: String,
+    /// Where invitation links point.
+    pub invitation_links: InvitationLinks,
     /// Most memberships the permission cache holds.
     pub cache_capacity: u64,
     /// How stale a cached read may be at worst.

@@ -1,7 +1,7 @@
 //! Creating, reading, changing and deleting organizations; the caller's
 //! active organization.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use tracing::{instrument, warn};
 use uuid::Uuid;
@@ -14,7 +14,8 @@ use crate::{
         event::{EventCursor, EventType, NewEvent, SLUG_FIELD},
         identity::{Identity, IdentityState},
         ids::{DeveloperId, OrganizationId},
-        input::{LogoUrl, OrganizationName, Slug, SlugProblem},
+        input::{OrganizationName, Slug, SlugProblem},
+        logo::{LogoImage, MAX_PAGE_SIZE_WITH_LOGOS, NewLogo},
         model::{Organization, Role, UserOrganization},
         page::{Page, PageRequest},
         rules,
@@ -31,7 +32,7 @@ const IDENTITY_POLL: Duration = Duration::from_millis(50);
 pub struct NewOrganization {
     pub name: OrganizationName,
     pub slug: Slug,
-    pub logo_url: LogoUrl,
+    pub logo: NewLogo,
     pub request_id: Option<Uuid>,
 }
 
@@ -53,9 +54,17 @@ pub struct OrganizationUpdate {
     pub name: Option<OrganizationName>,
     /// A new slug; the old one keeps resolving for `--old-slug-ttl`.
     pub slug: Option<Slug>,
-    pub logo_url: Option<LogoUrl>,
+    pub logo: Option<NewLogo>,
     /// Required current etag, if the client sent one.
     pub etag: Option<String>,
+}
+
+/// One organization as its own replies show it: with its logo image, which
+/// lists, the read cache and the change log never carry.
+#[derive(Debug, Clone)]
+pub struct OrganizationDetail {
+    pub organization: Organization,
+    pub logo_image: Option<LogoImage>,
 }
 
 /// The answer to `CheckSlug`.
@@ -74,7 +83,7 @@ impl Roster {
         &self,
         caller: &Caller,
         input: NewOrganization,
-    ) -> Result<(Organization, Option<EventCursor>), Error> {
+    ) -> Result<(OrganizationDetail, Option<EventCursor>), Error> {
         let now = now();
         let txn = self.store.begin_write().await?;
         // Also locks the caller's row (PostgreSQL), serializing this user's
@@ -86,8 +95,13 @@ impl Roster {
         {
             let revision =
                 store::event::first_cursor(&txn, existing.id, EventType::MemberAdded).await?;
+            let logo_image = store::organization::logo_image(&txn, &existing).await?;
             txn.commit().await?;
-            return Ok((existing, revision));
+            let organization = OrganizationDetail {
+                organization: existing,
+                logo_image,
+            };
+            return Ok((organization, revision));
         }
         let owned = store::organization::count_owned_by(&txn, &caller.user_id).await?;
         rules::check_may_own_another(&self.settings.limits, owned)?;
@@ -101,13 +115,20 @@ impl Roster {
             developer_id: DeveloperId::new(),
             name: input.name.as_str().to_owned(),
             slug: input.slug.as_str().to_owned(),
-            logo_url: input.logo_url.as_str().to_owned(),
+            logo: input.logo.logo(),
             version: 1,
             created_at: now,
             updated_at: now,
             identity: Identity::new(identity),
         };
-        store::organization::insert(&txn, &organization, &caller.user_id, input.request_id).await?;
+        store::organization::insert(
+            &txn,
+            &organization,
+            input.logo.image(),
+            &caller.user_id,
+            input.request_id,
+        )
+        .await?;
         if identity == IdentityState::Provisioning {
             // The outbox intent, in the organization's own transaction.
             store::identity::insert_present(&txn, &organization.developer_id, organization.id, now)
@@ -120,7 +141,7 @@ impl Roster {
             NewEvent::new(EventType::OrganizationCreated, &organization, actor)
                 .change("name", "", &organization.name)
                 .change(SLUG_FIELD, "", &organization.slug)
-                .change("logo_url", "", &organization.logo_url)
+                .change("logo_url", "", organization.logo.describe())
                 .change("identity_state", "", identity.as_str()),
         )
         .await?;
@@ -135,6 +156,14 @@ impl Roster {
         self.cache.invalidate_role(organization.id, &caller.user_id);
         self.cache.invalidate_slug(&organization.slug);
         let organization = self.await_identity(organization).await;
+        let logo_image = match input.logo {
+            NewLogo::Image(image) => Some(image),
+            NewLogo::None | NewLogo::Url(_) => None,
+        };
+        let organization = OrganizationDetail {
+            organization,
+            logo_image,
+        };
         Ok((organization, Some(revision)))
     }
 
@@ -204,7 +233,7 @@ impl Roster {
         &self,
         caller: &Caller,
         key: OrganizationKey,
-    ) -> Result<(Organization, Role), Error> {
+    ) -> Result<(OrganizationDetail, Role), Error> {
         let db = self.store.db();
         let id = match key {
             OrganizationKey::Id(id) => id,
@@ -222,19 +251,48 @@ impl Roster {
             .organization(db, id)
             .await?
             .ok_or(Error::NotFound(Resource::Organization))?;
-        Ok((organization, role))
+        Ok((self.with_logo_image(organization).await?, role))
+    }
+
+    /// `organization` with its logo image read from the store, if it has one.
+    async fn with_logo_image(
+        &self,
+        organization: Organization,
+    ) -> Result<OrganizationDetail, Error> {
+        let logo_image = store::organization::logo_image(self.store.db(), &organization).await?;
+        Ok(OrganizationDetail {
+            organization,
+            logo_image,
+        })
     }
 
     /// The caller's organizations with the caller's role in each.
     #[instrument(skip_all, fields(user_id = %caller.user_id))]
+    /// With `include_logos`, each carries its logo image, and a page holds
+    /// at most [`MAX_PAGE_SIZE_WITH_LOGOS`] of them.
     pub async fn list_organizations(
         &self,
         caller: &Caller,
         page: PageRequest,
-    ) -> Result<Page<UserOrganization>, Error> {
-        let rows =
-            store::membership::list_for_user(self.store.db(), &caller.user_id, &page).await?;
-        Ok(page.finish(rows, |(id, _)| id.0).map(|(_, org)| org))
+        include_logos: bool,
+    ) -> Result<Page<(UserOrganization, Option<LogoImage>)>, Error> {
+        let db = self.store.db();
+        let page = if include_logos {
+            page.capped(MAX_PAGE_SIZE_WITH_LOGOS)
+        } else {
+            page
+        };
+        let rows = store::membership::list_for_user(db, &caller.user_id, &page).await?;
+        let page = page.finish(rows, |(id, _)| id.0).map(|(_, org)| org);
+        let mut images = if include_logos {
+            store::organization::logo_images(db, page.items.iter().map(|e| &e.organization)).await?
+        } else {
+            HashMap::new()
+        };
+        Ok(page.map(|entry| {
+            let image = images.remove(&entry.organization.id);
+            (entry, image)
+        }))
     }
 
     /// Changes the name, slug and/or logo, if the etag (when given) still
@@ -245,7 +303,7 @@ impl Roster {
         &self,
         caller: &Caller,
         update: OrganizationUpdate,
-    ) -> Result<(Organization, EventCursor), Error> {
+    ) -> Result<(OrganizationDetail, EventCursor), Error> {
         let OrganizationWrite { txn, org, .. } = self
             .begin_organization_write(caller, Action::UpdateOrganization, update.id)
             .await?;
@@ -258,7 +316,7 @@ impl Roster {
         let changes = store::organization::Changes {
             name: update.name.map(|n| n.as_str().to_owned()),
             slug: new_slug.clone(),
-            logo_url: update.logo_url.map(|l| l.as_str().to_owned()),
+            logo: update.logo.as_ref(),
         };
         let updated = store::organization::update(&txn, org.id, org.version, changes, now)
             .await?
@@ -281,14 +339,23 @@ impl Roster {
         if org.slug != updated.slug {
             event = event.change(SLUG_FIELD, &org.slug, &updated.slug);
         }
-        if org.logo_url != updated.logo_url {
-            event = event.change("logo_url", &org.logo_url, &updated.logo_url);
+        if org.logo != updated.logo {
+            event = event.change("logo_url", org.logo.describe(), updated.logo.describe());
         }
         let revision = store::event::record(&txn, event).await?;
+        let logo_image = match update.logo {
+            Some(NewLogo::Image(image)) => Some(image),
+            Some(NewLogo::None | NewLogo::Url(_)) => None,
+            None => store::organization::logo_image(&txn, &updated).await?,
+        };
         self.commit(txn).await?;
         self.cache.invalidate_organization(updated.id);
         self.cache.invalidate_slug(&org.slug);
         self.cache.invalidate_slug(&updated.slug);
+        let updated = OrganizationDetail {
+            organization: updated,
+            logo_image,
+        };
         Ok((updated, revision))
     }
 
@@ -378,7 +445,7 @@ impl Roster {
         &self,
         caller: &Caller,
         organization: Option<OrganizationId>,
-    ) -> Result<Option<(Organization, Role)>, Error> {
+    ) -> Result<Option<(OrganizationDetail, Role)>, Error> {
         let Some(id) = organization else {
             let txn = self.store.begin_write().await?;
             store::user::upsert_profile(&txn, &caller.profile(), now()).await?;
@@ -392,7 +459,7 @@ impl Roster {
         store::user::upsert_profile(&txn, &caller.profile(), now()).await?;
         store::user::set_active_organization(&txn, &caller.user_id, Some(org.id)).await?;
         txn.commit().await?;
-        Ok(Some((org, role)))
+        Ok(Some((self.with_logo_image(org).await?, role)))
     }
 
     /// The caller's active organization, if set and still theirs. Reading
@@ -401,7 +468,7 @@ impl Roster {
     pub async fn get_active_organization(
         &self,
         caller: &Caller,
-    ) -> Result<Option<(Organization, Role)>, Error> {
+    ) -> Result<Option<(OrganizationDetail, Role)>, Error> {
         let db = self.store.db();
         let Some(id) = store::user::active_organization(db, &caller.user_id).await? else {
             return Ok(None);
@@ -409,9 +476,10 @@ impl Roster {
         let Some(role) = store::membership::role_of(db, id, &caller.user_id).await? else {
             return Ok(None);
         };
-        Ok(store::organization::find(db, id)
-            .await?
-            .map(|org| (org, role)))
+        let Some(organization) = store::organization::find(db, id).await? else {
+            return Ok(None);
+        };
+        Ok(Some((self.with_logo_image(organization).await?, role)))
     }
 }
 

@@ -16,7 +16,7 @@ use super::{
 use crate::domain::{
     Error, Reason,
     ids::{InvitationId, MembershipId, OrganizationId, UserId},
-    model::{InvitationState, Role},
+    model::{InvitationDelivery, InvitationState, Role},
 };
 
 /// Every organization's id, developer id and slug.
@@ -145,6 +145,8 @@ pub async fn insert_invitation(
         expires_at: Set(invitation.expires_at),
         created_at: Set(invitation.created_at),
         updated_at: Set(invitation.created_at),
+        // Better Auth emailed its invitations itself.
+        delivery: Set(InvitationDelivery::Email.as_str().to_owned()),
     }
     .insert(conn)
     .await

@@ -20,7 +20,7 @@ use super::{
 use crate::domain::{
     Error, Reason,
     ids::{InvitationId, OrganizationId, UserId},
-    model::{Invitation, InvitationState, Role},
+    model::{Invitation, InvitationDelivery, InvitationState, Role},
     page::PageRequest,
 };
 
@@ -36,6 +36,12 @@ fn invitation(
             row.state
         ))
     })?;
+    let delivery = InvitationDelivery::from_db(&row.delivery).ok_or_else(|| {
+        Error::internal(format!(
+            "unknown invitation delivery {:?} in the database",
+            row.delivery
+        ))
+    })?;
     Ok(Invitation {
         id: InvitationId(row.id),
         organization_id: OrganizationId(row.organization_id),
@@ -48,6 +54,9 @@ fn invitation(
         expires_at: row.expires_at,
         created_at: row.created_at,
         updated_at: row.updated_at,
+        delivery,
+        // The use-case decides who sees it.
+        link: None,
     })
 }
 
@@ -80,6 +89,7 @@ pub struct NewInvitation<'a> {
     pub inviter: &'a UserId,
     pub request_id: Option<Uuid>,
     pub expires_at: DateTime<Utc>,
+    pub delivery: InvitationDelivery,
     pub now: DateTime<Utc>,
 }
 
@@ -99,6 +109,7 @@ pub async fn insert(conn: &impl ConnectionTrait, new: NewInvitation<'_>) -> Resu
         expires_at: Set(new.expires_at),
         created_at: Set(new.now),
         updated_at: Set(new.now),
+        delivery: Set(new.delivery.as_str().to_owned()),
     }
     .insert(conn)
     .await

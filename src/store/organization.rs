@@ -1,22 +1,25 @@
 //! Queries on organizations.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QuerySelect, Set,
-    sea_query::{Expr, ExprTrait, Query},
+    sea_query::{Expr, ExprTrait, OnConflict, Query},
 };
 use tracing::instrument;
 use uuid::Uuid;
 
 use super::{
     conflict_on,
-    entity::{memberships, organizations},
+    entity::{memberships, organization_logos, organizations},
 };
 use crate::domain::{
     Error, Reason,
     identity::{Identity, IdentityState},
     ids::{DeveloperId, OrganizationId, UserId},
+    logo::{ImageFormat, Logo, LogoImage, NewLogo},
     model::{InvitationState, Organization, Role},
 };
 
@@ -27,7 +30,7 @@ impl From<organizations::Model> for Organization {
             developer_id: DeveloperId::from_trusted(row.developer_id),
             name: row.name,
             slug: row.slug,
-            logo_url: row.logo_url,
+            logo: stored_logo(row.logo_url, row.logo_image_format, row.logo_image_sha256),
             version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -41,23 +44,50 @@ impl From<organizations::Model> for Organization {
     }
 }
 
-/// Inserts a new organization and claims its slug. A taken slug (another
-/// organization's current one, or an old one it still retains) is
-/// `ALREADY_EXISTS`, decided by the unique indexes rather than a racy
-/// look-up.
+/// The logo a row describes. The schema's CHECKs admit only a known
+/// format, with its digest, and no URL beside an image.
+fn stored_logo(url: String, format: Option<String>, digest: Option<String>) -> Logo {
+    match (format.as_deref().and_then(ImageFormat::from_db), digest) {
+        (Some(format), Some(digest)) => Logo::Image { format, digest },
+        _ if url.is_empty() => Logo::None,
+        _ => Logo::Url(url),
+    }
+}
+
+/// The logo columns of `organizations` for `logo`: (url, format, digest).
+fn logo_columns(logo: &Logo) -> (String, Option<String>, Option<String>) {
+    match logo {
+        Logo::None => (String::new(), None, None),
+        Logo::Url(url) => (url.clone(), None, None),
+        Logo::Image { format, digest } => (
+            String::new(),
+            Some(format.as_str().to_owned()),
+            Some(digest.clone()),
+        ),
+    }
+}
+
+/// Inserts a new organization (with its logo image, if it has one) and
+/// claims its slug. A taken slug (another organization's current one, or an
+/// old one it still retains) is `ALREADY_EXISTS`, decided by the unique
+/// indexes rather than a racy look-up.
 #[instrument(skip_all, fields(org_id = %organization.id))]
 pub async fn insert(
     conn: &impl ConnectionTrait,
     organization: &Organization,
+    image: Option<&LogoImage>,
     created_by: &UserId,
     request_id: Option<Uuid>,
 ) -> Result<(), Error> {
+    let (logo_url, logo_image_format, logo_image_sha256) = logo_columns(&organization.logo);
     organizations::ActiveModel {
         id: Set(organization.id.0),
         developer_id: Set(organization.developer_id.as_str().to_owned()),
         name: Set(organization.name.clone()),
         slug: Set(organization.slug.clone()),
-        logo_url: Set(organization.logo_url.clone()),
+        logo_url: Set(logo_url),
+        logo_image_format: Set(logo_image_format),
+        logo_image_sha256: Set(logo_image_sha256),
         version: Set(organization.version),
         created_by: Set(created_by.as_str().to_owned()),
         create_request_id: Set(request_id),
@@ -70,6 +100,9 @@ pub async fn insert(
     .insert(conn)
     .await
     .map_err(|err| conflict_on(err, "slug", Error::AlreadyExists(Reason::SlugTaken)))?;
+    if let Some(image) = image {
+        put_logo_image(conn, organization.id, image).await?;
+    }
     super::slug::claim(
         conn,
         organization.id,
@@ -77,6 +110,42 @@ pub async fn insert(
         organization.created_at,
     )
     .await
+}
+
+/// Stores (or replaces) the organization's logo image.
+async fn put_logo_image(
+    conn: &impl ConnectionTrait,
+    id: OrganizationId,
+    image: &LogoImage,
+) -> Result<(), Error> {
+    organization_logos::Entity::insert(organization_logos::ActiveModel {
+        organization_id: Set(id.0),
+        image: Set(image.bytes().to_vec()),
+    })
+    .on_conflict(
+        OnConflict::column(organization_logos::Column::OrganizationId)
+            .update_column(organization_logos::Column::Image)
+            .to_owned(),
+    )
+    .exec(conn)
+    .await?;
+    Ok(())
+}
+
+/// The organization's logo image, if its logo is one. Only the replies
+/// about one organization read this; lists and the read cache never do.
+#[instrument(skip(conn))]
+pub async fn logo_image(
+    conn: &impl ConnectionTrait,
+    organization: &Organization,
+) -> Result<Option<LogoImage>, Error> {
+    let Logo::Image { format, .. } = organization.logo else {
+        return Ok(None);
+    };
+    let row = organization_logos::Entity::find_by_id(organization.id.0)
+        .one(conn)
+        .await?;
+    Ok(row.map(|row| LogoImage::from_trusted(format, row.image)))
 }
 
 #[instrument(skip(conn))]
@@ -122,14 +191,45 @@ pub async fn lock(
         .map(Organization::from))
 }
 
+/// The logo images of those of `organizations` whose logo is one, by
+/// organization, in one query.
+#[instrument(skip_all)]
+pub async fn logo_images<'a>(
+    conn: &impl ConnectionTrait,
+    organizations: impl IntoIterator<Item = &'a Organization>,
+) -> Result<HashMap<OrganizationId, LogoImage>, Error> {
+    let formats: HashMap<OrganizationId, ImageFormat> = organizations
+        .into_iter()
+        .filter_map(|org| match org.logo {
+            Logo::Image { format, .. } => Some((org.id, format)),
+            Logo::None | Logo::Url(_) => None,
+        })
+        .collect();
+    if formats.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = organization_logos::Entity::find()
+        .filter(organization_logos::Column::OrganizationId.is_in(formats.keys().map(|id| id.0)))
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let id = OrganizationId(row.organization_id);
+            let format = formats.get(&id)?;
+            Some((id, LogoImage::from_trusted(*format, row.image)))
+        })
+        .collect())
+}
+
 /// The fields an update may change.
 #[derive(Debug, Default)]
-pub struct Changes {
+pub struct Changes<'a> {
     pub name: Option<String>,
     /// The new current slug; its claim is moved right after, in the same
     /// transaction ([`super::slug::rename`]).
     pub slug: Option<String>,
-    pub logo_url: Option<String>,
+    pub logo: Option<&'a NewLogo>,
 }
 
 /// Applies `changes` if the organization is still at `expected_version`;
@@ -139,7 +239,7 @@ pub async fn update(
     conn: &impl ConnectionTrait,
     id: OrganizationId,
     expected_version: i64,
-    changes: Changes,
+    changes: Changes<'_>,
     now: DateTime<Utc>,
 ) -> Result<Option<Organization>, Error> {
     let mut update = organizations::Entity::update_many()
@@ -156,8 +256,12 @@ pub async fn update(
     if let Some(slug) = changes.slug {
         update = update.col_expr(organizations::Column::Slug, Expr::value(slug));
     }
-    if let Some(logo_url) = changes.logo_url {
-        update = update.col_expr(organizations::Column::LogoUrl, Expr::value(logo_url));
+    if let Some(logo) = changes.logo {
+        let (url, format, digest) = logo_columns(&logo.logo());
+        update = update
+            .col_expr(organizations::Column::LogoUrl, Expr::value(url))
+            .col_expr(organizations::Column::LogoImageFormat, Expr::value(format))
+            .col_expr(organizations::Column::LogoImageSha256, Expr::value(digest));
     }
     let updated = update
         .exec(conn)
@@ -165,6 +269,15 @@ pub async fn update(
         .map_err(|err| conflict_on(err, "slug", Error::AlreadyExists(Reason::SlugTaken)))?;
     if updated.rows_affected == 0 {
         return Ok(None);
+    }
+    match changes.logo.map(NewLogo::image) {
+        Some(Some(image)) => put_logo_image(conn, id, image).await?,
+        Some(None) => {
+            organization_logos::Entity::delete_by_id(id.0)
+                .exec(conn)
+                .await?;
+        }
+        None => {}
     }
     find(conn, id).await
 }

@@ -267,6 +267,7 @@ async fn call(
                 email: format!("new-{n}@example.com"),
                 role: pb::Role::Member.into(),
                 request_id: String::new(),
+                delivery: pb::InvitationDelivery::Unspecified.into(),
             })
             .await
             .map(drop),

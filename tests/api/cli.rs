@@ -19,8 +19,20 @@ fn roster() -> Command {
 #[test]
 fn bad_configuration_is_one_clear_message_and_a_nonzero_exit() {
     // What only makes sense together, or needs a look at a URL: validation.
-    let cases: [&[&str]; 7] = [
+    let cases: [&[&str]; 10] = [
         &["--listen", "0.0.0.0:0"],
+        &[
+            "--invitation-link-template",
+            "https://portal.example.com/auth/accept-invitation",
+        ],
+        &[
+            "--invitation-link-template",
+            "https://portal.example.com/{id}/{id}",
+        ],
+        &[
+            "--invitation-link-template",
+            "ftp://portal.example.com/{id}",
+        ],
         &["--database-url", "mysql://localhost/roster"],
         &["--portal-url", "not a url"],
         &["--provider-portal-url", "https://portal.example.com"],
@@ -47,6 +59,12 @@ fn bad_configuration_is_one_clear_message_and_a_nonzero_exit() {
             "{args:?}: {stderr}"
         );
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        if args[0] == "--invitation-link-template" {
+            assert!(
+                stderr.contains("ROSTER_INVITATION_LINK_TEMPLATE") && stderr.contains("{id}"),
+                "{stderr}"
+            );
+        }
     }
     // A single value out of its bounds: refused while parsing, by clap,
     // naming the flag (or the variable's flag) and the value.
@@ -237,6 +255,7 @@ async fn logs_have_one_line_per_rpc_and_never_tokens_or_addresses_and_sigterm_st
                 email: "bob.private@example.com".into(),
                 role: pb::Role::Member.into(),
                 request_id: String::new(),
+                delivery: pb::InvitationDelivery::Unspecified.into(),
             },
         ))
         .await

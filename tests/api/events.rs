@@ -419,6 +419,7 @@ async fn concurrent_writers_and_a_resuming_follower_see_every_event_once_in_orde
                         email: format!("guest{w}-{i}@example.com"),
                         role: pb::Role::Member.into(),
                         request_id: String::new(),
+                        delivery: pb::InvitationDelivery::Unspecified.into(),
                     })
                     .await
                     .unwrap();

@@ -16,6 +16,7 @@ fn invitation_request(org: &str, email: &str, role: pb::Role) -> pb::CreateInvit
         email: email.to_owned(),
         role: role.into(),
         request_id: String::new(),
+        delivery: pb::InvitationDelivery::Unspecified.into(),
     }
 }
 

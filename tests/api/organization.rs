@@ -237,6 +237,7 @@ async fn list_organizations_pages_through_the_callers_organizations_with_roles(b
             .list_organizations(pb::ListOrganizationsRequest {
                 page_size: 3,
                 page_token: token.clone(),
+                include_logos: false,
             })
             .await
             .unwrap()

@@ -331,6 +331,7 @@ async fn metrics_count_calls_by_method_and_code_and_show_the_outbox() {
                 email: "bob@example.com".into(),
                 role: pb::Role::Member.into(),
                 request_id: String::new(),
+                delivery: pb::InvitationDelivery::Unspecified.into(),
             },
         ))
         .await

@@ -149,6 +149,7 @@ async fn racing_invitations_respect_uniqueness_and_seats(backend: Backend) {
             email: "carol@example.com".into(),
             role: pb::Role::Member.into(),
             request_id: String::new(),
+            delivery: pb::InvitationDelivery::Unspecified.into(),
         };
         tokio::spawn(async move { client.create_invitation(request).await.map(drop) })
     });
@@ -173,6 +174,7 @@ async fn racing_invitations_respect_uniqueness_and_seats(backend: Backend) {
             email: format!("guest{i}@example.com"),
             role: pb::Role::Member.into(),
             request_id: String::new(),
+            delivery: pb::InvitationDelivery::Unspecified.into(),
         };
         tokio::spawn(async move { client.create_invitation(request).await.map(drop) })
     });

@@ -128,7 +128,8 @@ fn use_smtp(config: &mut Config, port: u16) {
     config.smtp.smtp_port = port;
     config.smtp.smtp_tls = SmtpTls::None;
     config.smtp.smtp_from = "Developer Portal <portal@example.com>".into();
-    config.portal_url = "https://portal.example.com".into();
+    config.invitation_link_template =
+        Some("https://portal.example.com/auth/accept-invitation?invitationId={id}".into());
     config.mail_poll_interval = Duration::from_millis(200);
 }
 
@@ -173,6 +174,7 @@ async fn an_address_the_smtp_server_cannot_take_fails_for_good_and_the_inviter_s
             email: "jörg@example.com".into(),
             role: pb::Role::Member.into(),
             request_id: String::new(),
+            delivery: pb::InvitationDelivery::Unspecified.into(),
         })
         .await
         .expect("a non-ASCII address is valid")
@@ -291,7 +293,11 @@ async fn an_invitation_arrives_by_smtp_with_recipient_subject_and_link(backend: 
             .contains("portal@example.com")
     );
     assert!(header(&message.data, "Message-ID").is_some());
-    let link = format!("https://portal.example.com/invitations/{}", invitation.id);
+    let link = format!(
+        "https://portal.example.com/auth/accept-invitation?invitationId={}",
+        invitation.id
+    );
+    assert_eq!(invitation.link, link, "the reply carries the same link");
     assert!(message.data.contains(&link), "{}", message.data);
 }
 

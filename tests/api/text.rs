@@ -150,6 +150,7 @@ async fn a_nul_in_any_request_text_is_refused_naming_the_field(backend: Backend)
         email: email.into(),
         role: pb::Role::Member.into(),
         request_id: String::new(),
+        delivery: pb::InvitationDelivery::Unspecified.into(),
     };
     assert_invalid(
         members

@@ -180,6 +180,7 @@ async fn emails_must_be_valid_addresses_of_at_most_254_characters(backend: Backe
                 email: bad.into(),
                 role: pb::Role::Member.into(),
                 request_id: String::new(),
+                delivery: pb::InvitationDelivery::Unspecified.into(),
             })
             .await;
         assert_invalid(result, "email");
@@ -199,6 +200,7 @@ async fn page_sizes_default_clamp_and_refuse_negatives(backend: Backend) {
                 .list_organizations(pb::ListOrganizationsRequest {
                     page_size,
                     page_token: String::new(),
+                    include_logos: false,
                 })
                 .await
         }
@@ -396,6 +398,7 @@ async fn request_ids_must_be_uuids(backend: Backend) {
             email: "bob@example.com".into(),
             role: pb::Role::Member.into(),
             request_id: "retry-1".into(),
+            delivery: pb::InvitationDelivery::Unspecified.into(),
         })
         .await;
     assert_invalid(invitation, "request_id");

@@ -6,6 +6,7 @@ pub mod events;
 pub mod invitations;
 pub mod mail_outbox;
 pub mod memberships;
+pub mod organization_logos;
 pub mod organization_slugs;
 pub mod organizations;
 pub mod users;

@@ -20,10 +20,14 @@ pub struct Model {
     pub identity_state: String,
     pub identity_attempts: i32,
     pub identity_last_error: String,
+    pub logo_image_format: Option<String>,
+    pub logo_image_sha256: Option<String>,
     #[sea_orm(has_many)]
     pub memberships: HasMany<super::memberships::Entity>,
     #[sea_orm(has_many)]
     pub invitations: HasMany<super::invitations::Entity>,
+    #[sea_orm(has_one)]
+    pub logo: HasOne<super::organization_logos::Entity>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

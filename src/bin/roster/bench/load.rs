@@ -429,6 +429,7 @@ impl Worker {
                     ),
                     role: pb::Role::Member.into(),
                     request_id: String::new(),
+                    delivery: pb::InvitationDelivery::Unspecified.into(),
                 };
                 self.members
                     .create_invitation(with_auth(request, &shared.owner_tokens[k]))

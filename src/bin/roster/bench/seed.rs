@@ -124,6 +124,8 @@ pub async fn seed(store: &Store, shape: Shape) -> Result<Seeded, Error> {
                 identity_state: Set("local".to_owned()),
                 identity_attempts: Set(0),
                 identity_last_error: Set(String::new()),
+                logo_image_format: Set(None),
+                logo_image_sha256: Set(None),
             }
         });
         organizations::Entity::insert_many(rows)
