@@ -1,6 +1,7 @@
 //! roster: the organization service of a Developer Portal.
 //!
-//! Layers, outside in: `server` (tonic assembly) → `auth` (who is calling,
+//! Layers, outside in: `server` (tonic assembly) → `transport` (gRPC-Web,
+//! Connect, CORS) and `middleware` (request ids, logs, metrics, limits) → `auth` (who is calling,
 //! what each RPC needs) → `api` (gRPC handlers and conversions) → `service`
 //! (use-cases and transactions) → `domain` (plain types and rules) and
 //! `store` (SeaORM queries); below them all, [`signal`] and [`rpc_span`].
@@ -23,5 +24,6 @@ pub mod service;
 pub mod signal;
 pub mod store;
 pub mod telemetry;
+pub mod transport;
 
 pub use server::{ServeError, serve};

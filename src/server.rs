@@ -39,6 +39,7 @@ use crate::{
     service::Roster,
     store::{self, Store, lease::LeasePolicy},
     telemetry,
+    transport::{self, connect::ConnectLayer, cors, grpc_web::GrpcWebOnlyLayer},
 };
 
 /// Why the server could not start or stopped with an error.
@@ -58,6 +59,8 @@ pub enum ServeError {
     ProviderPortal(String),
     #[error("{0}; roster does not start without the keys to verify tokens")]
     Jwks(String),
+    #[error("descriptors: {0}")]
+    Descriptors(#[from] prost_reflect::DescriptorError),
 }
 
 /// The names health reports on: the server as a whole (`""`) and each service.
@@ -93,6 +96,7 @@ pub async fn serve(
         tls,
         provider_portal,
         invitation_links,
+        cors_origins,
     } = ready;
     if tls.is_none() && !config.listen.ip().is_loopback() {
         warn!(address = %config.listen, "serving plaintext gRPC on a non-loopback address: put TLS in front, or set ROSTER_TLS_CERT");
@@ -152,6 +156,8 @@ pub async fn serve(
     let keepalive =
         (!limits.http2_keepalive_interval.is_zero()).then_some(limits.http2_keepalive_interval);
     let mut builder = Server::builder()
+        // gRPC-Web and Connect clients (browsers, curl) speak HTTP/1.1 too.
+        .accept_http1(true)
         .http2_keepalive_interval(keepalive)
         .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
         .tcp_keepalive(Some(Duration::from_secs(60)));
@@ -159,8 +165,14 @@ pub async fn serve(
         builder = builder.tls_config(tls)?;
     }
     let size = limits.max_message_bytes;
+    // Outside in (see `transport`): CORS, gRPC-Web, observe, Connect,
+    // protect, auth; so every protocol is observed, limited and
+    // authenticated as the gRPC call it becomes.
     let router = builder
+        .layer(tower::util::option_layer(cors::layer(&cors_origins)))
+        .layer(GrpcWebOnlyLayer)
         .layer(ObserveLayer)
+        .layer(ConnectLayer::new(transport::descriptors()?, size))
         .layer(ProtectLayer::new(
             limits.max_concurrent_rpcs,
             limits.rpc_timeout,

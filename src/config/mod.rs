@@ -8,6 +8,7 @@
 //! naming itself; [`Config::validate`] checks the rest and returns the
 //! [`Ready`] parts (token verifier, mailer, TLS) the server runs with.
 
+mod cors;
 pub mod defaults;
 mod jwt;
 mod limits;
@@ -152,6 +153,11 @@ pub struct Config {
     #[arg(long, env = "ROSTER_EXPIRY_SWEEP_INTERVAL", default_value = defaults::EXPIRY_SWEEP_INTERVAL,
           value_parser = positive_duration)]
     pub expiry_sweep_interval: Duration,
+    /// Browser origins allowed to call roster (CORS), comma-separated and
+    /// exact (`https://portal.example.com`); none when unset, and then
+    /// browsers on other origins cannot call roster.
+    #[arg(long, env = "ROSTER_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
 }
 
 /// Parses [`Config`] alone, as `roster serve` would, from `args` (no

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use http::HeaderValue;
 use tonic::transport::ServerTlsConfig;
 
 use super::Config;
@@ -30,6 +31,8 @@ pub struct Ready {
     pub provider_portal: Option<ProviderPortalSettings>,
     /// Where invitation links point.
     pub invitation_links: InvitationLinks,
+    /// The browser origins CORS allows, checked; empty: CORS is off.
+    pub cors_origins: Vec<HeaderValue>,
 }
 
 impl Ready {
@@ -98,6 +101,7 @@ impl Config {
         }
         Ok(Ready {
             invitation_links,
+            cors_origins: super::cors::origins(&self.cors_origins)?,
             provider_portal: self.provider_portal.settings()?,
             tls: self.tls.server_config()?,
             mailer: self.smtp.mailer()?,

@@ -1,4 +1,6 @@
-//! Tower layers every call passes through, outside in:
+//! Tower layers every call passes through, outside in (after CORS and
+//! gRPC-Web, and with Connect between observe and protect: see
+//! `crate::transport`):
 //!
 //! 1. [`observe`]: a request id, one tracing span per RPC (method, caller,
 //!    organization, status code, latency) and the RPC metrics.

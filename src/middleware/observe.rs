@@ -38,6 +38,12 @@ pub const REQUEST_DURATION: &str = "roster_rpc_request_duration_seconds";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
 
+/// The status code of a reply whose protocol does not carry it in a
+/// `grpc-status` header or trailer (a Connect reply), put in the reply's
+/// extensions by the layer that knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyCode(pub tonic::Code);
+
 /// A caller-supplied id is kept only if it is short and plain.
 fn usable_request_id(value: &HeaderValue) -> Option<String> {
     let text = value.to_str().ok()?;
@@ -148,7 +154,14 @@ where
         if let Some(header) = this.header.take() {
             response.headers_mut().insert(REQUEST_ID, header);
         }
-        let code = response.headers().get("grpc-status").and_then(code_of);
+        let code = response
+            .headers()
+            .get("grpc-status")
+            .and_then(code_of)
+            .or_else(|| {
+                let ReplyCode(code) = response.extensions().get::<ReplyCode>()?;
+                Some(*code as i32)
+            });
         let call = this.call.take().map(|call| Call { code, ..call });
         Poll::Ready(Ok(response.map(|body| ObservedBody { inner: body, call })))
     }

@@ -209,7 +209,7 @@ fn walk_through_block() -> String {
 }
 
 /// The one ```bash block of the README's section `heading`.
-fn readme_bash_block(heading: &str) -> String {
+pub(crate) fn readme_bash_block(heading: &str) -> String {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let section: Vec<&str> = readme

@@ -78,7 +78,7 @@ fn with_token<T>(token: &str, mut request: Request<T>) -> Request<T> {
 
 /// Holds SQLite's write lock (a write transaction left open), so roster's
 /// writes wait behind it: a way to make calls slow on purpose.
-async fn hold_write_lock(
+pub(crate) async fn hold_write_lock(
     app: &TestApp,
 ) -> (sea_orm::DatabaseConnection, sea_orm::DatabaseTransaction) {
     let db = Database::connect(&app.config.database_url).await.unwrap();
@@ -262,7 +262,7 @@ async fn messages_over_the_size_limit_are_refused() {
 /// would count into it too. The metrics port is chosen here (the exporter
 /// binds it itself); if another process takes it first, roster exits and
 /// the next attempt uses another.
-fn start_with_metrics(database_url: &str) -> (Server, u16) {
+pub(crate) fn start_with_metrics(database_url: &str) -> (Server, u16) {
     let mut last = None;
     for _ in 0..3 {
         let port = free_port();

@@ -1,5 +1,5 @@
 //! The command line of the `roster` binary: `serve` (the default), `token`,
-//! `bench`, `provider-portal reconcile` and `import better-auth`. The server's own settings are [`roster::config::Config`].
+//! `bench`, `provider-portal reconcile`, `import better-auth` and `openapi`. The server's own settings are [`roster::config::Config`].
 
 use std::time::Duration;
 
@@ -36,6 +36,9 @@ pub enum Command {
     ProviderPortal(ProviderPortalArgs),
     /// Bring organizations over from another system (Better Auth).
     Import(ImportArgs),
+    /// Print the OpenAPI description of the Connect JSON API (the source of
+    /// `openapi/roster.v1.json`).
+    Openapi,
 }
 
 /// `roster token`: a development token for grpcurl and scripts.

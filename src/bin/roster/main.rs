@@ -1,6 +1,6 @@
 //! The `roster` binary: parse the command line, then serve, mint a token
 //! (`token.rs`), benchmark (`bench/`) or reconcile with the Provider Portal
-//! (`provider_portal.rs`). The service itself is the library;
+//! (`provider_portal.rs`), or print the OpenAPI description. The service itself is the library;
 //! the token and bench commands are tools around it and live here.
 
 mod bench;
@@ -36,8 +36,24 @@ async fn main() -> ExitCode {
         },
         Some(Command::ProviderPortal(args)) => provider_portal(args).await,
         Some(Command::Import(args)) => import(args).await,
+        Some(Command::Openapi) => openapi(),
         Some(Command::Serve(config)) => serve(*config).await,
         None => serve(cli.serve).await,
+    }
+}
+
+/// Prints the OpenAPI description; `> openapi/roster.v1.json` regenerates
+/// the checked-in copy.
+fn openapi() -> ExitCode {
+    match roster::transport::openapi::json() {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("roster openapi: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 

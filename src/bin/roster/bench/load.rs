@@ -47,6 +47,10 @@ pub enum Workload {
     CreateOrganization,
     /// A new invitation to a new address.
     CreateInvitation,
+    /// CheckPermission over Connect with a JSON body (reqwest, HTTP/2).
+    ConnectJsonCheckPermission,
+    /// GetOrganization over Connect with a JSON body (reqwest, HTTP/2).
+    ConnectJsonGetOrganization,
 }
 
 impl Workload {
@@ -61,6 +65,8 @@ impl Workload {
             Workload::UpdateMemberRole => "update_member_role",
             Workload::CreateOrganization => "create_organization",
             Workload::CreateInvitation => "create_invitation",
+            Workload::ConnectJsonCheckPermission => "connect_json_check_permission",
+            Workload::ConnectJsonGetOrganization => "connect_json_get_organization",
         }
     }
 }
@@ -111,6 +117,10 @@ fn with_auth<T>(message: T, token: &Bearer) -> Request<T> {
 /// Everything the workers share.
 struct Shared {
     channels: Vec<Channel>,
+    /// Connect clients: one HTTP/2 connection each, as many as `channels`.
+    http: Vec<reqwest::Client>,
+    /// `http://address`, for the Connect URLs.
+    base: String,
     seeded: Seeded,
     service_token: Bearer,
     /// Owner tokens of the first organizations (index = organization index).
@@ -142,6 +152,15 @@ impl Runner {
                     .map_err(|e| BenchError(e.to_string()))?,
             );
         }
+        let http = (0..channels.len())
+            .map(|_| {
+                reqwest::Client::builder()
+                    .http2_prior_knowledge()
+                    .tcp_nodelay(true)
+                    .build()
+                    .map_err(|e| BenchError(e.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
         let service_token = bearer(TokenRequest {
             sub: "bench-service".into(),
             scopes: vec!["authz.check".into()],
@@ -157,6 +176,8 @@ impl Runner {
         Ok(Self {
             shared: Arc::new(Shared {
                 channels,
+                http,
+                base: format!("http://{address}"),
                 seeded,
                 service_token,
                 owner_tokens,
@@ -247,6 +268,7 @@ struct Worker {
     authz: AuthorizationServiceClient<Channel>,
     orgs: OrganizationServiceClient<Channel>,
     members: MembershipServiceClient<Channel>,
+    http: reqwest::Client,
 }
 
 impl Worker {
@@ -260,6 +282,7 @@ impl Worker {
             authz: AuthorizationServiceClient::new(channel.clone()),
             orgs: OrganizationServiceClient::new(channel.clone()),
             members: MembershipServiceClient::new(channel),
+            http: shared.http[id % shared.http.len()].clone(),
             shared,
             id,
             concurrency,
@@ -295,6 +318,27 @@ impl Worker {
             0
         } else {
             1 + self.dice.below(owned - 1)
+        }
+    }
+
+    /// One Connect unary call with a JSON body; true if it succeeded and
+    /// its reply was read whole.
+    async fn connect_json(&self, path: &str, token: &Bearer, body: serde_json::Value) -> bool {
+        let Ok(token) = token.to_str() else {
+            return false;
+        };
+        let reply = self
+            .http
+            .post(format!("{}{path}", self.shared.base))
+            .header("content-type", "application/json")
+            .header("connect-protocol-version", "1")
+            .header("authorization", token)
+            .body(body.to_string())
+            .send()
+            .await;
+        match reply {
+            Ok(reply) if reply.status().is_success() => reply.bytes().await.is_ok(),
+            _ => false,
         }
     }
 
@@ -416,6 +460,30 @@ impl Worker {
                     .create_organization(with_auth(request, &shared.owner_tokens[k]))
                     .await
                     .is_ok()
+            }
+            Workload::ConnectJsonCheckPermission => {
+                let check = self.check();
+                let body = serde_json::json!({ "check": {
+                    "userId": check.user_id,
+                    "organizationId": check.organization_id,
+                    "permission": check.permission,
+                }});
+                self.connect_json(
+                    "/roster.v1.AuthorizationService/CheckPermission",
+                    &shared.service_token,
+                    body,
+                )
+                .await
+            }
+            Workload::ConnectJsonGetOrganization => {
+                let k = self.dice.below(shared.owner_tokens.len());
+                let body = serde_json::json!({ "id": shared.seeded.organizations[k].to_string() });
+                self.connect_json(
+                    "/roster.v1.OrganizationService/GetOrganization",
+                    &shared.owner_tokens[k],
+                    body,
+                )
+                .await
             }
             Workload::CreateInvitation => {
                 let k = self.owned_organization();

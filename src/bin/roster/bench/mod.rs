@@ -202,13 +202,13 @@ pub fn table(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<24} {:>10} {:>9} {:>9} {:>9} {:>8} {:>10}",
+        "{:<30} {:>10} {:>9} {:>9} {:>9} {:>8} {:>10}",
         "workload", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "vs health"
     );
     for o in &report.outcomes {
         let _ = writeln!(
             out,
-            "{:<24} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>9.2}x",
+            "{:<30} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>9.2}x",
             o.workload,
             o.requests_per_second,
             o.p50_ms,
@@ -218,7 +218,7 @@ pub fn table(report: &Report) -> String {
             o.ratio_to_health
         );
         if let Some(checks) = o.checks_per_second {
-            let _ = writeln!(out, "{:<24} {:>10.0} checks/s", "", checks);
+            let _ = writeln!(out, "{:<30} {:>10.0} checks/s", "", checks);
         }
     }
     if let Some(rss) = report.server_rss_mib {
