@@ -57,6 +57,8 @@ pub enum ServeError {
     Metrics(String),
     #[error("Provider Portal: {0}")]
     ProviderPortal(String),
+    #[error("{0}; roster does not start without the keys to verify tokens")]
+    Jwks(String),
     #[error("descriptors: {0}")]
     Descriptors(#[from] prost_reflect::DescriptorError),
 }
@@ -103,6 +105,16 @@ pub async fn serve(
         telemetry::install_metrics(address).map_err(ServeError::Metrics)?;
         info!(%address, "serving Prometheus metrics");
     }
+    if let Some(remote) = verifier.remote() {
+        // Decided: no start without keys. A roster up but refusing every
+        // token would look healthy to a load balancer while failing every
+        // call; exiting says what is wrong, and the orchestrator retries.
+        verifier
+            .refresh()
+            .await
+            .map_err(|err| ServeError::Jwks(err.to_string()))?;
+        info!(url = %remote.url(), "JWKS fetched");
+    }
     let store = Store::connect(&config.database_url, config.database_max_connections)
         .await
         .map_err(ServeError::Database)?;
@@ -125,6 +137,7 @@ pub async fn serve(
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, ServingStatus::Serving).await;
     let mut background = spawn_background(&config, &store, &roster, mailer, &health, &stopped);
+    background.extend(verifier.spawn_refresh(stopped.clone()));
     if let Some(worker) = identities {
         background.extend(spawn_identity_tasks(
             &config, &store, worker, &health, &stopped,

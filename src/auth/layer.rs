@@ -11,12 +11,12 @@ use std::{
     task::{Context, Poll},
 };
 
-use futures::future::{Either, Ready, ready};
+use futures::future::{BoxFuture, Either, FutureExt, Ready, ready};
 use http::{HeaderMap, Request, Response};
 use tonic::Status;
 use tower::{Layer, Service};
 
-use super::{Caller, token::TokenVerifier};
+use super::token::TokenVerifier;
 use crate::domain::{Error, Reason};
 
 /// Adds [`Auth`] around a service.
@@ -52,12 +52,19 @@ pub struct Auth<S> {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Auth<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
     ResBody: Default,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Either<S::Future, Ready<Result<S::Response, S::Error>>>;
+    /// Answered at once, except for a token whose `kid` the JWKS URL may
+    /// have gained since the last fetch: that one waits for a refresh.
+    type Future = Either<
+        Either<S::Future, Ready<Result<S::Response, S::Error>>>,
+        BoxFuture<'static, Result<S::Response, S::Error>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -66,20 +73,46 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let path = request.uri().path();
         if super::is_public(path) {
-            return Either::Left(self.inner.call(request));
+            return Either::Left(Either::Left(self.inner.call(request)));
         }
-        match authenticate(&self.verifier, request.headers()) {
-            Ok(caller) => {
+        let refused = |err: Error| Ok(Status::from(err).into_http());
+        let token = match bearer_token(request.headers()) {
+            Ok(token) => token.to_owned(),
+            Err(err) => return Either::Left(Either::Right(ready(refused(err)))),
+        };
+        match self.verifier.verify_now(&token) {
+            Ok(Some(caller)) => {
                 crate::rpc_span::record_caller(caller.user_id.as_str());
                 request.extensions_mut().insert(caller);
-                Either::Left(self.inner.call(request))
+                Either::Left(Either::Left(self.inner.call(request)))
             }
-            Err(err) => Either::Right(ready(Ok(Status::from(err).into_http()))),
+            Ok(None) => {
+                // The service was readied for this call: take it, and
+                // leave a clone for the next (the usual tower pattern).
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let verifier = self.verifier.clone();
+                Either::Right(
+                    async move {
+                        match verifier.verify_refreshing(&token).await {
+                            Ok(caller) => {
+                                crate::rpc_span::record_caller(caller.user_id.as_str());
+                                request.extensions_mut().insert(caller);
+                                inner.call(request).await
+                            }
+                            Err(err) => refused(err),
+                        }
+                    }
+                    .boxed(),
+                )
+            }
+            Err(err) => Either::Left(Either::Right(ready(refused(err)))),
         }
     }
 }
 
-fn authenticate(verifier: &TokenVerifier, headers: &HeaderMap) -> Result<Caller, Error> {
+/// The token of `authorization: Bearer <token>`.
+fn bearer_token(headers: &HeaderMap) -> Result<&str, Error> {
     let value = headers
         .get(http::header::AUTHORIZATION)
         .ok_or(Error::Unauthenticated(Reason::MissingCredentials))?
@@ -91,5 +124,5 @@ fn authenticate(verifier: &TokenVerifier, headers: &HeaderMap) -> Result<Caller,
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(Error::Unauthenticated(Reason::MissingCredentials));
     }
-    verifier.verify(token.trim())
+    Ok(token.trim())
 }

@@ -6,6 +6,7 @@
 //! closed. [`policy`] says what each RPC requires.
 
 pub mod claims;
+pub mod jwks;
 pub mod layer;
 pub mod policy;
 pub mod token;

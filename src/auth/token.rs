@@ -2,13 +2,19 @@
 //! development tokens for `roster token`.
 //!
 //! Accepted: HS256 with the configured secret, and RS256/ES256/EdDSA (plus
-//! the other RSA/EC sizes a JWKS may name) with keys from a JWKS file. The
+//! the other RSA/EC sizes a JWKS may name) with keys from a JWKS file or a
+//! JWKS URL ([`super::jwks`], refreshed while roster runs). The
 //! algorithm is never taken on the token's word alone: HS256 tokens are only
 //! checked against the secret, asymmetric ones only against a JWKS key whose
 //! type (and `alg`, if the key names one) matches, so an RSA public key can
 //! never be used as an HMAC secret. `alg: none` is not an algorithm here.
 
-use std::{collections::HashSet, path::Path, time::Duration};
+use std::{
+    collections::HashSet,
+    path::Path,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
 
 use jsonwebtoken::{
     Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
@@ -19,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     Caller,
     claims::{self, EmailClaim},
+    jwks::RemoteJwks,
 };
 use crate::domain::{Error, Reason, ids::UserId};
 
@@ -49,7 +56,7 @@ pub struct Claims {
     pub aud: Option<String>,
 }
 
-/// A key from the JWKS file, with the one algorithm it may verify.
+/// A key from the JWKS, with the one algorithm it may verify.
 struct PublicKey {
     kid: Option<String>,
     algorithm: Algorithm,
@@ -71,7 +78,10 @@ type VerifiedCache = moka::sync::Cache<String, (Caller, u64)>;
 /// Verifies bearer tokens. Built once at start-up from configuration.
 pub struct TokenVerifier {
     secret: Option<DecodingKey>,
-    public_keys: Vec<PublicKey>,
+    /// Replaced as a whole when a JWKS URL is refreshed.
+    public_keys: RwLock<Arc<Vec<PublicKey>>>,
+    /// Where the keys are fetched from, if from a URL.
+    remote: Option<RemoteJwks>,
     issuer: Option<String>,
     audience: Option<String>,
     /// Tokens already verified, bounded by their weight in bytes
@@ -83,7 +93,8 @@ impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenVerifier")
             .field("hs256", &self.secret.is_some())
-            .field("public_keys", &self.public_keys.len())
+            .field("public_keys", &self.keys().len())
+            .field("remote", &self.remote)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .finish()
@@ -95,12 +106,56 @@ impl std::fmt::Debug for TokenVerifier {
 #[error("{0}")]
 pub struct KeyError(String);
 
+impl KeyError {
+    pub(super) fn new(message: String) -> Self {
+        Self(message)
+    }
+}
+
+/// Why a token was not verified: an unknown `kid` may become known after a
+/// refresh of a JWKS URL; anything else stays refused.
+#[derive(Debug)]
+enum Refusal {
+    UnknownKey,
+    Invalid,
+}
+
 impl TokenVerifier {
     /// `secret`: the HS256 secret, if HS256 tokens are accepted.
     /// `jwks`: the contents of a JWKS file, if asymmetric tokens are accepted.
     pub fn new(
         secret: Option<&str>,
         jwks: Option<&str>,
+        issuer: Option<String>,
+        audience: Option<String>,
+    ) -> Result<Self, KeyError> {
+        let public_keys = match jwks {
+            Some(text) => parse_jwks(text)?,
+            None => Vec::new(),
+        };
+        if secret.is_none() && public_keys.is_empty() {
+            return Err(KeyError(
+                "no way to verify tokens: configure a JWT secret, a JWKS file or a JWKS URL".into(),
+            ));
+        }
+        Self::build(secret, public_keys, None, issuer, audience)
+    }
+
+    /// A verifier whose asymmetric keys come from `remote`: it has none
+    /// until [`TokenVerifier::refresh`] first succeeds.
+    pub fn with_remote_jwks(
+        secret: Option<&str>,
+        remote: RemoteJwks,
+        issuer: Option<String>,
+        audience: Option<String>,
+    ) -> Result<Self, KeyError> {
+        Self::build(secret, Vec::new(), Some(remote), issuer, audience)
+    }
+
+    fn build(
+        secret: Option<&str>,
+        public_keys: Vec<PublicKey>,
+        remote: Option<RemoteJwks>,
         issuer: Option<String>,
         audience: Option<String>,
     ) -> Result<Self, KeyError> {
@@ -114,18 +169,10 @@ impl TokenVerifier {
             ),
             None => None,
         };
-        let public_keys = match jwks {
-            Some(text) => parse_jwks(text)?,
-            None => Vec::new(),
-        };
-        if secret.is_none() && public_keys.is_empty() {
-            return Err(KeyError(
-                "no way to verify tokens: configure a JWT secret or a JWKS file".into(),
-            ));
-        }
         Ok(Self {
             secret,
-            public_keys,
+            public_keys: RwLock::new(Arc::new(public_keys)),
+            remote,
             issuer,
             audience,
             verified: verified_cache(crate::config::defaults::TOKEN_CACHE_BYTES),
@@ -152,9 +199,126 @@ impl TokenVerifier {
             .map_err(|err| KeyError(format!("cannot read JWKS file {}: {err}", path.display())))
     }
 
+    /// The JWKS URL the keys come from, if any.
+    pub fn remote(&self) -> Option<&RemoteJwks> {
+        self.remote.as_ref()
+    }
+
+    fn keys(&self) -> Arc<Vec<PublicKey>> {
+        self.public_keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Fetches the JWKS URL and uses its keys; on failure the keys in use
+    /// stay (and the failure is logged and counted). Without a URL, nothing.
+    pub async fn refresh(&self) -> Result<(), KeyError> {
+        let Some(remote) = &self.remote else {
+            return Ok(());
+        };
+        let fetched = remote.fetch().await.and_then(|text| parse_jwks(&text));
+        match fetched {
+            Ok(keys) => {
+                let count = keys.len();
+                *self.public_keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+                remote.succeeded(count);
+                Ok(())
+            }
+            Err(err) => {
+                remote.failed(&err);
+                Err(err)
+            }
+        }
+    }
+
+    /// Refreshes the JWKS URL every refresh interval (and reports the key
+    /// set's age between refreshes) until `stopped` turns true.
+    pub fn spawn_refresh(
+        self: &Arc<Self>,
+        mut stopped: tokio::sync::watch::Receiver<bool>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let remote = self.remote.as_ref()?;
+        let period = remote.refresh_interval();
+        // The age gauge is only as fresh as its last update: keep it within
+        // a few seconds even when refreshes are minutes apart.
+        let age_period = period.min(Duration::from_secs(5));
+        let verifier = Arc::downgrade(self);
+        Some(tokio::spawn(async move {
+            let mut refresh = tokio::time::interval(period);
+            refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut age = tokio::time::interval(age_period);
+            // The first ticks are immediate; start has just fetched.
+            refresh.tick().await;
+            age.tick().await;
+            loop {
+                tokio::select! {
+                    changed = stopped.changed() => {
+                        if changed.is_err() || *stopped.borrow() {
+                            return;
+                        }
+                    }
+                    _ = refresh.tick() => {
+                        let Some(verifier) = verifier.upgrade() else { return };
+                        // Failures are logged and counted by refresh itself.
+                        let _ = verifier.refresh().await;
+                    }
+                    _ = age.tick() => {
+                        let Some(verifier) = verifier.upgrade() else { return };
+                        if let Some(remote) = verifier.remote() {
+                            remote.report_age();
+                        }
+                    }
+                }
+            }
+        }))
+    }
+
+    /// [`TokenVerifier::verify`], and when the token names a `kid` the JWKS
+    /// URL did not have, one refresh (if the rate limit allows) and a
+    /// second try: a key the identity provider just rotated in is accepted
+    /// on its first token.
+    pub async fn verify_refreshing(&self, token: &str) -> Result<Caller, Error> {
+        let invalid = || Error::Unauthenticated(Reason::InvalidToken);
+        match self.verify_cached(token) {
+            Ok(caller) => return Ok(caller),
+            Err(Refusal::Invalid) => return Err(invalid()),
+            Err(Refusal::UnknownKey) => {}
+        }
+        let Some(remote) = &self.remote else {
+            return Err(invalid());
+        };
+        let keys_before = self.keys();
+        if let Some(_slot) = remote.on_demand_slot().await {
+            // Another token may have refreshed while this one waited for
+            // the slot: fetch only if the keys are still those it missed.
+            if Arc::ptr_eq(&keys_before, &self.keys()) {
+                let _ = self.refresh().await;
+            }
+        }
+        self.verify_cached(token).map_err(|_| invalid())
+    }
+
+    /// [`TokenVerifier::verify`] without waiting: `Ok(None)` when the token
+    /// names a `kid` a refresh of the JWKS URL might bring, for
+    /// [`TokenVerifier::verify_refreshing`] to settle.
+    pub fn verify_now(&self, token: &str) -> Result<Option<Caller>, Error> {
+        match self.verify_cached(token) {
+            Ok(caller) => Ok(Some(caller)),
+            Err(Refusal::UnknownKey) if self.remote.is_some() => Ok(None),
+            Err(_) => Err(Error::Unauthenticated(Reason::InvalidToken)),
+        }
+    }
+
     /// Checks signature, algorithm, expiry, and issuer/audience when
-    /// configured; returns the caller the token speaks for.
+    /// configured; returns the caller the token speaks for. Uses the keys
+    /// in hand: see [`TokenVerifier::verify_refreshing`] for a JWKS URL.
     pub fn verify(&self, token: &str) -> Result<Caller, Error> {
+        self.verify_cached(token)
+            .map_err(|_| Error::Unauthenticated(Reason::InvalidToken))
+    }
+
+    fn verify_cached(&self, token: &str) -> Result<Caller, Refusal> {
         // Services send the same token on every call: a token verified
         // before is trusted again until its own expiry (or the cache's
         // time-to-live, whichever is first).
@@ -172,13 +336,15 @@ impl TokenVerifier {
 
     /// Verification without the cache; returns the caller and when to stop
     /// trusting the token (its `exp`, leeway included).
-    fn verify_fully(&self, token: &str) -> Result<(Caller, u64), Error> {
-        let invalid = || Error::Unauthenticated(Reason::InvalidToken);
+    fn verify_fully(&self, token: &str) -> Result<(Caller, u64), Refusal> {
+        let invalid = || Refusal::Invalid;
         let header = decode_header(token).map_err(|_| invalid())?;
+        let keys;
         let (key, algorithm) = if header.alg == Algorithm::HS256 {
             (self.secret.as_ref().ok_or_else(invalid)?, Algorithm::HS256)
         } else {
-            let key = self.public_key_for(&header).ok_or_else(invalid)?;
+            keys = self.keys();
+            let key = public_key_for(&keys, &header)?;
             (&key.key, key.algorithm)
         };
         let validation = self.validation(algorithm);
@@ -226,19 +392,23 @@ impl TokenVerifier {
         }
         validation
     }
+}
 
-    /// The JWKS key for this header: by `kid`, or the only key if the token
-    /// names none; and only if the key is for exactly this algorithm.
-    fn public_key_for(&self, header: &Header) -> Option<&PublicKey> {
-        let key = match &header.kid {
-            Some(kid) => self
-                .public_keys
-                .iter()
-                .find(|k| k.kid.as_deref() == Some(kid.as_str()))?,
-            None if self.public_keys.len() == 1 => self.public_keys.first()?,
-            None => return None,
-        };
-        (key.algorithm == header.alg).then_some(key)
+/// The JWKS key for this header: by `kid`, or the only key if the token
+/// names none; and only if the key is for exactly this algorithm.
+fn public_key_for<'k>(keys: &'k [PublicKey], header: &Header) -> Result<&'k PublicKey, Refusal> {
+    let key = match &header.kid {
+        Some(kid) => keys
+            .iter()
+            .find(|k| k.kid.as_deref() == Some(kid.as_str()))
+            .ok_or(Refusal::UnknownKey)?,
+        None if keys.len() == 1 => &keys[0],
+        None => return Err(Refusal::Invalid),
+    };
+    if key.algorithm == header.alg {
+        Ok(key)
+    } else {
+        Err(Refusal::Invalid)
     }
 }
 

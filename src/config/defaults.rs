@@ -30,6 +30,9 @@ pub const TOKEN_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 /// Below this, even one large token would not fit.
 pub const MIN_TOKEN_CACHE_BYTES: u64 = 64 * 1024;
 
+pub const JWKS_REFRESH_INTERVAL: &str = "5m";
+pub const JWKS_MIN_REFRESH_INTERVAL: &str = "30s";
+
 pub const RPC_TIMEOUT: &str = "30s";
 pub const MAX_CONCURRENT_RPCS: usize = 1024;
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;

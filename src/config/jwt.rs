@@ -1,22 +1,44 @@
 //! How bearer tokens are verified: shared by `roster serve` and `roster token`.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use clap::Args;
 
-use super::ConfigError;
-use crate::auth::token::{DEVELOPMENT_SECRET, TokenVerifier};
+use super::{ConfigError, defaults, parse::positive_duration};
+use crate::auth::{
+    jwks::RemoteJwks,
+    token::{DEVELOPMENT_SECRET, TokenVerifier},
+};
 
 /// Token verification settings.
 #[derive(Debug, Clone, Args, PartialEq, Eq)]
 pub struct JwtConfig {
-    /// HS256 secret (at least 16 bytes). Without it (and without a JWKS file)
+    /// HS256 secret (at least 16 bytes). Without it (and without a JWKS file or URL)
     /// a built-in development secret is used, on loopback addresses only.
     #[arg(long, env = "ROSTER_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
     /// JWKS file with the public keys of RS256/ES256/EdDSA tokens.
     #[arg(long, env = "ROSTER_JWT_JWKS_FILE")]
     pub jwt_jwks_file: Option<PathBuf>,
+    /// http(s) URL of a JWKS (a Better Auth portal's `/api/auth/jwks`),
+    /// fetched at start and refreshed while roster runs. Instead of
+    /// `--jwt-jwks-file`, not with it: one source of keys.
+    #[arg(
+        long = "jwks-url",
+        env = "ROSTER_JWKS_URL",
+        conflicts_with = "jwt_jwks_file"
+    )]
+    pub jwks_url: Option<String>,
+    /// How often the JWKS URL is fetched again.
+    #[arg(long, env = "ROSTER_JWKS_REFRESH_INTERVAL", default_value = defaults::JWKS_REFRESH_INTERVAL,
+          value_parser = positive_duration)]
+    pub jwks_refresh_interval: Duration,
+    /// The shortest time between two fetches caused by tokens with a `kid`
+    /// the keys in hand do not have (so made-up `kid`s cannot flood the
+    /// identity provider).
+    #[arg(long, env = "ROSTER_JWKS_MIN_REFRESH_INTERVAL", default_value = defaults::JWKS_MIN_REFRESH_INTERVAL,
+          value_parser = positive_duration)]
+    pub jwks_min_refresh_interval: Duration,
     /// Required `iss` claim, if set.
     #[arg(long, env = "ROSTER_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
@@ -29,10 +51,10 @@ impl JwtConfig {
     /// The HS256 secret in effect: the configured one, or the development
     /// secret when no other way to verify tokens is configured.
     pub fn effective_secret(&self) -> Option<&str> {
-        match (&self.jwt_secret, &self.jwt_jwks_file) {
-            (Some(secret), _) => Some(secret),
-            (None, None) => Some(DEVELOPMENT_SECRET),
-            (None, Some(_)) => None,
+        match (&self.jwt_secret, &self.jwt_jwks_file, &self.jwks_url) {
+            (Some(secret), _, _) => Some(secret),
+            (None, None, None) => Some(DEVELOPMENT_SECRET),
+            (None, _, _) => None,
         }
     }
 
@@ -41,8 +63,18 @@ impl JwtConfig {
     }
 
     /// The verifier these settings describe; reads the JWKS file (once: the
-    /// server keeps the verifier that validation built).
+    /// server keeps the verifier that validation built). A JWKS URL is
+    /// checked here and fetched when the server starts.
     pub(super) fn verifier(&self) -> Result<TokenVerifier, ConfigError> {
+        if let Some(url) = &self.jwks_url {
+            return TokenVerifier::with_remote_jwks(
+                self.effective_secret(),
+                self.remote_jwks(url)?,
+                self.jwt_issuer.clone(),
+                self.jwt_audience.clone(),
+            )
+            .map_err(|err| ConfigError(err.to_string()));
+        }
         let jwks = self
             .jwt_jwks_file
             .as_deref()
@@ -54,6 +86,22 @@ impl JwtConfig {
             jwks.as_deref(),
             self.jwt_issuer.clone(),
             self.jwt_audience.clone(),
+        )
+        .map_err(|err| ConfigError(err.to_string()))
+    }
+
+    fn remote_jwks(&self, url: &str) -> Result<RemoteJwks, ConfigError> {
+        let parsed = url::Url::parse(url)
+            .map_err(|err| ConfigError(format!("ROSTER_JWKS_URL is not a URL: {err}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+            return Err(ConfigError(format!(
+                "ROSTER_JWKS_URL must be an http(s) URL with a host, not {url}"
+            )));
+        }
+        RemoteJwks::new(
+            parsed,
+            self.jwks_refresh_interval,
+            self.jwks_min_refresh_interval,
         )
         .map_err(|err| ConfigError(err.to_string()))
     }

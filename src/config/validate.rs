@@ -80,7 +80,7 @@ impl Config {
         {
             return Err(ConfigError(format!(
                 "refusing to serve on {} with the built-in development JWT secret: \
-                 set ROSTER_JWT_SECRET or ROSTER_JWT_JWKS_FILE \
+                 set ROSTER_JWT_SECRET, ROSTER_JWT_JWKS_FILE or ROSTER_JWKS_URL \
                  (or, for a development setup only, --allow-development-secret)",
                 self.listen
             )));

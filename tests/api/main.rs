@@ -14,6 +14,7 @@ mod identity;
 mod import;
 mod invitation;
 mod invitation_links;
+mod jwks_url;
 mod logos;
 mod membership;
 mod organization;
