@@ -6,6 +6,7 @@ mod helpers;
 
 mod authorization;
 mod authz;
+mod browser;
 mod cli;
 mod clients;
 mod events;
@@ -31,6 +32,7 @@ mod slugs;
 mod smtp;
 mod text;
 mod tls;
+mod traces;
 mod validation;
 mod wire;
 
