@@ -19,7 +19,7 @@ use opentelemetry::{
     propagation::{Extractor, TextMapPropagator as _},
     trace::{TraceContextExt as _, TraceId, TracerProvider as _},
 };
-use opentelemetry_otlp::{WithExportConfig as _, WithTonicConfig as _};
+use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::{
     Resource,
     error::{OTelSdkError, OTelSdkResult},
