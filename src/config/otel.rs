@@ -89,7 +89,12 @@ mod tests {
     fn traces_are_off_unless_an_endpoint_is_set() {
         assert_eq!(otel(&[]).export(), Ok(None));
         assert_eq!(
-            otel(&["--otlp-endpoint", "http://localhost:4317", "--otel-sdk-disabled"]).export(),
+            otel(&[
+                "--otlp-endpoint",
+                "http://localhost:4317",
+                "--otel-sdk-disabled"
+            ])
+            .export(),
             Ok(None)
         );
         let export = otel(&["--otlp-endpoint", "http://localhost:4317"])
@@ -143,10 +148,15 @@ mod tests {
         }
         // `grpc`, said explicitly, is fine.
         assert!(
-            otel(&["--otlp-endpoint", "http://c:4317", "--otlp-protocol", "grpc"])
-                .export()
-                .unwrap()
-                .is_some()
+            otel(&[
+                "--otlp-endpoint",
+                "http://c:4317",
+                "--otlp-protocol",
+                "grpc"
+            ])
+            .export()
+            .unwrap()
+            .is_some()
         );
     }
 }

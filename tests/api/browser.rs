@@ -115,7 +115,9 @@ async fn a_page_in_chromium_manages_an_organization_through_connect(backend: Bac
     assert_eq!(org["slug"], "browser-co");
     let org_id = org["id"].as_str().unwrap().to_owned();
     assert!(
-        outcome["requestId"].as_str().is_some_and(|id| !id.is_empty()),
+        outcome["requestId"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
         "the exposed x-request-id is readable from script: {outcome}"
     );
     assert_eq!(outcome["invitationState"], "PENDING");
