@@ -20,6 +20,7 @@ mod membership;
 mod organization;
 mod outage;
 mod production;
+mod properties;
 mod protocols;
 mod provider_portal;
 mod provider_portal_ops;
