@@ -411,6 +411,20 @@ async fn an_invitation_addressed_to_someone_else_answers_like_a_random_id(backen
     assert_eq!(existing.0, Code::NotFound);
     assert_eq!(existing, missing, "RejectInvitation is an existence oracle");
 
+    // A token that claims bob's address without having verified it: the
+    // same answer for bob's invitation as for a random id (before the
+    // email was checked first, bob's invitation answered "verify your
+    // email" and a random id "not found").
+    let claimant = token_for(&app, "mallory", "bob@example.com", false);
+    let mut claimant = app.members_with_token(Some(&claimant));
+    let existing = failure(claimant.accept_invitation(accept(&invitation.id)).await);
+    let missing = failure(claimant.accept_invitation(accept(&random)).await);
+    assert_eq!(existing.0, Code::FailedPrecondition);
+    assert_eq!(existing, missing, "AcceptInvitation is an existence oracle");
+    let existing = failure(claimant.reject_invitation(reject(&invitation.id)).await);
+    let missing = failure(claimant.reject_invitation(reject(&random)).await);
+    assert_eq!(existing, missing, "RejectInvitation is an existence oracle");
+
     // Nothing changed: bob can still accept.
     app.members("bob")
         .accept_invitation(accept(&invitation.id))
