@@ -274,9 +274,7 @@ mod tests {
         assert!(any.validate().is_ok());
         assert!(any.jwt.accepts_any_audience());
         // Both at once say two things: clap refuses them.
-        assert!(
-            Config::parse_args(["--jwt-audience", "roster", "--jwt-any-audience"]).is_err()
-        );
+        assert!(Config::parse_args(["--jwt-audience", "roster", "--jwt-any-audience"]).is_err());
         // The HS256 secret is roster's own: no audience needed.
         let secret =
             Config::parse_args(["--jwt-secret", "a-real-secret-of-enough-length"]).unwrap();

@@ -37,14 +37,21 @@ async fn tokens_from_better_auths_jwt_plugin_are_accepted_and_follow_its_key_rot
         c.jwt.jwks_refresh_interval = Duration::from_secs(3600);
     })
     .await;
-    assert_eq!(portal.fetches(), 1, "roster fetched the JWKS once, at start");
+    assert_eq!(
+        portal.fetches(),
+        1,
+        "roster fetched the JWKS once, at start"
+    );
     let (alice, bob) = (portal.user("alice"), portal.user("bob"));
     assert_eq!(alice["emailVerified"], true);
     assert_eq!(bob["emailVerified"], false);
 
     // Alice's token: she creates an organization and is its owner under her
     // Better Auth id, with the email and name of her Better Auth account.
-    let alice_token = portal.ask("token alice")["token"].as_str().unwrap().to_owned();
+    let alice_token = portal.ask("token alice")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let first_kid = kid(&alice_token);
     let org = app
         .orgs_with_token(Some(&alice_token))
@@ -81,7 +88,10 @@ async fn tokens_from_better_auths_jwt_plugin_are_accepted_and_follow_its_key_rot
         .list_my_invitations(pb::ListMyInvitationsRequest::default())
         .await;
     assert!(alice_invitations.is_ok(), "{alice_invitations:?}");
-    let bob_token = portal.ask("token bob")["token"].as_str().unwrap().to_owned();
+    let bob_token = portal.ask("token bob")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let bob_invitations = app
         .members_with_token(Some(&bob_token))
         .list_my_invitations(pb::ListMyInvitationsRequest::default())
@@ -95,7 +105,10 @@ async fn tokens_from_better_auths_jwt_plugin_are_accepted_and_follow_its_key_rot
     // Better Auth makes a new signing key: its next token names a kid
     // roster has not seen, and is accepted after one fetch.
     let rotated_kid = portal.ask("rotate")["kid"].as_str().unwrap().to_owned();
-    let rotated_token = portal.ask("token alice")["token"].as_str().unwrap().to_owned();
+    let rotated_token = portal.ask("token alice")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(kid(&rotated_token), rotated_kid);
     assert_ne!(rotated_kid, first_kid);
     let reply = app
@@ -109,7 +122,10 @@ async fn tokens_from_better_auths_jwt_plugin_are_accepted_and_follow_its_key_rot
 
     // The payload of a real token, signed by a key Better Auth never had
     // but naming its current kid.
-    let forged = portal.ask("forge alice")["token"].as_str().unwrap().to_owned();
+    let forged = portal.ask("forge alice")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(kid(&forged), rotated_kid);
     let reply = app
         .orgs_with_token(Some(&forged))

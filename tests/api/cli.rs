@@ -66,7 +66,8 @@ fn bad_configuration_is_one_clear_message_and_a_nonzero_exit() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
         if args[0] == "--jwt-jwks-file" || args[0] == "--jwks-url" {
             assert!(
-                stderr.contains("ROSTER_JWT_AUDIENCE") && stderr.contains("ROSTER_JWT_ANY_AUDIENCE"),
+                stderr.contains("ROSTER_JWT_AUDIENCE")
+                    && stderr.contains("ROSTER_JWT_ANY_AUDIENCE"),
                 "{stderr}"
             );
         }

@@ -171,10 +171,7 @@ fn roster_does_not_start_while_the_jwks_url_is_unreachable() {
         Ok(_) => panic!("roster served without the keys of {url}"),
         Err(error) => error,
     };
-    assert!(
-        error.message.contains("exited before serving"),
-        "{error}"
-    );
+    assert!(error.message.contains("exited before serving"), "{error}");
     let failure = error
         .log
         .lines()
@@ -233,7 +230,10 @@ async fn refresh_failures_and_the_key_age_are_on_the_metrics_endpoint() {
         "refreshes on schedule",
     );
     assert!(sample(&text, AGE).unwrap() < 2.0, "{text}");
-    assert!(matches!(sample(&text, FAILURES), None | Some(0.0)), "{text}");
+    assert!(
+        matches!(sample(&text, FAILURES), None | Some(0.0)),
+        "{text}"
+    );
 
     // The identity provider fails: every refresh fails, counted, and the
     // keys in use grow old.
