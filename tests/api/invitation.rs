@@ -348,11 +348,17 @@ async fn only_the_recipient_with_a_verified_email_may_answer(backend: Backend) {
         ttl: Duration::from_secs(600),
         ..TokenRequest::default()
     });
+    // Without a verified email no invitation can be answered, whatever
+    // the id: the caller learns that, and nothing about the invitation.
     let without = app
         .members_with_token(Some(&no_email))
         .accept_invitation(accept(&invitation.id))
         .await;
-    assert_error(without, Code::NotFound, "INVITATION_NOT_FOUND");
+    assert_error(
+        without,
+        Code::FailedPrecondition,
+        "EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION",
+    );
 
     let unverified = token_for(&app, "bob", "bob@example.com", false);
     let accept_unverified = app
