@@ -314,8 +314,11 @@ impl JwksServer {
         self.state.lock().unwrap().failing = failing;
     }
 
-    /// Stops listening: connections are refused from now on.
+    /// Stops listening: connections are refused from now on. Connections
+    /// already open outlive the accept loop (axum serves each on its own
+    /// task), so from now on they get 503: no fetch succeeds.
     async fn stop(&mut self) {
+        self.fail(true);
         if let Some(task) = self.task.take() {
             task.abort();
             let _ = task.await;
