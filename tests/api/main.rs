@@ -6,6 +6,8 @@ mod helpers;
 
 mod authorization;
 mod authz;
+mod better_auth_jwt;
+mod claims;
 mod cli;
 mod clients;
 mod events;
