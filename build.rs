@@ -34,6 +34,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     test_cfg("better_auth_tests", "ROSTER_TEST_NODE", |path| {
         !path.is_empty()
     });
+    // - the browser test: the same `node`, driving Chromium through
+    //   tests/browser (after `npm ci --prefix tests/browser`);
+    test_cfg("browser_tests", "ROSTER_TEST_NODE", |path| !path.is_empty());
     // - the health test with a PostgreSQL of its own (initdb, root).
     test_cfg(
         "private_postgres_tests",

@@ -97,6 +97,8 @@ pub async fn serve(
         provider_portal,
         invitation_links,
         cors_origins,
+        // Installed with the log subscriber, before serving (`telemetry::init`).
+        traces: _,
     } = ready;
     if tls.is_none() && !config.listen.ip().is_loopback() {
         warn!(address = %config.listen, "serving plaintext gRPC on a non-loopback address: put TLS in front, or set ROSTER_TLS_CERT");

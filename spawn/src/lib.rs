@@ -55,15 +55,16 @@ pub struct Spawn {
 
 impl Spawn {
     /// `exe serve --listen 127.0.0.1:0 --log-format json`, with nothing from
-    /// this process's `ROSTER_*` and `DATABASE_URL` variables: a secret or a
-    /// database configured in the caller's shell must not leak in. Further
+    /// this process's `ROSTER_*`, `OTEL_*` and `DATABASE_URL` variables: a
+    /// secret, a database or a trace collector configured in the caller's
+    /// shell must not leak in. Further
     /// flags come from [`Spawn::arg`]; `--listen` and `--log-format` are
     /// the spawner's.
     pub fn new(exe: impl AsRef<OsStr>) -> Self {
         let mut command = Command::new(exe);
         for (key, _) in std::env::vars_os() {
             let name = key.to_string_lossy();
-            if name.starts_with("ROSTER_") || name == "DATABASE_URL" {
+            if name.starts_with("ROSTER_") || name.starts_with("OTEL_") || name == "DATABASE_URL" {
                 command.env_remove(&key);
             }
         }

@@ -10,6 +10,9 @@ pub const LISTEN: &str = "127.0.0.1:50051";
 pub const DATABASE_URL: &str = "sqlite://data/roster.db?mode=rwc";
 pub const DATABASE_MAX_CONNECTIONS: u32 = 10;
 
+/// `service.name` of exported spans.
+pub const OTEL_SERVICE_NAME: &str = "roster";
+
 pub const PORTAL_URL: &str = "http://localhost:3000";
 pub const INVITATION_TTL: &str = "7d";
 pub const OLD_SLUG_TTL: &str = "30d";

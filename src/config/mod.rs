@@ -12,6 +12,7 @@ mod cors;
 pub mod defaults;
 mod jwt;
 mod limits;
+mod otel;
 mod parse;
 mod provider_portal;
 mod smtp;
@@ -26,6 +27,7 @@ use self::parse::positive_duration;
 pub use self::{
     jwt::JwtConfig,
     limits::ServerLimits,
+    otel::OtelConfig,
     provider_portal::ProviderPortalConfig,
     smtp::SmtpConfig,
     tls::TlsConfig,
@@ -98,6 +100,8 @@ pub struct Config {
     /// Log output: `pretty` or `json`. The level comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "ROSTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub otel: OtelConfig,
     #[command(flatten)]
     pub smtp: SmtpConfig,
     /// How often the email outbox is checked for due retries (new emails are sent at once).

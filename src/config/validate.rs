@@ -10,7 +10,7 @@ use tonic::transport::ServerTlsConfig;
 use super::Config;
 use crate::{
     auth::token::TokenVerifier, domain::link::InvitationLinks, mail::Mailer,
-    provider_portal::ProviderPortalSettings,
+    provider_portal::ProviderPortalSettings, telemetry::OtlpExport,
 };
 
 /// Configuration that cannot work, with a sentence saying why.
@@ -33,6 +33,8 @@ pub struct Ready {
     pub invitation_links: InvitationLinks,
     /// The browser origins CORS allows, checked; empty: CORS is off.
     pub cors_origins: Vec<HeaderValue>,
+    /// Where spans are exported; `None`: traces are off.
+    pub traces: Option<OtlpExport>,
 }
 
 impl Ready {
@@ -102,6 +104,7 @@ impl Config {
         Ok(Ready {
             invitation_links,
             cors_origins: super::cors::origins(&self.cors_origins)?,
+            traces: self.otel.export()?,
             provider_portal: self.provider_portal.settings()?,
             tls: self.tls.server_config()?,
             mailer: self.smtp.mailer()?,

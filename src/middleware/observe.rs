@@ -6,7 +6,10 @@
 //! id, and later the caller (set by the auth layer), the organization (set
 //! where requests are converted), the gRPC status code and the latency; one
 //! `rpc finished` event is logged per call. Tokens, email addresses and
-//! secrets are never recorded.
+//! secrets are never recorded. The span continues the caller's W3C trace
+//! (`traceparent`) and carries its `trace_id`, so every log line of the
+//! call has it; when traces are exported, it is the exported server span
+//! (`telemetry::traces`).
 //!
 //! The status code of a unary call is known only from the reply's trailers
 //! (or, for errors, its headers), so the reply body is wrapped and the call
@@ -25,6 +28,7 @@ use tower::{Layer, Service};
 use tracing::{Instrument, Span, field::Empty, info, info_span, instrument::Instrumented};
 
 use super::split_path;
+use crate::telemetry::traces;
 
 /// The header carrying the request id, both ways.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -99,11 +103,28 @@ where
             rpc.service = %service,
             rpc.method = %method,
             request_id = %request_id,
+            trace_id = Empty,
             caller = Empty,
             org_id = Empty,
             grpc.code = Empty,
             latency_ms = Empty,
+            // For the exported span only (recorded when exporting): its
+            // name and kind, and the status in OpenTelemetry's terms.
+            otel.name = Empty,
+            otel.kind = Empty,
+            otel.status_code = Empty,
+            rpc.system = Empty,
+            rpc.grpc.status_code = Empty,
         );
+        let exporting = traces::exporting();
+        if exporting && !span.is_disabled() {
+            span.record("otel.name", format!("{service}/{method}"));
+            span.record("otel.kind", "server");
+            span.record("rpc.system", "grpc");
+        }
+        if let Some(trace_id) = traces::continue_trace(&span, request.headers()) {
+            span.record("trace_id", tracing::field::display(trace_id));
+        }
         // Labels are only built when metrics are on: this is the hot path.
         let labels =
             crate::telemetry::metrics_enabled().then(|| (service.to_owned(), method.to_owned()));
@@ -121,6 +142,7 @@ where
                 started,
                 labels,
                 code: None,
+                exporting,
             }),
             inner: inner.instrument(span),
             header,
@@ -191,6 +213,21 @@ fn code_name(code: tonic::Code) -> &'static str {
     }
 }
 
+/// The codes that make a server span an error in OpenTelemetry's gRPC
+/// conventions: roster failed, not the caller.
+fn is_server_error(code: tonic::Code) -> bool {
+    use tonic::Code;
+    matches!(
+        code,
+        Code::Unknown
+            | Code::DeadlineExceeded
+            | Code::Unimplemented
+            | Code::Internal
+            | Code::Unavailable
+            | Code::DataLoss
+    )
+}
+
 fn code_of(value: &HeaderValue) -> Option<i32> {
     value.to_str().ok()?.parse().ok()
 }
@@ -203,6 +240,8 @@ struct Call {
     labels: Option<(String, String)>,
     /// From the headers (a trailers-only reply), if there.
     code: Option<i32>,
+    /// Whether the span is exported (see `telemetry::traces`).
+    exporting: bool,
 }
 
 impl Call {
@@ -217,6 +256,12 @@ impl Call {
         }
         if !self.span.is_disabled() {
             self.span.record("grpc.code", code_name);
+            if self.exporting {
+                self.span.record("rpc.grpc.status_code", code as i64);
+                if is_server_error(code) {
+                    self.span.record("otel.status_code", "ERROR");
+                }
+            }
             self.span
                 .record("latency_ms", latency.as_secs_f64() * 1_000.0);
             info!(parent: &self.span, "rpc finished");

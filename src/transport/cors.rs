@@ -8,8 +8,9 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::middleware::observe::REQUEST_ID;
 
-/// The request headers gRPC-Web and Connect clients send.
-const ALLOWED_HEADERS: [&str; 8] = [
+/// The request headers gRPC-Web and Connect clients send,
+/// and the W3C trace context a traced page adds.
+const ALLOWED_HEADERS: [&str; 10] = [
     "authorization",
     "content-type",
     "x-grpc-web",
@@ -18,6 +19,8 @@ const ALLOWED_HEADERS: [&str; 8] = [
     "connect-protocol-version",
     "connect-timeout-ms",
     REQUEST_ID,
+    "traceparent",
+    "tracestate",
 ];
 
 /// The reply headers a browser script may read: gRPC-Web's status when it

@@ -11,7 +11,7 @@ fn roster() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_roster"));
     // Start from a clean slate: the developer's environment must not leak in.
     for (key, _) in std::env::vars() {
-        if key.starts_with("ROSTER_") || key == "DATABASE_URL" {
+        if key.starts_with("ROSTER_") || key.starts_with("OTEL_") || key == "DATABASE_URL" {
             command.env_remove(key);
         }
     }
@@ -403,6 +403,7 @@ async fn logs_have_one_line_per_rpc_and_never_tokens_or_addresses_and_sigterm_st
     assert_eq!(span["caller"], "alice");
     assert_eq!(span["org_id"], org.id.as_str());
     assert_eq!(span["request_id"], "req-from-test");
+    assert_eq!(span["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(span["grpc.code"], "Ok");
     assert!(span["latency_ms"].as_f64().is_some(), "{create}");
     assert!(logs.contains("shutting down"), "{logs}");
@@ -420,7 +421,8 @@ async fn logs_have_one_line_per_rpc_and_never_tokens_or_addresses_and_sigterm_st
     );
 }
 
-/// A request with a bearer token and a request id of the test's choosing.
+/// A request with a bearer token, and a request id and trace context of the
+/// test's choosing.
 fn authorized<T>(token: &str, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request
@@ -430,4 +432,11 @@ fn authorized<T>(token: &str, message: T) -> tonic::Request<T> {
         .metadata_mut()
         .insert("x-request-id", "req-from-test".parse().unwrap());
     request
+        .metadata_mut()
+        .insert("traceparent", CALLER_TRACEPARENT.parse().unwrap());
+    request
 }
+
+/// The W3C trace context of the test's calls: with traces off, roster
+/// still logs the caller's trace id.
+const CALLER_TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

@@ -7,6 +7,7 @@ mod helpers;
 mod authorization;
 mod authz;
 mod better_auth_jwt;
+mod browser;
 mod claims;
 mod cli;
 mod clients;
@@ -34,6 +35,7 @@ mod slugs;
 mod smtp;
 mod text;
 mod tls;
+mod traces;
 mod validation;
 mod wire;
 

@@ -65,7 +65,13 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    roster::telemetry::init(config.log_format);
+    let exporter = match roster::telemetry::init(config.log_format, ready.traces.as_ref()) {
+        Ok(exporter) => exporter,
+        Err(err) => {
+            eprintln!("roster: configuration error: {err}");
+            return ExitCode::from(2);
+        }
+    };
     if config.jwt.uses_development_secret() {
         warn!(
             "using the built-in development JWT secret: fine on your machine, never in production"
@@ -78,13 +84,17 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match roster::serve(ready, listener, shutdown_signal()).await {
+    let outcome = match roster::serve(ready, listener, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             error!(error = %err, "roster failed");
             ExitCode::FAILURE
         }
+    };
+    if let Some(exporter) = exporter {
+        exporter.shutdown().await;
     }
+    outcome
 }
 
 /// `roster provider-portal reconcile`: exit status 0 when roster and the

@@ -18,7 +18,7 @@ async fn preflight(app: &TestApp, origin: &str) -> (reqwest::StatusCode, HeaderM
         .header("access-control-request-method", "POST")
         .header(
             "access-control-request-headers",
-            "authorization,content-type,connect-protocol-version,connect-timeout-ms,x-grpc-web,x-user-agent,grpc-timeout,x-request-id",
+            "authorization,content-type,connect-protocol-version,connect-timeout-ms,x-grpc-web,x-user-agent,grpc-timeout,x-request-id,traceparent,tracestate",
         )
         .send()
         .await
@@ -54,6 +54,8 @@ async fn preflights_from_configured_origins_are_allowed_and_others_refused() {
         "connect-protocol-version",
         "connect-timeout-ms",
         "x-request-id",
+        "traceparent",
+        "tracestate",
     ] {
         assert!(
             allowed.contains(&header.to_owned()),

@@ -1,4 +1,6 @@
-//! Logs and metrics, set up once per process.
+//! Logs, metrics and traces, set up once per process.
+
+pub mod traces;
 
 use std::{net::SocketAddr, sync::OnceLock, time::Duration};
 
@@ -6,19 +8,37 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use sea_orm::DbBackend;
 use tokio::sync::watch;
 use tracing::warn;
-use tracing_subscriber::{EnvFilter, fmt};
+use tracing_subscriber::{
+    EnvFilter, Layer, Registry, fmt, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+};
 
+pub use self::traces::{Exporter, OtlpExport};
 use crate::{config::LogFormat, store::Store};
 
-/// Installs the global log subscriber: level from `RUST_LOG` (default `info`),
-/// format from configuration. Later calls do nothing.
-pub fn init(format: LogFormat) {
+/// Installs the global subscriber: log lines at the level `RUST_LOG` says
+/// (default `info`) in `format`, and, with `traces`, the span exporter,
+/// which the caller keeps until it stops. Later calls install nothing.
+/// With `traces`, it must run inside the Tokio runtime.
+pub fn init(format: LogFormat, traces: Option<&OtlpExport>) -> Result<Option<Exporter>, String> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = fmt().with_env_filter(filter).with_target(false);
-    let _ = match format {
-        LogFormat::Pretty => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let log = fmt::layer().with_target(false);
+    let log: Box<dyn Layer<Registry> + Send + Sync> = match format {
+        LogFormat::Pretty => log.boxed(),
+        LogFormat::Json => log.json().flatten_event(true).boxed(),
     };
+    let (exporter, export) = match traces {
+        Some(traces) => {
+            let (exporter, layer) = traces::exporter(traces)?;
+            (Some(exporter), Some(layer))
+        }
+        None => (None, None),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(log)
+        .with(export)
+        .with(filter)
+        .try_init();
+    Ok(exporter)
 }
 
 /// Metric: database pool connections, by state (`idle`, `in_use`).
