@@ -8,6 +8,7 @@ mod authorization;
 mod authz;
 mod cli;
 mod clients;
+mod connections;
 mod events;
 mod fake_portal;
 mod identity;
