@@ -40,7 +40,7 @@ pub struct ServerLimits {
     /// until one closes. Unset: the descriptor limit (`ulimit -n`) less
     /// 128 for the database and the rest, at most 10000.
     #[arg(long, env = "ROSTER_MAX_CONNECTIONS",
-          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub max_connections: Option<usize>,
 }
 

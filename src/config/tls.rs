@@ -51,7 +51,10 @@ impl TlsConfig {
         };
         let chain = certificates(cert, "certificate")?;
         let key = PrivateKeyDer::from_pem_slice(&read(key, "key")?).map_err(|err| {
-            ConfigError(format!("the TLS key {} is not usable: {err}", key.display()))
+            ConfigError(format!(
+                "the TLS key {} is not usable: {err}",
+                key.display()
+            ))
         })?;
         let builder = ServerConfig::builder();
         let builder = match &self.tls_client_ca {
@@ -62,7 +65,10 @@ impl TlsConfig {
                 let verifier = WebPkiClientVerifier::builder(roots.into())
                     .build()
                     .map_err(|err| {
-                        ConfigError(format!("the TLS client CA {} is not usable: {err}", ca.display()))
+                        ConfigError(format!(
+                            "the TLS client CA {} is not usable: {err}",
+                            ca.display()
+                        ))
                     })?;
                 builder.with_client_cert_verifier(verifier)
             }
@@ -81,7 +87,12 @@ impl TlsConfig {
 fn certificates(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
     let chain = CertificateDer::pem_slice_iter(&read(path, what)?)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| ConfigError(format!("the TLS {what} {} is not PEM: {err}", path.display())))?;
+        .map_err(|err| {
+            ConfigError(format!(
+                "the TLS {what} {} is not PEM: {err}",
+                path.display()
+            ))
+        })?;
     if chain.is_empty() {
         return Err(ConfigError(format!(
             "the TLS {what} {} holds no certificate",

@@ -127,13 +127,19 @@ impl AsyncRead for Connection {
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
-            Poll::Pending => match this.pending.as_mut() {
-                // Registers the timer, so the deadline wakes the reader.
-                Some(pending) if pending.deadline.as_mut().poll(cx).is_ready() => {
+            Poll::Pending => {
+                // Polling the timer registers it, so the deadline wakes the
+                // reader.
+                let expired = this
+                    .pending
+                    .as_mut()
+                    .is_some_and(|pending| pending.deadline.as_mut().poll(cx).is_ready());
+                if expired {
                     Poll::Ready(Err(timed_out()))
+                } else {
+                    Poll::Pending
                 }
-                _ => Poll::Pending,
-            },
+            }
         }
     }
 }
@@ -251,7 +257,9 @@ mod tests {
     #[test]
     fn an_http1_request_head_completes_the_handshake() {
         let mut progress = Progress::default();
-        assert!(!progress.read(b"POST /roster.v1.OrganizationService/GetOrganization HTTP/1.1\r\n"));
+        assert!(
+            !progress.read(b"POST /roster.v1.OrganizationService/GetOrganization HTTP/1.1\r\n")
+        );
         assert!(!progress.read(b"Host: x\r\n\r"));
         assert!(progress.read(b"\n"));
     }

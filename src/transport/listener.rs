@@ -145,10 +145,7 @@ async fn accept(listener: TcpListener, settings: Settings, ready: mpsc::Sender<C
 
 /// EMFILE (this process) or ENFILE (the whole system).
 fn is_out_of_descriptors(err: &io::Error) -> bool {
-    matches!(
-        Errno::from_io_error(err),
-        Some(Errno::MFILE | Errno::NFILE)
-    )
+    matches!(Errno::from_io_error(err), Some(Errno::MFILE | Errno::NFILE))
 }
 
 /// Prepares one accepted connection and hands it to tonic: the TLS

@@ -26,7 +26,11 @@ backend_tests!(
 
 /// `roster serve` on a database of its own with `args`; under a
 /// descriptor limit of `nofile` when given (through `sh -c 'ulimit -n'`).
-async fn spawn(backend: &Backend, args: &[&str], nofile: Option<u32>) -> (Server, TestDb, Option<tempfile::TempDir>) {
+async fn spawn(
+    backend: &Backend,
+    args: &[&str],
+    nofile: Option<u32>,
+) -> (Server, TestDb, Option<tempfile::TempDir>) {
     let (url, db) = TestDb::create(backend).await;
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_roster"));
     let (program, script_dir) = match nofile {
@@ -36,7 +40,10 @@ async fn spawn(backend: &Backend, args: &[&str], nofile: Option<u32>) -> (Server
             let script = dir.path().join("roster-limited");
             std::fs::write(
                 &script,
-                format!("#!/bin/sh\nulimit -n {limit} || exit 97\nexec '{}' \"$@\"\n", exe.display()),
+                format!(
+                    "#!/bin/sh\nulimit -n {limit} || exit 97\nexec '{}' \"$@\"\n",
+                    exe.display()
+                ),
             )
             .unwrap();
             let mut permissions = std::fs::metadata(&script).unwrap().permissions();
@@ -55,7 +62,11 @@ async fn spawn(backend: &Backend, args: &[&str], nofile: Option<u32>) -> (Server
 
 /// How long until the server closes `socket` (end of stream or reset),
 /// waiting at most `within`.
-async fn closed_after(socket: &mut TcpStream, since: Instant, within: Duration) -> Option<Duration> {
+async fn closed_after(
+    socket: &mut TcpStream,
+    since: Instant,
+    within: Duration,
+) -> Option<Duration> {
     let mut buf = [0u8; 1024];
     let deadline = since + within;
     loop {
@@ -115,7 +126,8 @@ async fn connections_that_do_not_complete_their_handshake_are_closed_after_the_t
 
     for (i, socket) in stalled.iter_mut().enumerate() {
         let closed = closed_after(socket, start, Duration::from_secs(5)).await;
-        let closed = closed.unwrap_or_else(|| panic!("stalled connection {i} still open after 5 s"));
+        let closed =
+            closed.unwrap_or_else(|| panic!("stalled connection {i} still open after 5 s"));
         assert!(
             closed >= Duration::from_millis(900),
             "connection {i} closed after {closed:?}, before the timeout"
@@ -157,7 +169,8 @@ async fn silent_connections_at_the_cap_hold_a_real_client_only_until_they_time_o
     );
     assert!(
         server
-            .wait_for_line(Duration::from_secs(5), |line| line.contains("connection cap reached")
+            .wait_for_line(Duration::from_secs(5), |line| line
+                .contains("connection cap reached")
                 && line.contains("WARN"))
             .is_some(),
         "no warning about the cap:\n{}",
@@ -179,7 +192,8 @@ async fn running_out_of_file_descriptors_is_logged_and_roster_recovers(backend: 
     let _silent = silent(address, 150).await;
     assert!(
         server
-            .wait_for_line(Duration::from_secs(10), |line| line.contains("out of file descriptors")
+            .wait_for_line(Duration::from_secs(10), |line| line
+                .contains("out of file descriptors")
                 && line.contains("WARN"))
             .is_some(),
         "no warning about running out of descriptors:\n{}",

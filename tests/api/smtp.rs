@@ -283,10 +283,12 @@ async fn two_replicas_and_a_slow_smtp_server_send_each_email_once(backend: Backe
         let app = if i % 2 == 0 { &first } else { &second };
         app.invite("alice", &org.id, user, pb::Role::Member).await;
     }
-    let messages = sink
-        .wait_for(INVITATIONS, Duration::from_secs(60))
-        .await;
-    assert!(messages.len() >= INVITATIONS, "{} delivered", messages.len());
+    let messages = sink.wait_for(INVITATIONS, Duration::from_secs(60)).await;
+    assert!(
+        messages.len() >= INVITATIONS,
+        "{} delivered",
+        messages.len()
+    );
     // Long enough for a replica whose lease ran out to send again.
     tokio::time::sleep(Duration::from_secs(10)).await;
     let mut recipients: Vec<String> = sink
@@ -322,7 +324,9 @@ async fn a_mailbox_the_smtp_server_refuses_for_good_fails_once_and_the_inviter_s
     let sink = SmtpSink::start(&python, 0);
     let app = TestApp::spawn_with(&backend, |c| use_smtp(c, sink.port)).await;
     let org = app.create_org("alice", "acme").await;
-    let invitation = app.invite("alice", &org.id, "nobody", pb::Role::Member).await;
+    let invitation = app
+        .invite("alice", &org.id, "nobody", pb::Role::Member)
+        .await;
     app.wait_for_count(
         "SELECT COUNT(*) AS n FROM mail_outbox WHERE state = 'failed'",
         1,
@@ -369,7 +373,6 @@ async fn a_mailbox_the_smtp_server_refuses_for_good_fails_once_and_the_inviter_s
     );
     assert!(sink.messages().is_empty());
 }
-
 
 async fn an_invitation_arrives_by_smtp_with_recipient_subject_and_link(backend: Backend) {
     let python = python();

@@ -288,7 +288,10 @@ async fn tls_connections_that_stall_in_the_handshake_are_closed_after_the_timeou
         "a connection that sent nothing is still open after 5 s"
     );
     let closed = start.elapsed();
-    assert!(closed >= Duration::from_millis(900), "closed after {closed:?}");
+    assert!(
+        closed >= Duration::from_millis(900),
+        "closed after {closed:?}"
+    );
     let quiet_read = tokio::time::timeout(
         Duration::from_secs(5),
         quiet_after_tls.read_to_end(&mut Vec::new()),
