@@ -7,10 +7,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use sea_orm::DbBackend;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
-use tonic::{
-    server::NamedService,
-    transport::{Server, server::TcpIncoming},
-};
+use tonic::{server::NamedService, transport::Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::{info, warn};
 
@@ -39,7 +36,7 @@ use crate::{
     service::Roster,
     store::{self, Store, lease::LeasePolicy},
     telemetry,
-    transport::{self, connect::ConnectLayer, cors, grpc_web::GrpcWebOnlyLayer},
+    transport::{self, connect::ConnectLayer, cors, grpc_web::GrpcWebOnlyLayer, listener},
 };
 
 /// Why the server could not start or stopped with an error.
@@ -162,15 +159,13 @@ pub async fn serve(
         .build_v1alpha()?;
     let keepalive =
         (!limits.http2_keepalive_interval.is_zero()).then_some(limits.http2_keepalive_interval);
-    let mut builder = Server::builder()
+    // TLS, TCP options and the connection limits are the listener's
+    // (`transport::listener`), which hands tonic connections ready to serve.
+    let builder = Server::builder()
         // gRPC-Web and Connect clients (browsers, curl) speak HTTP/1.1 too.
         .accept_http1(true)
         .http2_keepalive_interval(keepalive)
-        .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
-        .tcp_keepalive(Some(Duration::from_secs(60)));
-    if let Some(tls) = tls {
-        builder = builder.tls_config(tls)?;
-    }
+        .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout));
     let size = limits.max_message_bytes;
     // Outside in (see `transport`): CORS, gRPC-Web, observe, Connect,
     // protect, auth; so every protocol is observed, limited and
@@ -226,9 +221,20 @@ pub async fn serve(
             let _ = stop.send(true);
         }
     };
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    // Without TCP_NODELAY (above), replies larger than one segment wait on
-    // Nagle's algorithm and the client's delayed ACK: 40 ms each.
+    let max_connections = limits.connection_cap();
+    info!(
+        max_connections,
+        handshake_timeout = ?limits.handshake_timeout,
+        "accepting connections"
+    );
+    let incoming = listener::incoming(
+        listener,
+        listener::Settings {
+            max_connections,
+            handshake_timeout: limits.handshake_timeout,
+            tls,
+        },
+    );
     let server = router.serve_with_incoming_shutdown(incoming, draining);
     let grace = config.shutdown_grace;
     let mut stopped_for_grace = stopped.clone();

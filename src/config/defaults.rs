@@ -54,3 +54,10 @@ pub const PROVIDER_PORTAL_CREATE_WAIT: &str = "3s";
 pub const PROVIDER_PORTAL_POLL_INTERVAL: &str = "2s";
 pub const PROVIDER_PORTAL_MAX_BACKOFF: &str = "5m";
 pub const PROVIDER_PORTAL_RECONCILE_INTERVAL: &str = "5m";
+
+pub const HANDSHAKE_TIMEOUT: &str = "10s";
+/// The default connection cap when the descriptor limit is unknown or high.
+pub const MAX_CONNECTIONS: usize = 10_000;
+/// Descriptors kept back from the connection cap for everything else
+/// roster opens: database connections, SMTP, HTTP clients, files.
+pub const RESERVED_DESCRIPTORS: usize = 128;

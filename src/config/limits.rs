@@ -1,5 +1,5 @@
 //! Limits that keep the server responsive: deadlines, concurrency, message
-//! sizes, keepalive.
+//! sizes, keepalive, connections.
 
 use std::time::Duration;
 
@@ -30,4 +30,57 @@ pub struct ServerLimits {
     #[arg(long, env = "ROSTER_HTTP2_KEEPALIVE_TIMEOUT", default_value = defaults::HTTP2_KEEPALIVE_TIMEOUT,
           value_parser = positive_duration)]
     pub http2_keepalive_timeout: Duration,
+    /// How long a new connection has to complete its handshake (TLS, when
+    /// configured, then the HTTP/2 preface or an HTTP/1 request head);
+    /// a connection that has not is closed.
+    #[arg(long, env = "ROSTER_HANDSHAKE_TIMEOUT", default_value = defaults::HANDSHAKE_TIMEOUT,
+          value_parser = positive_duration)]
+    pub handshake_timeout: Duration,
+    /// Connections open at once; further ones wait in the listen backlog
+    /// until one closes. Unset: the descriptor limit (`ulimit -n`) less
+    /// 128 for the database and the rest, at most 10000.
+    #[arg(long, env = "ROSTER_MAX_CONNECTIONS",
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_connections: Option<usize>,
+}
+
+impl ServerLimits {
+    /// The connection cap in force: `max_connections`, or one that fits the
+    /// descriptor limit.
+    pub fn connection_cap(&self) -> usize {
+        self.max_connections
+            .unwrap_or_else(|| default_connection_cap(descriptor_limit()))
+    }
+}
+
+/// The soft limit on open descriptors, if the system says.
+fn descriptor_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+}
+
+/// The cap that leaves [`defaults::RESERVED_DESCRIPTORS`] of `limit` for
+/// everything that is not a client connection (at least half of it goes to
+/// connections), at most [`defaults::MAX_CONNECTIONS`].
+fn default_connection_cap(limit: Option<u64>) -> usize {
+    let Some(limit) = limit.and_then(|l| usize::try_from(l).ok()) else {
+        return defaults::MAX_CONNECTIONS;
+    };
+    limit
+        .saturating_sub(defaults::RESERVED_DESCRIPTORS)
+        .max(limit / 2)
+        .clamp(1, defaults::MAX_CONNECTIONS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_connection_cap_leaves_descriptors_for_the_rest() {
+        assert_eq!(default_connection_cap(Some(1024)), 896);
+        assert_eq!(default_connection_cap(Some(128)), 64);
+        assert_eq!(default_connection_cap(Some(1_048_576)), 10_000);
+        assert_eq!(default_connection_cap(None), 10_000);
+        assert_eq!(default_connection_cap(Some(1)), 1);
+    }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use http::HeaderValue;
-use tonic::transport::ServerTlsConfig;
+use tokio_rustls::TlsAcceptor;
 
 use super::Config;
 use crate::{
@@ -25,8 +25,9 @@ pub struct Ready {
     pub verifier: Arc<TokenVerifier>,
     /// Delivers invitation emails: SMTP, or the log.
     pub mailer: Arc<dyn Mailer>,
-    /// The TLS identity and client CA, read from their files; `None` for plaintext.
-    pub tls: Option<ServerTlsConfig>,
+    /// Accepts TLS with the identity and client CA read from their files;
+    /// `None` for plaintext.
+    pub tls: Option<TlsAcceptor>,
     /// Where developer identities are created; `None`: they exist only in roster.
     pub provider_portal: Option<ProviderPortalSettings>,
     /// Where invitation links point.

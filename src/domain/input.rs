@@ -194,7 +194,12 @@ impl Email {
             return Err(FieldViolation::new(field, "must be at most 254 characters"));
         }
         no_control_characters(field, trimmed)?;
-        if trimmed.starts_with('"') {
+        // Quoting may cover the whole local part or one of its words
+        // (`a."b c"@example.com`, RFC 5322's obsolete form).
+        if trimmed
+            .rsplit_once('@')
+            .is_some_and(|(local, _)| local.contains('"'))
+        {
             return Err(FieldViolation::new(
                 field,
                 "must not have a quoted local part: such an address cannot be delivered to",
@@ -325,6 +330,7 @@ mod tests {
         for bad in [
             "\"alice smith\"@example.com",
             "\"a\"@example.com",
+            "alice.\"smith\"@example.com",
             "alice\0@example.com",
             "ali\nce@example.com",
         ] {

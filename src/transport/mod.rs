@@ -14,10 +14,15 @@
 //! authentication, limits, deadlines and errors are those of gRPC.
 //! [`openapi`] describes the Connect JSON surface from the same
 //! descriptors.
+//!
+//! Beneath them all, [`listener`] accepts the connections (TLS, the
+//! connection cap, the handshake deadline of [`handshake`]).
 
 pub mod connect;
 pub mod cors;
 pub mod grpc_web;
+pub mod handshake;
+pub mod listener;
 pub mod openapi;
 
 use std::sync::OnceLock;

@@ -11,6 +11,7 @@ mod browser;
 mod claims;
 mod cli;
 mod clients;
+mod connections;
 mod events;
 mod fake_portal;
 mod identity;

@@ -185,6 +185,7 @@ backend_tests!(
     a_restart_does_not_send_a_delivered_email_again,
     two_replicas_and_a_slow_smtp_server_send_each_email_once,
     an_address_the_smtp_server_cannot_take_fails_for_good_and_the_inviter_sees_it,
+    a_mailbox_the_smtp_server_refuses_for_good_fails_once_and_the_inviter_sees_it,
 );
 
 /// Issue 9, item 14: the sink (like many servers) does not offer SMTPUTF8,
@@ -256,31 +257,40 @@ async fn an_address_the_smtp_server_cannot_take_fails_for_good_and_the_inviter_s
 /// Issue 9, item 13: with two replicas and an SMTP server that took 7 s
 /// per message, 20 invitations were delivered 22 times: the lease on a
 /// claimed batch ran out while the batch was still being sent, and the
-/// other replica claimed the rest again. Here with smaller numbers: a
-/// 0.6 s server, 8 invitations, a 1 s attempt timeout.
+/// other replica claimed the rest again. Here with smaller numbers: a 1 s
+/// server, a 1.5 s attempt timeout (so an 8 s lease) and 12 invitations.
+/// The first replica claims what is queued while its first email is being
+/// sent, about 10 emails: a batch that takes longer than a lease, while the
+/// second replica (started once the invitations are made) polls every
+/// 200 ms for emails whose lease ran out.
 async fn two_replicas_and_a_slow_smtp_server_send_each_email_once(backend: Backend) {
+    const INVITATIONS: usize = 12;
     let python = python();
     let sink = SmtpSink::start_slow(
         &python,
         0,
         tempfile::tempdir().unwrap(),
-        Duration::from_millis(600),
+        Duration::from_secs(1),
     );
     let first = TestApp::spawn_with(&backend, |c| {
         use_smtp(c, sink.port);
-        c.mail_attempt_timeout = Duration::from_secs(1);
+        c.mail_attempt_timeout = Duration::from_millis(1500);
     })
     .await;
-    let second = first.replica().await;
     let org = first.create_org("alice", "acme").await;
-    let invitees: Vec<String> = (0..8).map(|i| format!("invitee{i}")).collect();
-    for (i, user) in invitees.iter().enumerate() {
-        let app = if i % 2 == 0 { &first } else { &second };
-        app.invite("alice", &org.id, user, pb::Role::Member).await;
+    let invitees: Vec<String> = (0..INVITATIONS).map(|i| format!("invitee{i}")).collect();
+    for user in &invitees {
+        first.invite("alice", &org.id, user, pb::Role::Member).await;
     }
-    let messages = sink.wait_for(8, Duration::from_secs(40)).await;
+    let _second = first.replica().await;
+    let messages = sink.wait_for(INVITATIONS, Duration::from_secs(60)).await;
+    assert!(
+        messages.len() >= INVITATIONS,
+        "{} delivered",
+        messages.len()
+    );
     // Long enough for a replica whose lease ran out to send again.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
     let mut recipients: Vec<String> = sink
         .messages()
         .into_iter()
@@ -292,11 +302,76 @@ async fn two_replicas_and_a_slow_smtp_server_send_each_email_once(backend: Backe
         .map(|u| format!("{u}@example.com"))
         .collect();
     expected.sort();
-    assert!(messages.len() >= 8, "{recipients:?}");
     assert_eq!(
         recipients, expected,
         "every invitation delivered exactly once"
     );
+    assert_eq!(
+        first
+            .count("SELECT COUNT(*) AS n FROM mail_outbox WHERE state = 'sent' AND attempts = 1")
+            .await,
+        i64::try_from(INVITATIONS).unwrap()
+    );
+}
+
+/// Issue 9, item 14: a server that refuses a mailbox for good (550) is
+/// not asked again; the email is marked failed and the inviter sees
+/// `invitation.delivery_failed` in the organization's log.
+async fn a_mailbox_the_smtp_server_refuses_for_good_fails_once_and_the_inviter_sees_it(
+    backend: Backend,
+) {
+    let python = python();
+    let sink = SmtpSink::start(&python, 0);
+    let app = TestApp::spawn_with(&backend, |c| use_smtp(c, sink.port)).await;
+    let org = app.create_org("alice", "acme").await;
+    let invitation = app
+        .invite("alice", &org.id, "nobody", pb::Role::Member)
+        .await;
+    app.wait_for_count(
+        "SELECT COUNT(*) AS n FROM mail_outbox WHERE state = 'failed'",
+        1,
+    )
+    .await;
+    let events = app
+        .events("alice")
+        .list_audit_events(pb::ListAuditEventsRequest {
+            organization_id: org.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let failed: Vec<_> = events
+        .iter()
+        .filter(|e| e.r#type == "invitation.delivery_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{events:?}");
+    assert_eq!(failed[0].subject_email, "nobody@example.com");
+    assert!(
+        failed[0]
+            .changes
+            .iter()
+            .any(|c| c.field == "invitation_id" && c.new_value == invitation.id),
+        "{:?}",
+        failed[0]
+    );
+    assert!(
+        failed[0]
+            .changes
+            .iter()
+            .any(|c| c.field == "error" && c.new_value.contains("550")),
+        "{:?}",
+        failed[0]
+    );
+    // Past the first retry's backoff (1 s): no second attempt.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM mail_outbox WHERE attempts <> 1")
+            .await,
+        0
+    );
+    assert!(sink.messages().is_empty());
 }
 
 async fn an_invitation_arrives_by_smtp_with_recipient_subject_and_link(backend: Backend) {

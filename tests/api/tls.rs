@@ -7,7 +7,19 @@ use rcgen::{
     KeyUsagePurpose,
 };
 use roster::{config::Config, mail::MemoryMailer, pb};
-use tokio::{net::TcpListener, sync::oneshot};
+use tokio::{
+    io::AsyncReadExt,
+    net::{TcpListener, TcpStream},
+    sync::oneshot,
+    time::Instant,
+};
+use tokio_rustls::{
+    TlsConnector,
+    rustls::{
+        ClientConfig, RootCertStore,
+        pki_types::{CertificateDer, ServerName, pem::PemObject},
+    },
+};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
@@ -74,6 +86,15 @@ impl Pki {
 
 /// roster with TLS on a loopback port; returns the port and a stopper.
 async fn serve_tls(pki: &Pki, mutual: bool) -> (u16, oneshot::Sender<()>, tempfile::TempDir) {
+    serve_tls_with(pki, mutual, |_| {}).await
+}
+
+/// [`serve_tls`] with the configuration adjusted by `configure`.
+async fn serve_tls_with(
+    pki: &Pki,
+    mutual: bool,
+    configure: impl FnOnce(&mut Config),
+) -> (u16, oneshot::Sender<()>, tempfile::TempDir) {
     let data = tempfile::tempdir().unwrap();
     let mut config = Config::with_database(format!(
         "sqlite://{}?mode=rwc",
@@ -84,6 +105,7 @@ async fn serve_tls(pki: &Pki, mutual: bool) -> (u16, oneshot::Sender<()>, tempfi
     if mutual {
         config.tls.tls_client_ca = Some(pki.path("ca.pem"));
     }
+    configure(&mut config);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -228,4 +250,56 @@ fn a_client_ca_without_a_server_certificate_is_a_configuration_error() {
     config.tls.tls_key = Some("/nonexistent/key.pem".into());
     let error = config.validate().unwrap_err();
     assert!(error.0.contains("/nonexistent/cert.pem"), "{error}");
+}
+
+/// Issue 9, item 2, over TLS: a connection that sends nothing (not even a
+/// ClientHello), and one that completes TLS but never sends the HTTP/2
+/// preface, are both closed once the handshake timeout has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tls_connections_that_stall_in_the_handshake_are_closed_after_the_timeout() {
+    let pki = pki();
+    let (port, _stop, _data) = serve_tls_with(&pki, false, |config| {
+        config.limits.handshake_timeout = Duration::from_secs(1);
+    })
+    .await;
+    health(port, Some(trusting(&pki))).await.unwrap();
+
+    let start = Instant::now();
+    let mut silent = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(
+        CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes()).map(Result::unwrap),
+    );
+    let client = ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut quiet_after_tls = TlsConnector::from(Arc::new(client))
+        .connect(
+            ServerName::try_from("localhost").unwrap(),
+            TcpStream::connect(("127.0.0.1", port)).await.unwrap(),
+        )
+        .await
+        .expect("the TLS handshake itself completes");
+
+    let mut buf = [0u8; 256];
+    let silent_read = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buf)).await;
+    assert!(
+        matches!(silent_read, Ok(Ok(0) | Err(_))),
+        "a connection that sent nothing is still open after 5 s"
+    );
+    let closed = start.elapsed();
+    assert!(
+        closed >= Duration::from_millis(900),
+        "closed after {closed:?}"
+    );
+    let quiet_read = tokio::time::timeout(
+        Duration::from_secs(5),
+        quiet_after_tls.read_to_end(&mut Vec::new()),
+    )
+    .await;
+    assert!(
+        quiet_read.is_ok(),
+        "a TLS connection without an HTTP/2 preface is still open after 5 s"
+    );
+    health_once(port, Some(trusting(&pki))).await.unwrap();
 }

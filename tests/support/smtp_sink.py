@@ -4,6 +4,10 @@ it accepts as one JSON line to a file.
 usage: smtp_sink.py FILE PORT [DELAY]   (PORT 0 picks a free port; DELAY
 seconds to take over each message before accepting it, as a slow server does)
 Prints the port it listens on, then serves until killed.
+
+Like many servers, it does not offer SMTPUTF8 (aiosmtpd's default). A
+recipient whose local part starts with "nobody" is refused for good (550),
+as a server refuses a mailbox that does not exist.
 """
 
 import asyncio
@@ -17,6 +21,12 @@ class Handler:
     def __init__(self, path, delay):
         self.path = path
         self.delay = delay
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower().startswith("nobody"):
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         if self.delay:
