@@ -242,7 +242,7 @@ async fn a_client_that_does_not_read_is_dropped_and_its_buffer_freed(backend: Ba
     tokio::pin!(writing);
     loop {
         tokio::select! {
-            () = &mut writing => break,
+            _ = &mut writing => break,
             () = tokio::time::sleep(Duration::from_millis(20)) => {
                 let text = scrape(port);
                 if let Some(buffered) = sample(&text, "roster_event_streams_buffered_events") {
