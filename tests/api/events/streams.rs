@@ -164,8 +164,11 @@ async fn idle_streams_read_nothing_and_a_commit_is_read_once_for_all_of_them(bac
     let before = metric(port, READS).await;
     tokio::time::sleep(IDLE).await;
     let with_streams = metric(port, READS).await - before;
+    // A little slack for timing: the polls drift, and on PostgreSQL a round
+    // that sees another transaction running looks once more. Polling
+    // streams would add about 2 reads per stream and second here: 600.
     assert!(
-        with_streams <= without_streams + 2.0,
+        with_streams <= without_streams + 4.0,
         "{STREAMS} idle streams read the change log {with_streams} times in {IDLE:?}, \
          against {without_streams} without them"
     );
@@ -180,9 +183,12 @@ async fn idle_streams_read_nothing_and_a_commit_is_read_once_for_all_of_them(bac
             .unwrap();
     }
     let for_the_commit = metric(port, READS).await - before;
-    // At most one more: the follower's safety poll may fall in the window.
+    // One, and at most two more: the follower's safety poll may fall in the
+    // window, and on PostgreSQL a round that sees another transaction
+    // running checks whether events wait behind it. Streams reading for
+    // themselves would take at least one read each: 100.
     assert!(
-        (1.0..=2.0).contains(&for_the_commit),
+        (1.0..=3.0).contains(&for_the_commit),
         "one commit followed by {STREAMS} streams took {for_the_commit} reads of the change log"
     );
     for follower in followers {
@@ -261,10 +267,16 @@ async fn a_client_that_does_not_read_is_dropped_and_its_buffer_freed(backend: Ba
         most_buffered <= (2 * BUFFER) as f64,
         "buffered {most_buffered} events for two streams of {BUFFER}"
     );
-    assert_eq!(metric(port, "roster_event_streams_dropped_total").await, 1.0);
+    assert_eq!(
+        metric(port, "roster_event_streams_dropped_total").await,
+        1.0
+    );
     let started = Instant::now();
     while metric(port, "roster_event_streams_buffered_events").await != 0.0 {
-        assert!(started.elapsed() < Duration::from_secs(10), "buffers not freed");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "buffers not freed"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -323,9 +335,16 @@ async fn the_number_of_streams_is_capped_with_resource_exhausted(backend: Backen
         .event_follower()
         .stream_events(pb::StreamEventsRequest::default())
         .await;
-    assert_error(refused, Code::ResourceExhausted, "EVENT_STREAM_LIMIT_REACHED");
+    assert_error(
+        refused,
+        Code::ResourceExhausted,
+        "EVENT_STREAM_LIMIT_REACHED",
+    );
     // ListEvents is not a stream: it still answers.
-    assert_eq!(list_at_least(&mut app.event_follower(), "", 2).await.len(), 2);
+    assert_eq!(
+        list_at_least(&mut app.event_follower(), "", 2).await.len(),
+        2
+    );
 
     // A stream that ends gives its place back.
     drop(open.pop());
@@ -368,9 +387,7 @@ async fn follow(mut client: Events, cursor: String, count: usize) -> Vec<pb::Eve
     seen
 }
 
-async fn streams_joining_midway_and_many_at_once_see_every_event_once_in_order(
-    backend: Backend,
-) {
+async fn streams_joining_midway_and_many_at_once_see_every_event_once_in_order(backend: Backend) {
     const WRITERS: usize = 6;
     const CREATES: usize = 15;
     const FOLLOWERS: usize = 24;
