@@ -236,6 +236,9 @@ impl Inbox {
 }
 
 /// What a live stream does next.
+// Returned and matched at once, never stored: boxing the event would cost
+// an allocation per event per stream for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Next {
     /// Send this event.
