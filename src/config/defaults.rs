@@ -42,6 +42,15 @@ pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 /// The smallest `--max-message-bytes` roster accepts: below it, ordinary
 /// replies (a page of members) no longer fit.
 pub const MIN_MESSAGE_BYTES: u64 = 1024;
+pub const MAX_EVENT_STREAMS: usize = 1_000;
+/// Beyond any one process's means: a limit this high is a typo.
+pub const EVENT_STREAMS_UPPER_BOUND: u64 = 1_000_000;
+/// 10,000 events: a few MB at most, shared by all streams (they buffer the
+/// same recent events), and well above what the change log's bursts write.
+pub const EVENT_STREAM_BUFFER: usize = 10_000;
+/// Below this, an ordinary batch of commits could end every stream.
+pub const MIN_EVENT_STREAM_BUFFER: u64 = 100;
+pub const EVENT_STREAM_BUFFER_UPPER_BOUND: u64 = 10_000_000;
 pub const HTTP2_KEEPALIVE_INTERVAL: &str = "30s";
 pub const HTTP2_KEEPALIVE_TIMEOUT: &str = "10s";
 

@@ -1,5 +1,5 @@
 //! Limits that keep the server responsive: deadlines, concurrency, message
-//! sizes, keepalive, connections.
+//! sizes, event streams, keepalive, connections.
 
 use std::time::Duration;
 
@@ -22,6 +22,17 @@ pub struct ServerLimits {
     #[arg(long, env = "ROSTER_MAX_MESSAGE_BYTES", default_value_t = defaults::MAX_MESSAGE_BYTES,
           value_parser = RangedU64ValueParser::<usize>::new().range(defaults::MIN_MESSAGE_BYTES..))]
     pub max_message_bytes: usize,
+    /// `StreamEvents` open at once; one more is refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "ROSTER_MAX_EVENT_STREAMS", default_value_t = defaults::MAX_EVENT_STREAMS,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=defaults::EVENT_STREAMS_UPPER_BOUND))]
+    pub max_event_streams: usize,
+    /// Events a following `StreamEvents` may hold for a client that does not
+    /// read; past that the stream is ended (ABORTED), and the client resumes
+    /// from its last cursor.
+    #[arg(long, env = "ROSTER_EVENT_STREAM_BUFFER", default_value_t = defaults::EVENT_STREAM_BUFFER,
+          value_parser = RangedU64ValueParser::<usize>::new()
+              .range(defaults::MIN_EVENT_STREAM_BUFFER..=defaults::EVENT_STREAM_BUFFER_UPPER_BOUND))]
+    pub event_stream_buffer: usize,
     /// HTTP/2 keepalive ping interval (0s: off).
     #[arg(long, env = "ROSTER_HTTP2_KEEPALIVE_INTERVAL", default_value = defaults::HTTP2_KEEPALIVE_INTERVAL,
           value_parser = humantime::parse_duration)]

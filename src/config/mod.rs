@@ -35,7 +35,7 @@ pub use self::{
 };
 use crate::{
     domain::link::InvitationLinks,
-    service::{Limits, Settings},
+    service::{Limits, Settings, StreamLimits},
 };
 
 /// How log lines look.
@@ -221,6 +221,10 @@ impl Config {
             cache_capacity: self.authz_cache_capacity,
             max_staleness: self.authz_max_staleness,
             identity_create_wait: self.provider_portal.provider_portal_create_wait,
+            event_streams: StreamLimits {
+                max_streams: self.limits.max_event_streams,
+                buffer: self.limits.event_stream_buffer,
+            },
         }
     }
 }
@@ -333,6 +337,9 @@ mod tests {
             ("--authz-cache-capacity", "0"),
             ("--max-concurrent-rpcs", "0"),
             ("--max-message-bytes", "1023"),
+            ("--max-event-streams", "0"),
+            ("--max-event-streams", "1000001"),
+            ("--event-stream-buffer", "99"),
             ("--smtp-port", "0"),
             ("--invitation-ttl", "0s"),
             ("--old-slug-ttl", "0s"),
@@ -357,6 +364,10 @@ mod tests {
         Config::parse_args([
             "--max-message-bytes",
             "1024",
+            "--max-event-streams",
+            "1",
+            "--event-stream-buffer",
+            "100",
             "--database-max-connections",
             "1",
             "--http2-keepalive-interval",

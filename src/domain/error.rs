@@ -35,8 +35,10 @@ pub enum Reason {
     OrganizationLimit,
     MembershipLimit,
     InvitationLimit,
+    EventStreamLimit,
     // Concurrency
     EtagMismatch,
+    EventStreamFellBehind,
     // The server itself
     ServerOverloaded,
     ShuttingDown,
@@ -70,7 +72,9 @@ impl Reason {
             Reason::OrganizationLimit => "YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_ORGANIZATIONS",
             Reason::MembershipLimit => "ORGANIZATION_MEMBERSHIP_LIMIT_REACHED",
             Reason::InvitationLimit => "INVITATION_LIMIT_REACHED",
+            Reason::EventStreamLimit => "EVENT_STREAM_LIMIT_REACHED",
             Reason::EtagMismatch => "ETAG_MISMATCH",
+            Reason::EventStreamFellBehind => "EVENT_STREAM_FELL_BEHIND",
             Reason::ServerOverloaded => "SERVER_OVERLOADED",
             Reason::ShuttingDown => "SHUTTING_DOWN",
             Reason::DeadlineExceeded => "DEADLINE_EXCEEDED",
@@ -108,7 +112,15 @@ impl Reason {
             Reason::OrganizationLimit => "you have reached the maximum number of organizations",
             Reason::MembershipLimit => "the organization has reached its member limit",
             Reason::InvitationLimit => "the organization has reached its pending invitation limit",
+            Reason::EventStreamLimit => {
+                "the server has as many event streams open as it allows; retry with backoff \
+                 (or on another replica), or page with ListEvents"
+            }
             Reason::EtagMismatch => "the resource changed since it was read; read it again",
+            Reason::EventStreamFellBehind => {
+                "the stream was ended because its client did not keep up and its buffer \
+                 filled; resume from the last cursor received"
+            }
             Reason::ServerOverloaded => {
                 "the server is at its concurrency limit; retry with backoff"
             }

@@ -7,7 +7,7 @@ use std::{pin::Pin, sync::Arc, time::Duration};
 use futures::Stream;
 use tracing::instrument;
 
-use super::Roster;
+use super::{Roster, event_feed::Next};
 use crate::{
     auth::{
         Caller,
@@ -26,17 +26,12 @@ use crate::{
 /// (then it ends with `Unavailable(ShuttingDown)`).
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<Event, Error>> + Send>>;
 
-/// After a wake-up, how long a stream lets further commits gather before
-/// it reads: a burst of writes then costs one query per follower.
-const STREAM_COALESCE: Duration = Duration::from_millis(5);
 /// Events read per query while catching up.
 const STREAM_BATCH: u64 = 500;
-/// How often a follower looks even without a wake-up: the safety net
-/// should a notification be lost (say, while reconnecting to PostgreSQL).
-const SAFETY_POLL: Duration = Duration::from_secs(1);
-/// How soon to look again when events are committed but held back behind
-/// an older transaction that is still running.
-const HELD_BACK_RETRY: Duration = Duration::from_millis(20);
+/// How long a stream that found nothing new, yet is behind the feed's
+/// tail, waits before reading again (the tail is ahead of what its read
+/// could see: a moment later it can).
+const BEHIND_RETRY: Duration = Duration::from_millis(20);
 
 /// A validated `ListAuditEvents`.
 #[derive(Debug)]
@@ -59,45 +54,67 @@ impl Roster {
     }
 
     /// Everything after `cursor`, then each new event as it commits.
+    ///
+    /// The stream catches up with its own paged reads, then joins the
+    /// shared feed ([`EventFeed`](super::EventFeed)): while it follows, it
+    /// reads nothing itself. Refused with `ResourceExhausted` when the
+    /// configured number of streams is open; ends with `Aborted` if its
+    /// client stops reading and its buffer fills.
     pub fn stream_events(
         self: Arc<Self>,
         caller: &Caller,
         mut cursor: EventCursor,
     ) -> Result<EventStream, Error> {
         authorize_scope(caller, Action::StreamEvents)?;
+        let permit = self.feed.admit()?;
         let stream = async_stream::try_stream! {
-            let mut wake = self.events.subscribe();
+            let _permit = permit;
             let mut stop = self.stop.clone();
-            loop {
-                // A shutdown ends the stream with UNAVAILABLE, never OK: the
-                // client must resume from its cursor on another replica,
-                // not conclude the log has ended.
+            // A shutdown ends the stream with UNAVAILABLE, never OK: the
+            // client must resume from its cursor on another replica, not
+            // conclude the log has ended.
+            let shutting_down = || Error::Unavailable(Reason::ShuttingDown);
+            let subscription = loop {
                 if *stop.borrow() {
-                    Err(Error::Unavailable(Reason::ShuttingDown))?;
+                    Err(shutting_down())?;
                 }
-                // Mark wake-ups seen *before* reading: one that arrives
-                // while we read makes the wait below return at once.
-                wake.borrow_and_update();
-                let batch = store::event::list_after(self.store.db(), cursor, STREAM_BATCH).await?;
-                if !batch.is_empty() {
-                    for event in batch {
-                        cursor = event.cursor;
-                        yield event;
-                    }
-                    continue;
-                }
-                let delay = if store::event::exists_after(self.store.db(), cursor).await? {
-                    HELD_BACK_RETRY
+                let page = store::event::list_after(self.store.db(), cursor, STREAM_BATCH).await?;
+                let reached = page.last().map_or(cursor, |event| event.cursor);
+                // Joined before the page is sent, so nothing published
+                // while it is being sent is missed.
+                let joined = if page.len() as u64 == STREAM_BATCH {
+                    None
                 } else {
-                    SAFETY_POLL
+                    self.feed.join(reached)
                 };
-                let woken = tokio::select! {
-                    _ = wake.changed() => true,
-                    () = tokio::time::sleep(delay) => false,
-                    _ = stop.wait_for(|stopped| *stopped) => continue,
-                };
-                if woken {
-                    tokio::time::sleep(STREAM_COALESCE).await;
+                let empty = page.is_empty();
+                for event in page {
+                    cursor = event.cursor;
+                    yield event;
+                }
+                if let Some(subscription) = joined {
+                    break subscription;
+                }
+                if empty {
+                    tokio::select! {
+                        () = tokio::time::sleep(BEHIND_RETRY) => {}
+                        _ = stop.wait_for(|stopped| *stopped) => {}
+                    }
+                }
+            };
+            loop {
+                if *stop.borrow() {
+                    Err(shutting_down())?;
+                }
+                match subscription.take_next() {
+                    Next::Event(event) => yield event,
+                    Next::Dropped => Err(Error::Aborted(Reason::EventStreamFellBehind))?,
+                    Next::Empty => {
+                        tokio::select! {
+                            () = subscription.ready() => {}
+                            _ = stop.wait_for(|stopped| *stopped) => {}
+                        }
+                    }
                 }
             }
         };

@@ -10,6 +10,7 @@
 //! and the seat limits true under concurrent requests.
 
 mod authorization;
+pub mod event_feed;
 mod events;
 mod expiry;
 mod invitation;
@@ -25,6 +26,7 @@ use tokio::sync::watch;
 
 pub use crate::signal::Signal;
 pub use authorization::{CheckAnswer, CheckInput, OrganizationRef};
+pub use event_feed::{EventFeed, StreamLimits};
 pub use events::{AuditQuery, EventStream};
 pub use invitation::InvitationFilter;
 pub use membership::MemberQuery;
@@ -66,6 +68,8 @@ pub struct Settings {
     pub max_staleness: Duration,
     /// How long `CreateOrganization` waits for the developer identity.
     pub identity_create_wait: Duration,
+    /// How many `StreamEvents` may be open and how far each may lag.
+    pub event_streams: StreamLimits,
 }
 
 /// roster's use-cases over one store.
@@ -78,6 +82,8 @@ pub struct Roster {
     mail: Signal,
     /// Turns true when the server shuts down; long-lived calls end then.
     stop: watch::Receiver<bool>,
+    /// New events for the live streams, read once by the cache's follower.
+    feed: Arc<EventFeed>,
     /// Roles in memory, for permission checks and read authorization.
     cache: ReadCache,
     /// Delivers developer identities to the Provider Portal; `None` when
@@ -97,12 +103,14 @@ impl std::fmt::Debug for Roster {
 impl Roster {
     pub fn new(store: Store, settings: Settings, stop: watch::Receiver<bool>) -> Self {
         let cache = ReadCache::new(settings.cache_capacity, settings.max_staleness);
+        let feed = Arc::new(EventFeed::new(settings.event_streams));
         Self {
             store,
             settings,
             events: Signal::default(),
             mail: Signal::default(),
             stop,
+            feed,
             cache,
             identities: None,
         }

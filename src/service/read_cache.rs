@@ -1,6 +1,8 @@
 //! Roles, organizations and slugs in memory: permission checks (by
 //! organization id or slug), roster's own read authorization and
-//! `GetOrganization` are answered from here.
+//! `GetOrganization` are answered from here. Its follower is the process's
+//! one reader of new events: it applies each batch here, then publishes it
+//! to the live event streams ([`super::EventFeed`]).
 //!
 //! Slugs: the slug index maps a slug to the organization it leads to (its
 //! current slug, or an old one it retains after a rename, with the time it
@@ -67,8 +69,13 @@ const FOLLOW_COALESCE: Duration = Duration::from_millis(20);
 const SHARDS: usize = 64;
 /// Events applied per query by the follower.
 const FOLLOW_BATCH: u64 = 1_000;
-/// How often the follower looks without a wake-up.
+/// How often the follower looks without a wake-up: the safety net should
+/// a notification be lost (say, while reconnecting to PostgreSQL).
 const FOLLOW_POLL: Duration = Duration::from_millis(500);
+/// How soon the follower looks again when committed events are held back
+/// behind an older transaction that is still running (doubling up to
+/// [`FOLLOW_POLL`] while it runs).
+const HELD_BACK_RETRY: Duration = Duration::from_millis(20);
 /// Entries are also dropped after this long, whatever happens, to keep the
 /// cache's memory to what is in use.
 const IDLE_EXPIRY: Duration = Duration::from_secs(600);
@@ -334,19 +341,20 @@ impl ReadCache {
 impl Roster {
     /// Starts the cache's follower at the newest visible event. Must run
     /// before the server answers: every change after this point then
-    /// reaches the cache.
+    /// reaches the cache (and the live event streams).
     pub async fn start_following(&self) -> Result<(), Error> {
         let cursor = store::event::latest_visible(self.store.db()).await?;
         self.cache.set_applied(cursor);
+        self.feed.start_at(cursor);
         // On SQLite this already confirms the cache; on PostgreSQL the
         // follower's next round will.
         self.follow_once(&mut None).await?;
         Ok(())
     }
 
-    /// One round of the follower: applies every event that is final, and
-    /// records how far the cache is known to be in sync. Returns whether it
-    /// applied anything.
+    /// One round of the follower: applies every event that is final to the
+    /// cache, then publishes them to the live event streams, and records
+    /// how far the cache is known to be in sync.
     ///
     /// On SQLite, whatever is committed when the round starts is final, so
     /// a complete round puts the cache in sync as of its start. On
@@ -354,7 +362,7 @@ impl Roster {
     /// confirmed once a later round finds every transaction below `x`
     /// finished (`visible_below >= x`) and has applied their events: every
     /// change committed before `t` is then in the cache.
-    async fn follow_once(&self, pending: &mut Option<(Instant, i64)>) -> Result<bool, Error> {
+    async fn follow_once(&self, pending: &mut Option<(Instant, i64)>) -> Result<Round, Error> {
         let started = Instant::now();
         let db = self.store.db();
         let horizon = store::event::horizon(db).await?;
@@ -364,39 +372,65 @@ impl Roster {
             self.cache.apply(event);
         }
         let complete = (events.len() as u64) < FOLLOW_BATCH;
-        if complete {
-            match (horizon.visible_below, horizon.next_txid) {
-                (Some(visible_below), Some(next_txid)) => {
-                    if let Some((at, below)) = *pending
-                        && below <= visible_below
-                    {
-                        self.cache.mark_synced(at);
-                        *pending = None;
-                    }
-                    if pending.is_none() {
-                        *pending = Some((started, next_txid));
-                    }
-                }
-                _ => self.cache.mark_synced(started),
-            }
+        self.feed.publish(events);
+        if !complete {
+            return Ok(Round::More);
         }
-        Ok(!events.is_empty())
+        match (horizon.visible_below, horizon.next_txid) {
+            (Some(visible_below), Some(next_txid)) => {
+                if let Some((at, below)) = *pending
+                    && below <= visible_below
+                {
+                    self.cache.mark_synced(at);
+                    *pending = None;
+                }
+                if pending.is_none() {
+                    *pending = Some((started, next_txid));
+                }
+                // A transaction was still running: if it holds committed
+                // events back, look again soon rather than at the next poll
+                // (its end may ring no signal).
+                if visible_below < next_txid
+                    && store::event::exists_after(db, self.cache.applied()).await?
+                {
+                    return Ok(Round::HeldBack);
+                }
+            }
+            _ => self.cache.mark_synced(started),
+        }
+        Ok(Round::Done)
     }
 
-    /// Applies the change log to the cache until `stop` turns true.
+    /// Applies the change log to the cache, and hands it to the live event
+    /// streams, until `stop` turns true. One reader for the whole process:
+    /// however many streams follow, a batch of new events costs one query.
     pub async fn follow_changes(&self, wake: Signal, mut stop: watch::Receiver<bool>) {
         let mut wake = wake.subscribe();
         let mut pending = None;
+        let mut held_back_retry = HELD_BACK_RETRY;
         loop {
+            // Seen *before* reading: a commit during the read makes the
+            // wait below return at once.
             wake.borrow_and_update();
-            match self.follow_once(&mut pending).await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(err) => warn!(error = %err, "read cache follower: cannot read events"),
-            }
+            let delay = match self.follow_once(&mut pending).await {
+                Ok(Round::More) => continue,
+                Ok(Round::HeldBack) => {
+                    let delay = held_back_retry;
+                    held_back_retry = (held_back_retry * 2).min(FOLLOW_POLL);
+                    delay
+                }
+                Ok(Round::Done) => {
+                    held_back_retry = HELD_BACK_RETRY;
+                    FOLLOW_POLL
+                }
+                Err(err) => {
+                    warn!(error = %err, "read cache follower: cannot read events");
+                    FOLLOW_POLL
+                }
+            };
             let woken = tokio::select! {
                 _ = wake.changed() => true,
-                () = tokio::time::sleep(FOLLOW_POLL) => false,
+                () = tokio::time::sleep(delay) => false,
                 _ = stop.wait_for(|stopped| *stopped) => return,
             };
             if woken {
@@ -404,6 +438,17 @@ impl Roster {
             }
         }
     }
+}
+
+/// How a round of the follower ended.
+enum Round {
+    /// It read a full batch: there may be more at once.
+    More,
+    /// Everything final is applied, but committed events wait behind a
+    /// transaction that is still running.
+    HeldBack,
+    /// Everything committed is applied.
+    Done,
 }
 
 #[cfg(test)]

@@ -41,6 +41,18 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// migrations when several replicas start at once.
 const MIGRATION_LOCK_KEY: i64 = 0x726f_7374_6572; // "roster"
 
+/// Metric: statements that read the change log, counted by the connection
+/// as it runs them (whichever part of roster sent them): what following the
+/// log costs the database.
+pub const EVENT_LOG_READS: &str = "roster_event_log_reads_total";
+
+fn count_change_log_reads(info: &sea_orm::metric::Info<'_>) {
+    let sql = &info.statement.sql;
+    if sql.starts_with("SELECT") && sql.contains(r#"FROM "events""#) {
+        metrics::counter!(EVENT_LOG_READS).increment(1);
+    }
+}
+
 /// The database roster keeps everything in.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -67,7 +79,8 @@ impl Store {
                     .foreign_keys(true)
                     .create_if_missing(true)
             });
-        let db = Database::connect(options).await?;
+        let mut db = Database::connect(options).await?;
+        db.set_metric_callback(count_change_log_reads);
         let store = Self { db };
         store.migrate().await?;
         Ok(store)

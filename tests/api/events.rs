@@ -1,5 +1,8 @@
 //! The change log: what each RPC records, the ordered stream, resumption,
-//! out-of-order commits, the audit log and the expiry sweeper.
+//! out-of-order commits, the audit log and the expiry sweeper; what open
+//! streams cost and how they end is in [`streams`].
+
+mod streams;
 
 use std::{
     collections::HashSet,
@@ -90,6 +93,13 @@ fn change<'a>(event: &'a pb::Event, field: &str) -> Option<(&'a str, &'a str)> {
 /// The event ids in the table, in log order, read straight from the database.
 async fn table_ids(app: &TestApp) -> Vec<String> {
     let db = Database::connect(&app.config.database_url).await.unwrap();
+    let ids = ids_in_log_order(&db).await;
+    db.close().await.unwrap();
+    ids
+}
+
+/// The event ids in `db`'s table, in log order.
+async fn ids_in_log_order(db: &DatabaseConnection) -> Vec<String> {
     let rows = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
@@ -97,12 +107,9 @@ async fn table_ids(app: &TestApp) -> Vec<String> {
         ))
         .await
         .unwrap();
-    let ids = rows
-        .iter()
+    rows.iter()
         .map(|row| row.try_get::<uuid::Uuid>("", "id").unwrap().to_string())
-        .collect();
-    db.close().await.unwrap();
-    ids
+        .collect()
 }
 
 backend_tests!(

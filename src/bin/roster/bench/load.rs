@@ -51,6 +51,9 @@ pub enum Workload {
     ConnectJsonCheckPermission,
     /// GetOrganization over Connect with a JSON body (reqwest, HTTP/2).
     ConnectJsonGetOrganization,
+    /// GetOrganization and CheckPermission without, then with,
+    /// `--idle-streams` StreamEvents open and idle (see `idle_streams.rs`).
+    IdleStreams,
 }
 
 impl Workload {
@@ -67,6 +70,7 @@ impl Workload {
             Workload::CreateInvitation => "create_invitation",
             Workload::ConnectJsonCheckPermission => "connect_json_check_permission",
             Workload::ConnectJsonGetOrganization => "connect_json_get_organization",
+            Workload::IdleStreams => "idle_streams",
         }
     }
 }
@@ -86,9 +90,9 @@ impl Dice {
     }
 }
 
-type Bearer = MetadataValue<Ascii>;
+pub(super) type Bearer = MetadataValue<Ascii>;
 
-fn bearer(request: TokenRequest) -> Result<Bearer, BenchError> {
+pub(super) fn bearer(request: TokenRequest) -> Result<Bearer, BenchError> {
     let token = mint_hs256(DEVELOPMENT_SECRET, &request).map_err(|e| BenchError(e.to_string()))?;
     format!("Bearer {token}")
         .parse()
@@ -106,7 +110,7 @@ fn user_token(user: &str) -> Result<Bearer, BenchError> {
     })
 }
 
-fn with_auth<T>(message: T, token: &Bearer) -> Request<T> {
+pub(super) fn with_auth<T>(message: T, token: &Bearer) -> Request<T> {
     let mut request = Request::new(message);
     request
         .metadata_mut()
@@ -251,6 +255,7 @@ impl Runner {
             p99_ms: percentile(0.99),
             p999_ms: percentile(0.999),
             ratio_to_health: 0.0,
+            ratio_to_without_streams: None,
         }
     }
 }
@@ -346,6 +351,8 @@ impl Worker {
         self.counter += 1;
         let shared = self.shared.clone();
         match workload {
+            // Measured as other workloads beside open streams, never as one call.
+            Workload::IdleStreams => false,
             Workload::Health => self
                 .health
                 .check(HealthCheckRequest::default())

@@ -9,6 +9,7 @@
 //! the machines this runs on are shared and noisy, so the ratio is the
 //! figure that travels.
 
+mod idle_streams;
 mod load;
 mod seed;
 
@@ -62,6 +63,9 @@ pub struct BenchArgs {
     /// The database pool of the server under test.
     #[arg(long, default_value_t = defaults::DATABASE_MAX_CONNECTIONS)]
     pub database_max_connections: u32,
+    /// StreamEvents the `idle-streams` workload holds open.
+    #[arg(long, default_value_t = 1_000)]
+    pub idle_streams: usize,
 }
 
 /// One workload's figures.
@@ -78,6 +82,9 @@ pub struct Outcome {
     pub p999_ms: f64,
     /// requests_per_second / the health baseline's.
     pub ratio_to_health: f64,
+    /// With idle streams open: requests_per_second / that of the same
+    /// workload measured just before, without them.
+    pub ratio_to_without_streams: Option<f64>,
 }
 
 /// The whole run.
@@ -149,16 +156,22 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         let mut outcomes: Vec<Outcome> = Vec::new();
         for workload in workloads {
             eprintln!("running {} ...", workload.name());
-            let mut outcome = runner.measure(workload).await;
-            let baseline = outcomes
-                .first()
-                .map_or(outcome.requests_per_second, |h| h.requests_per_second);
-            outcome.ratio_to_health = if baseline > 0.0 {
-                outcome.requests_per_second / baseline
+            let measured = if workload == Workload::IdleStreams {
+                idle_streams::measure(&runner, address, args.idle_streams).await?
             } else {
-                0.0
+                vec![runner.measure(workload).await]
             };
-            outcomes.push(outcome);
+            for mut outcome in measured {
+                let baseline = outcomes
+                    .first()
+                    .map_or(outcome.requests_per_second, |h| h.requests_per_second);
+                outcome.ratio_to_health = if baseline > 0.0 {
+                    outcome.requests_per_second / baseline
+                } else {
+                    0.0
+                };
+                outcomes.push(outcome);
+            }
         }
         Ok::<_, BenchError>(outcomes)
     }
@@ -220,6 +233,9 @@ pub fn table(report: &Report) -> String {
         if let Some(checks) = o.checks_per_second {
             let _ = writeln!(out, "{:<30} {:>10.0} checks/s", "", checks);
         }
+        if let Some(ratio) = o.ratio_to_without_streams {
+            let _ = writeln!(out, "{:<30} {:>9.2}x without the streams", "", ratio);
+        }
     }
     if let Some(rss) = report.server_rss_mib {
         let _ = writeln!(out, "server resident memory after the run: {rss:.1} MiB");
@@ -247,6 +263,10 @@ fn start_server(database_url: &str, args: &BenchArgs) -> Result<Server, BenchErr
         .args([
             "--database-max-connections",
             &args.database_max_connections.to_string(),
+        ])
+        .args([
+            "--max-event-streams",
+            &(args.idle_streams.max(1) + 100).to_string(),
         ])
         .log_filter("warn")
         .start(Duration::from_secs(30))
