@@ -37,7 +37,7 @@ use crate::{
         worker::{IdentityWorker, PortalHealth},
     },
     service::Roster,
-    store::{self, Store, lease::LeasePolicy},
+    store::{self, Store, StoreOptions, lease::LeasePolicy},
     telemetry,
     transport::{self, connect::ConnectLayer, cors, grpc_web::GrpcWebOnlyLayer},
 };
@@ -115,8 +115,14 @@ pub async fn serve(
             .map_err(|err| ServeError::Jwks(err.to_string()))?;
         info!(url = %remote.url(), "JWKS fetched");
     }
-    let store = Store::connect(&config.database_url, config.database_max_connections)
-        .await
+    let store = Store::connect_with(
+        &config.database_url,
+        StoreOptions {
+            max_connections: config.database_max_connections,
+            sqlite_busy_timeout: config.sqlite_busy_timeout,
+        },
+    )
+    .await
         .map_err(ServeError::Database)?;
     let (stop, stopped) = watch::channel(false);
     let mut roster = Roster::new(

@@ -33,6 +33,7 @@ mod text;
 mod tls;
 mod validation;
 mod wire;
+mod writers;
 
 /// `.ci/run` sets `ROSTER_REQUIRE_POSTGRES=1`: then the PostgreSQL variants
 /// must have been built to run (`TEST_DATABASE_URL` set at build time), or
