@@ -30,12 +30,13 @@ pub struct Caller {
     /// The token has an `email` claim roster cannot use (too long, or with
     /// a control character): the calls that need an email refuse.
     pub email_unusable: bool,
-    /// `email_verified`
+    /// `email_verified` (see [`claims::EmailVerified`])
     pub email_verified: bool,
     /// `name`
     pub name: Option<String>,
-    /// The token's `scope` claim (space-separated; `scp` is not read):
-    /// what a service principal may do.
+    /// The token's scopes, from `scope` and `scp` (each a space-separated
+    /// string or an array; see [`claims::OneOrMany`]): what a service
+    /// principal may do.
     pub scopes: Vec<String>,
 }
 

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Caller,
-    claims::{self, EmailClaim},
+    claims::{self, EmailClaim, EmailVerified, OneOrMany},
     jwks::RemoteJwks,
 };
 use crate::domain::{Error, Reason, ids::UserId};
@@ -34,7 +34,9 @@ use crate::domain::{Error, Reason, ids::UserId};
 /// explicitly that this is a development setup.
 pub const DEVELOPMENT_SECRET: &str = "roster-development-secret-not-for-production";
 
-/// The claims roster reads.
+/// The claims roster reads, in the shapes identity providers send them
+/// ([`claims`] says which). `nbf` is checked by the verifier from the token
+/// itself and is not kept.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Claims {
     pub sub: String,
@@ -43,17 +45,36 @@ pub struct Claims {
     pub iat: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    #[serde(default)]
-    pub email_verified: bool,
+    /// Better Auth's JWT plugin puts the user as it stores it in its
+    /// tokens, so a portal's tokens say `emailVerified`: the same claim.
+    #[serde(default, alias = "emailVerified")]
+    pub email_verified: EmailVerified,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// OAuth-style space-separated scopes (`events.read authz.check`).
+    /// OAuth-style scopes (`events.read authz.check`, or an array).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
+    pub scope: Option<OneOrMany>,
+    /// The same as `scope`, under the name some providers use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scp: Option<OneOrMany>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<OneOrMany>,
+}
+
+impl Claims {
+    /// The distinct scopes of `scope` and `scp` together, in order.
+    fn scopes(&self) -> Vec<String> {
+        let mut seen = HashSet::new();
+        self.scope
+            .iter()
+            .chain(&self.scp)
+            .flat_map(OneOrMany::scopes)
+            .filter(|scope| seen.insert(*scope))
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 /// A key from the JWKS, with the one algorithm it may verify.
@@ -63,7 +84,7 @@ struct PublicKey {
     key: DecodingKey,
 }
 
-/// Clock skew allowed on `exp`.
+/// Clock skew allowed on `exp` and `nbf`.
 const LEEWAY_SECONDS: u64 = 30;
 /// The longest a verified token is trusted without verifying it again.
 const VERIFIED_TTL: Duration = Duration::from_secs(60);
@@ -310,7 +331,7 @@ impl TokenVerifier {
         }
     }
 
-    /// Checks signature, algorithm, expiry, and issuer/audience when
+    /// Checks signature, algorithm, `exp` and `nbf`, and issuer/audience when
     /// configured; returns the caller the token speaks for. Uses the keys
     /// in hand: see [`TokenVerifier::verify_refreshing`] for a JWKS URL.
     pub fn verify(&self, token: &str) -> Result<Caller, Error> {
@@ -361,12 +382,9 @@ impl TokenVerifier {
             user_id,
             email,
             email_unusable,
-            email_verified: claims.email_verified,
+            email_verified: claims.email_verified.0,
             name: claims::display_name(claims.name.as_deref()),
-            scopes: claims
-                .scope
-                .map(|s| s.split_whitespace().map(str::to_owned).collect())
-                .unwrap_or_default(),
+            scopes: claims.scopes(),
         };
         Ok((caller, claims.exp.saturating_add(LEEWAY_SECONDS)))
     }
@@ -376,6 +394,8 @@ impl TokenVerifier {
         let mut validation = Validation::new(algorithm);
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = LEEWAY_SECONDS;
+        // A token is not valid before its `nbf` (less the same leeway).
+        validation.validate_nbf = true;
         match &self.issuer {
             Some(iss) => {
                 validation.set_issuer(&[iss]);
@@ -506,11 +526,12 @@ pub fn mint_hs256(secret: &str, request: &TokenRequest) -> Result<String, KeyErr
         exp: now + request.ttl.as_secs(),
         iat: Some(now),
         email: request.email.clone(),
-        email_verified: request.email_verified,
+        email_verified: EmailVerified(request.email_verified),
         name: request.name.clone(),
-        scope: (!request.scopes.is_empty()).then(|| request.scopes.join(" ")),
+        scope: (!request.scopes.is_empty()).then(|| OneOrMany::One(request.scopes.join(" "))),
+        scp: None,
         iss: request.issuer.clone(),
-        aud: request.audience.clone(),
+        aud: request.audience.clone().map(OneOrMany::One),
     };
     let key = EncodingKey::from_secret(secret.as_bytes())
         .map_err(|err| KeyError(format!("unusable JWT secret: {err}")))?;
