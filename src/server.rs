@@ -128,7 +128,7 @@ pub async fn serve(
         },
     )
     .await
-        .map_err(ServeError::Database)?;
+    .map_err(ServeError::Database)?;
     let (stop, stopped) = watch::channel(false);
     let mut roster = Roster::new(
         store.clone(),
