@@ -34,7 +34,7 @@ use crate::{
         worker::{IdentityWorker, PortalHealth},
     },
     service::Roster,
-    store::{self, Store, lease::LeasePolicy},
+    store::{self, Store, StoreOptions, lease::LeasePolicy},
     telemetry,
     transport::{self, connect::ConnectLayer, cors, grpc_web::GrpcWebOnlyLayer, listener},
 };
@@ -119,9 +119,15 @@ pub async fn serve(
             .map_err(|err| ServeError::Jwks(err.to_string()))?;
         info!(url = %remote.url(), "JWKS fetched");
     }
-    let store = Store::connect(&config.database_url, config.database_max_connections)
-        .await
-        .map_err(ServeError::Database)?;
+    let store = Store::connect_with(
+        &config.database_url,
+        StoreOptions {
+            max_connections: config.database_max_connections,
+            sqlite_busy_timeout: config.sqlite_busy_timeout,
+        },
+    )
+    .await
+    .map_err(ServeError::Database)?;
     let (stop, stopped) = watch::channel(false);
     let mut roster = Roster::new(
         store.clone(),

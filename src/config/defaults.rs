@@ -9,6 +9,8 @@
 pub const LISTEN: &str = "127.0.0.1:50051";
 pub const DATABASE_URL: &str = "sqlite://data/roster.db?mode=rwc";
 pub const DATABASE_MAX_CONNECTIONS: u32 = 10;
+/// The same as `store::SQLITE_BUSY_TIMEOUT`, which the tools use.
+pub const SQLITE_BUSY_TIMEOUT: &str = "30s";
 
 /// `service.name` of exported spans.
 pub const OTEL_SERVICE_NAME: &str = "roster";

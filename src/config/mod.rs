@@ -61,6 +61,13 @@ pub struct Config {
     #[arg(long, env = "ROSTER_DATABASE_MAX_CONNECTIONS", default_value_t = defaults::DATABASE_MAX_CONNECTIONS,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub database_max_connections: u32,
+    /// SQLite only: how long a write waits for the database file's lock
+    /// while another process (`roster import`, a second server on the same
+    /// file) holds it, before the call fails as unavailable. roster's own
+    /// writes queue for its one writer connection and never wait here.
+    #[arg(long, env = "ROSTER_SQLITE_BUSY_TIMEOUT", default_value = defaults::SQLITE_BUSY_TIMEOUT,
+          value_parser = positive_duration)]
+    pub sqlite_busy_timeout: Duration,
     #[command(flatten)]
     pub jwt: JwtConfig,
     /// Accept the built-in development JWT secret on a non-loopback address.
@@ -244,6 +251,10 @@ mod tests {
         assert_eq!(
             config.max_owned_organizations,
             defaults::MAX_OWNED_ORGANIZATIONS
+        );
+        assert_eq!(
+            config.sqlite_busy_timeout,
+            crate::store::SQLITE_BUSY_TIMEOUT
         );
         assert!(config.validate().is_ok());
         let test = Config::with_database("sqlite::memory:");

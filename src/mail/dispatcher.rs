@@ -105,7 +105,8 @@ impl Dispatcher {
         let mut delivered = 0;
         loop {
             let lease = self.lease.new_lease();
-            let db = self.store.db();
+            // Claims, renewals and outcomes are writes: the writer's turn.
+            let db = self.store.writer();
             let batch = store::mail::claim_due(db, now(), &lease, BATCH).await?;
             if batch.is_empty() {
                 return Ok(delivered);

@@ -207,7 +207,8 @@ impl IdentityWorker {
     pub async fn deliver_now(&self, developer: &DeveloperId) -> Result<Option<Identity>, Error> {
         let lease = self.lease.new_lease();
         let claimed =
-            store::identity::claim_due(self.store.db(), now(), &lease, 1, Some(developer)).await?;
+            store::identity::claim_due(self.store.writer(), now(), &lease, 1, Some(developer))
+                .await?;
         let mut shown = None;
         for intent in claimed {
             shown = self.attempt(intent, &lease).await?.and_then(|a| a.identity);
@@ -226,7 +227,7 @@ impl IdentityWorker {
         loop {
             let lease = self.lease.new_lease();
             let batch =
-                store::identity::claim_due(self.store.db(), now(), &lease, BATCH, None).await?;
+                store::identity::claim_due(self.store.writer(), now(), &lease, BATCH, None).await?;
             if batch.is_empty() {
                 return Ok(Round::Done);
             }
@@ -248,8 +249,7 @@ impl IdentityWorker {
         intent: IdentityIntent,
         lease: &Lease,
     ) -> Result<Option<Attempt>, Error> {
-        let db = self.store.db();
-        if !store::identity::renew(db, &intent.developer_id, lease, now()).await? {
+        if !store::identity::renew(self.store.writer(), &intent.developer_id, lease, now()).await? {
             return Ok(None);
         }
         let Some(call) = intent.next_call() else {

@@ -76,7 +76,7 @@ impl Roster {
         loop {
             // No transaction: each delete is one statement that re-checks
             // the time, and a sweep with nothing to purge is one SELECT.
-            let count = store::slug::purge_lapsed(self.store.db(), now(), SWEEP_BATCH).await?;
+            let count = store::slug::purge_lapsed(self.store.writer(), now(), SWEEP_BATCH).await?;
             purged += count;
             if count < SWEEP_BATCH {
                 return Ok(purged);

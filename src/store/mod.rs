@@ -34,9 +34,6 @@ use tracing::info;
 
 use crate::domain::Error;
 
-/// How long a SQLite writer waits for the write lock before giving up.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Arbitrary but fixed key of the PostgreSQL advisory lock that serializes
 /// migrations when several replicas start at once.
 const MIGRATION_LOCK_KEY: i64 = 0x726f_7374_6572; // "roster"
@@ -53,45 +50,98 @@ fn count_change_log_reads(info: &sea_orm::metric::Info<'_>) {
     }
 }
 
+/// How long a caller waits for a pooled connection (on SQLite, for its turn
+/// at the writer) before the call fails as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How the pools are sized; [`Store::connect`] takes the defaults but for
+/// the pool size.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreOptions {
+    /// Most connections in the pool (on SQLite: of the readers' pool).
+    pub max_connections: u32,
+    /// How long an SQLite write waits for the file's write lock while
+    /// another process holds it. roster's own writers take turns on the one
+    /// writer connection before they reach the lock.
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl StoreOptions {
+    pub fn new(max_connections: u32) -> Self {
+        Self {
+            max_connections,
+            sqlite_busy_timeout: SQLITE_BUSY_TIMEOUT,
+        }
+    }
+}
+
+/// The default of `--sqlite-busy-timeout`.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The database roster keeps everything in.
+///
+/// SQLite allows one writer at a time per file. Left to themselves, writers
+/// on pooled connections collide on the file lock and retry it in SQLite's
+/// busy handler, which sleeps and polls: no queue, no fairness, and a
+/// writer can lose the race for seconds. So on an SQLite file every write
+/// goes through [`Store::writer`], a pool of exactly one connection whose
+/// waiters sqlx serves first come, first served; reads use the readers'
+/// pool beside it, which WAL lets run while a write is in progress and see
+/// every write committed before they began. On PostgreSQL (and an
+/// in-memory SQLite, which lives in one pool) both are the same pool, and
+/// row locks order the writers.
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    /// The one writer connection of an SQLite file; `None` where writes
+    /// share `db`.
+    sqlite_writer: Option<DatabaseConnection>,
 }
 
 impl Store {
     /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://...`) and
     /// applies every pending migration.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, Error> {
+        Self::connect_with(url, StoreOptions::new(max_connections)).await
+    }
+
+    /// [`Store::connect`] with every setting of the pools.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self, Error> {
         prepare_sqlite_directory(url)?;
-        let mut options = ConnectOptions::new(url);
-        options
-            .max_connections(max_connections)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .sqlx_logging(false)
-            // WAL lets readers run beside the one writer; writers queue on
-            // the lock for up to SQLITE_BUSY_TIMEOUT instead of failing.
-            .map_sqlx_sqlite_opts(|opts| {
-                opts.journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                    .foreign_keys(true)
-                    .create_if_missing(true)
-            });
-        let mut db = Database::connect(options).await?;
-        db.set_metric_callback(count_change_log_reads);
-        let store = Self { db };
+        let store = if is_sqlite_file(url) {
+            // The writer first: it creates the file and turns on WAL, which
+            // the readers then find.
+            let mut writer = Database::connect(pool_options(url, 1, options, true)).await?;
+            writer.set_metric_callback(count_change_log_reads);
+            let mut db =
+                Database::connect(pool_options(url, options.max_connections, options, false))
+                    .await?;
+            db.set_metric_callback(count_change_log_reads);
+            Self {
+                db,
+                sqlite_writer: Some(writer),
+            }
+        } else {
+            let mut db =
+                Database::connect(pool_options(url, options.max_connections, options, false))
+                    .await?;
+            db.set_metric_callback(count_change_log_reads);
+            Self {
+                db,
+                sqlite_writer: None,
+            }
+        };
         store.migrate().await?;
         Ok(store)
     }
 
     async fn migrate(&self) -> Result<(), Error> {
-        let backend = self.db.get_database_backend();
+        let writer = self.writer();
+        let backend = writer.get_database_backend();
         if backend == DbBackend::Postgres {
             // Session-level lock on one pooled connection: take a dedicated
             // transaction-scoped lock instead, so it cannot leak.
-            let txn = self.db.begin().await?;
+            let txn = writer.begin().await?;
             txn.execute_raw(Statement::from_sql_and_values(
                 backend,
                 "SELECT pg_advisory_xact_lock($1)",
@@ -101,15 +151,23 @@ impl Store {
             Migrator::up(&txn, None).await?;
             txn.commit().await?;
         } else {
-            Migrator::up(&self.db, None).await?;
+            Migrator::up(writer, None).await?;
         }
         info!(backend = ?backend, "database schema is up to date");
         Ok(())
     }
 
-    /// The pool, for reads that need no transaction.
+    /// The readers' pool, for reads that need no transaction.
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// The connection for a write that is one statement of its own, outside
+    /// a transaction (claiming, renewing or settling a lease, purging). On
+    /// SQLite the one writer connection, so it takes its turn with the
+    /// transactions; on PostgreSQL the pool.
+    pub fn writer(&self) -> &DatabaseConnection {
+        self.sqlite_writer.as_ref().unwrap_or(&self.db)
     }
 
     pub fn backend(&self) -> DbBackend {
@@ -118,16 +176,17 @@ impl Store {
 
     /// Begins a transaction that will write.
     ///
-    /// On SQLite it is `BEGIN IMMEDIATE`: it takes the database's write lock
-    /// up front, so writers are serialized and a read-then-write inside the
-    /// transaction can never act on a stale read. On PostgreSQL the
-    /// use-cases lock the rows they decide on (`SELECT ... FOR UPDATE`).
+    /// On SQLite it runs on the writer connection, after the writes queued
+    /// before it, and is `BEGIN IMMEDIATE`: it takes the database's write
+    /// lock up front (another process may hold it), so a read-then-write
+    /// inside the transaction can never act on a stale read. On PostgreSQL
+    /// the use-cases lock the rows they decide on (`SELECT ... FOR UPDATE`).
     pub async fn begin_write(&self) -> Result<DatabaseTransaction, Error> {
         let options = TransactionOptions {
             sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
-        Ok(self.db.begin_with_options(options).await?)
+        Ok(self.writer().begin_with_options(options).await?)
     }
 
     /// Checks the database answers.
@@ -137,20 +196,66 @@ impl Store {
 
     /// Closes every pooled connection.
     pub async fn close(&self) -> Result<(), Error> {
-        Ok(self.db.close_by_ref().await?)
+        self.db.close_by_ref().await?;
+        if let Some(writer) = &self.sqlite_writer {
+            writer.close_by_ref().await?;
+        }
+        Ok(())
     }
+
+    /// The writer's own pool (SQLite files), for the pool gauges.
+    pub fn sqlite_writer_pool(&self) -> Option<&sea_orm::sqlx::SqlitePool> {
+        self.sqlite_writer
+            .as_ref()
+            .map(DatabaseConnection::get_sqlite_connection_pool)
+    }
+}
+
+/// Options of one pool on `url`. The SQLite writer skips the liveness test
+/// before each use: a local file connection does not go away, and the test
+/// would be one more round trip on the path every write queues for.
+fn pool_options(
+    url: &str,
+    max_connections: u32,
+    options: StoreOptions,
+    sqlite_writer: bool,
+) -> ConnectOptions {
+    let mut pool = ConnectOptions::new(url);
+    pool.max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(!sqlite_writer)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(move |opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(options.sqlite_busy_timeout)
+                .foreign_keys(true)
+                .create_if_missing(true)
+        });
+    pool
+}
+
+/// Whether `url` names an SQLite database in a file, which separate pools
+/// can share (an in-memory one exists only inside its own pool).
+fn is_sqlite_file(url: &str) -> bool {
+    sqlite_path(url).is_some_and(|path| !path.is_empty() && path != ":memory:")
+        && !url.contains("mode=memory")
+}
+
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(rest.split('?').next().unwrap_or_default())
 }
 
 /// SQLite creates the file but not its directory: create `./data/` and
 /// friends so the default configuration works on a fresh checkout.
 fn prepare_sqlite_directory(url: &str) -> Result<(), Error> {
-    let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    else {
+    let Some(path) = sqlite_path(url) else {
         return Ok(());
     };
-    let path = rest.split('?').next().unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }

@@ -81,8 +81,12 @@ pub async fn sample_gauges(store: Store, interval: Duration, mut stop: watch::Re
                 (pool.size(), pool.num_idle())
             }
             _ => {
-                let pool = store.db().get_sqlite_connection_pool();
-                (pool.size(), pool.num_idle())
+                // The readers and, on a file, the one writer beside them.
+                let pools = std::iter::once(store.db().get_sqlite_connection_pool())
+                    .chain(store.sqlite_writer_pool());
+                pools.fold((0, 0), |(size, idle), pool| {
+                    (size + pool.size(), idle + pool.num_idle())
+                })
             }
         };
         let idle = u32::try_from(idle).unwrap_or(u32::MAX);

@@ -39,6 +39,7 @@ mod tls;
 mod traces;
 mod validation;
 mod wire;
+mod writers;
 
 /// `.ci/run` sets `ROSTER_REQUIRE_POSTGRES=1`: then the PostgreSQL variants
 /// must have been built to run (`TEST_DATABASE_URL` set at build time), or

@@ -91,7 +91,7 @@ pub async fn seed(store: &Store, shape: Shape) -> Result<Seeded, Error> {
             updated_at: Set(now),
         });
         users::Entity::insert_many(rows)
-            .exec_without_returning(store.db())
+            .exec_without_returning(store.writer())
             .await?;
     }
     let mut seeded = Seeded {
@@ -129,7 +129,7 @@ pub async fn seed(store: &Store, shape: Shape) -> Result<Seeded, Error> {
             }
         });
         organizations::Entity::insert_many(rows)
-            .exec_without_returning(store.db())
+            .exec_without_returning(store.writer())
             .await?;
         // Each organization's slug claim, as `store::organization::insert`
         // writes it: checks by slug resolve through these.
@@ -143,11 +143,11 @@ pub async fn seed(store: &Store, shape: Shape) -> Result<Seeded, Error> {
             }
         });
         organization_slugs::Entity::insert_many(claims)
-            .exec_without_returning(store.db())
+            .exec_without_returning(store.writer())
             .await?;
     }
     let mut pending = Vec::with_capacity(CHUNK);
-    let txn = store.db().begin().await?;
+    let txn = store.writer().begin().await?;
     for (k, org) in seeded.organizations.iter().enumerate() {
         let size = if k == 0 {
             shape.big_organization_members
