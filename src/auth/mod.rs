@@ -35,7 +35,8 @@ pub struct Caller {
     /// `name`
     pub name: Option<String>,
     /// The token's `scope` claim (space-separated; `scp` is not read):
-    /// what a service principal may do.
+    /// what a service principal may do. With one of roster's scopes the
+    /// caller is a service principal ([`Caller::is_service`]), not a person.
     pub scopes: Vec<String>,
 }
 
@@ -74,6 +75,13 @@ impl Caller {
 
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Whether this is a service principal: its token carries one of
+    /// roster's scopes ([`policy::SERVICE_SCOPES`]). A service is never a
+    /// person: it acts on organizations only through its scopes.
+    pub fn is_service(&self) -> bool {
+        policy::SERVICE_SCOPES.iter().any(|scope| self.has_scope(scope))
     }
 }
 

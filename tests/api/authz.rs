@@ -52,16 +52,23 @@ enum Caller {
     Outsider,
     /// Not a member; the fixture's pending invitation is addressed to them.
     Invitee,
+    /// A service principal with the scope `authz.check`.
+    Checker,
+    /// A service principal with the scope `events.read`, whose token also
+    /// has the verified email the fixture's invitation is addressed to.
+    Follower,
     /// No token at all.
     Anonymous,
 }
 
-const CALLERS: [Caller; 5] = [
+const CALLERS: [Caller; 7] = [
     Caller::Owner,
     Caller::Admin,
     Caller::Member,
     Caller::Outsider,
     Caller::Invitee,
+    Caller::Checker,
+    Caller::Follower,
 ];
 
 impl Caller {
@@ -72,48 +79,70 @@ impl Caller {
             Caller::Member => "member",
             Caller::Outsider => "outsider",
             Caller::Invitee => "invitee",
+            Caller::Checker => "checker",
+            // The invitee's address: a service is not a recipient either.
+            Caller::Follower => "invitee",
             Caller::Anonymous => "anonymous",
+        }
+    }
+
+    /// The scopes of a service principal; none for a person.
+    fn scopes(self) -> &'static [&'static str] {
+        match self {
+            Caller::Checker => &["authz.check"],
+            Caller::Follower => &["events.read"],
+            Caller::Owner
+            | Caller::Admin
+            | Caller::Member
+            | Caller::Outsider
+            | Caller::Invitee
+            | Caller::Anonymous => &[],
         }
     }
 }
 
 /// The expected outcome per caller, in the order of [`CALLERS`]:
-/// owner, admin, member, outsider, invitee. Written out by hand from the
-/// product's rules (the README's "Roles and rules"), not derived from the
-/// code under test.
-fn expected(action: Action) -> [Code; 5] {
+/// owner, admin, member, outsider, invitee, then the services: checker
+/// (`authz.check`), follower (`events.read`). Written out by hand from the
+/// product's rules (the README's "Roles and rules" and "Backend
+/// services"), not derived from the code under test.
+fn expected(action: Action) -> [Code; 7] {
     use Code::{NotFound as NF, Ok as OK, PermissionDenied as PD};
+    // A service principal is not a person: every RPC a scope does not open
+    // is refused to it (PERMISSION_DENIED), whatever it would be to a person.
+    let people = |p: [Code; 5]| [p[0], p[1], p[2], p[3], p[4], PD, PD];
     match action {
-        Action::CreateOrganization => [OK, OK, OK, OK, OK],
-        Action::GetOrganization => [OK, OK, OK, NF, NF],
-        Action::ListOrganizations => [OK, OK, OK, OK, OK],
-        Action::UpdateOrganization => [OK, OK, PD, NF, NF],
-        Action::DeleteOrganization => [OK, PD, PD, NF, NF],
-        Action::CheckSlug => [OK, OK, OK, OK, OK],
-        Action::SetActiveOrganization => [OK, OK, OK, NF, NF],
-        Action::GetActiveOrganization => [OK, OK, OK, OK, OK],
-        Action::ListMembers => [OK, OK, OK, NF, NF],
-        Action::GetMember => [OK, OK, OK, NF, NF],
-        Action::UpdateMemberRole => [OK, OK, PD, NF, NF],
-        Action::RemoveMember => [OK, OK, PD, NF, NF],
-        Action::LeaveOrganization => [OK, OK, OK, NF, NF],
-        Action::TransferOwnership => [OK, PD, PD, NF, NF],
-        Action::CreateInvitation => [OK, OK, PD, NF, NF],
-        Action::GetInvitation => [OK, OK, OK, NF, OK],
-        Action::ListInvitations => [OK, OK, OK, NF, NF],
-        Action::ListMyInvitations => [OK, OK, OK, OK, OK],
+        Action::CreateOrganization => people([OK, OK, OK, OK, OK]),
+        Action::GetOrganization => people([OK, OK, OK, NF, NF]),
+        Action::ListOrganizations => people([OK, OK, OK, OK, OK]),
+        Action::UpdateOrganization => people([OK, OK, PD, NF, NF]),
+        Action::DeleteOrganization => people([OK, PD, PD, NF, NF]),
+        Action::CheckSlug => people([OK, OK, OK, OK, OK]),
+        Action::SetActiveOrganization => people([OK, OK, OK, NF, NF]),
+        Action::GetActiveOrganization => people([OK, OK, OK, OK, OK]),
+        Action::ListMembers => people([OK, OK, OK, NF, NF]),
+        Action::GetMember => people([OK, OK, OK, NF, NF]),
+        Action::UpdateMemberRole => people([OK, OK, PD, NF, NF]),
+        Action::RemoveMember => people([OK, OK, PD, NF, NF]),
+        Action::LeaveOrganization => people([OK, OK, OK, NF, NF]),
+        Action::TransferOwnership => people([OK, PD, PD, NF, NF]),
+        Action::CreateInvitation => people([OK, OK, PD, NF, NF]),
+        Action::GetInvitation => people([OK, OK, OK, NF, OK]),
+        Action::ListInvitations => people([OK, OK, OK, NF, NF]),
+        Action::ListMyInvitations => people([OK, OK, OK, OK, OK]),
         // To anyone but its recipient, an invitation does not exist (issue 9, item 12).
-        Action::AcceptInvitation => [NF, NF, NF, NF, OK],
-        Action::RejectInvitation => [NF, NF, NF, NF, OK],
-        Action::CancelInvitation => [OK, OK, PD, NF, NF],
-        Action::ResendInvitation => [OK, OK, PD, NF, NF],
+        Action::AcceptInvitation => people([NF, NF, NF, NF, OK]),
+        Action::RejectInvitation => people([NF, NF, NF, NF, OK]),
+        Action::CancelInvitation => people([OK, OK, PD, NF, NF]),
+        Action::ResendInvitation => people([OK, OK, PD, NF, NF]),
         // People, whatever their role, are not service principals with `events.read`.
-        Action::StreamEvents => [PD, PD, PD, PD, PD],
-        Action::ListEvents => [PD, PD, PD, PD, PD],
-        Action::ListAuditEvents => [OK, OK, PD, NF, NF],
-        // Anyone may check their own permissions (the answer may be "no").
-        Action::CheckPermission => [OK, OK, OK, OK, OK],
-        Action::BatchCheckPermissions => [OK, OK, OK, OK, OK],
+        Action::StreamEvents => [PD, PD, PD, PD, PD, PD, OK],
+        Action::ListEvents => [PD, PD, PD, PD, PD, PD, OK],
+        Action::ListAuditEvents => people([OK, OK, PD, NF, NF]),
+        // A person may check their own permissions (the answer may be "no");
+        // a service needs `authz.check`.
+        Action::CheckPermission => [OK, OK, OK, OK, OK, OK, PD],
+        Action::BatchCheckPermissions => [OK, OK, OK, OK, OK, OK, PD],
     }
 }
 
@@ -150,6 +179,11 @@ async fn call(
 ) -> Result<(), Status> {
     let token = match caller {
         Caller::Anonymous => None,
+        _ if !caller.scopes().is_empty() => Some(crate::services::service_token(
+            app,
+            caller.user(),
+            caller.scopes(),
+        )),
         _ => Some(app.token(caller.user())),
     };
     let mut orgs = app.orgs_with_token(token.as_deref());

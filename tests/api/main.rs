@@ -27,6 +27,7 @@ mod provider_sync;
 mod races;
 mod reflection;
 mod scratch;
+mod services;
 mod slugs;
 mod smtp;
 mod text;
