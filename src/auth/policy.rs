@@ -22,8 +22,9 @@ pub enum Requirement {
     MemberOrRecipient(Permission),
     /// No person: only service principals (with the scope of [`ServiceAccess`]).
     ServicesOnly,
-    /// A person asking about themself (services: about anyone, with the scope).
-    OnlySelf,
+    /// A person asking about themself, refused about others with this
+    /// reason (services: about anyone, with the scope).
+    OnlySelf(Reason),
 }
 
 /// What a service principal calling an RPC must hold. A service is not a
@@ -43,10 +44,18 @@ pub const AUTHZ_CHECK: &str = "authz.check";
 /// Scope of service principals that follow the change log (the Provider Portal).
 pub const EVENTS_READ: &str = "events.read";
 
+/// Scope of services that read any organization, its members and
+/// invitations, and any user's organizations.
+pub const ORGANIZATIONS_READ: &str = "organizations.read";
+
+/// Scope of platform administration. Reserved: it opens no RPC yet, but a
+/// token carrying it is a service principal's, never a person's.
+pub const ORGANIZATIONS_ADMIN: &str = "organizations.admin";
+
 /// Every scope roster grants. A token carrying one of them is a service
 /// principal's; other scopes (an identity provider's `openid email`) are
 /// not roster's and leave a person a person.
-pub const SERVICE_SCOPES: &[&str] = &[AUTHZ_CHECK, EVENTS_READ];
+pub const SERVICE_SCOPES: &[&str] = &[AUTHZ_CHECK, EVENTS_READ, ORGANIZATIONS_READ, ORGANIZATIONS_ADMIN];
 
 macro_rules! actions {
     ($($service:literal => { $($variant:ident),+ $(,)? })+) => {
@@ -92,29 +101,33 @@ impl Action {
     #[deny(clippy::wildcard_enum_match_arm)]
     pub fn rule(self) -> (Requirement, ServiceAccess) {
         use Permission as P;
+        use Reason::{OnlyOwnOrganizations, OnlyOwnPermissions};
         use Requirement::{
             Authenticated, Member, MemberOrRecipient, OnlySelf, Recipient, ServicesOnly,
         };
         use ServiceAccess::{Refused, Scope};
         match self {
             Action::CreateOrganization => (Authenticated, Refused),
-            Action::GetOrganization => (Member(P::OrganizationRead), Refused),
-            Action::ListOrganizations => (Authenticated, Refused),
+            Action::GetOrganization => (Member(P::OrganizationRead), Scope(ORGANIZATIONS_READ)),
+            Action::ListOrganizations => (OnlySelf(OnlyOwnOrganizations), Scope(ORGANIZATIONS_READ)),
             Action::UpdateOrganization => (Member(P::OrganizationUpdate), Refused),
             Action::DeleteOrganization => (Member(P::OrganizationDelete), Refused),
             Action::CheckSlug => (Authenticated, Refused),
             Action::SetActiveOrganization => (Member(P::OrganizationRead), Refused),
             Action::GetActiveOrganization => (Authenticated, Refused),
-            Action::ListMembers => (Member(P::MembersRead), Refused),
-            Action::GetMember => (Member(P::MembersRead), Refused),
+            Action::ListMembers => (Member(P::MembersRead), Scope(ORGANIZATIONS_READ)),
+            Action::GetMember => (Member(P::MembersRead), Scope(ORGANIZATIONS_READ)),
             Action::UpdateMemberRole => (Member(P::MembersManage), Refused),
             Action::RemoveMember => (Member(P::MembersManage), Refused),
             // Any member may leave (owners only if another owner stays).
             Action::LeaveOrganization => (Member(P::OrganizationRead), Refused),
             Action::TransferOwnership => (Member(P::OwnersManage), Refused),
             Action::CreateInvitation => (Member(P::InvitationsManage), Refused),
-            Action::GetInvitation => (MemberOrRecipient(P::InvitationsRead), Refused),
-            Action::ListInvitations => (Member(P::InvitationsRead), Refused),
+            Action::GetInvitation => (
+                MemberOrRecipient(P::InvitationsRead),
+                Scope(ORGANIZATIONS_READ),
+            ),
+            Action::ListInvitations => (Member(P::InvitationsRead), Scope(ORGANIZATIONS_READ)),
             Action::ListMyInvitations => (Authenticated, Refused),
             Action::AcceptInvitation => (Recipient, Refused),
             Action::RejectInvitation => (Recipient, Refused),
@@ -123,8 +136,8 @@ impl Action {
             Action::StreamEvents => (ServicesOnly, Scope(EVENTS_READ)),
             Action::ListEvents => (ServicesOnly, Scope(EVENTS_READ)),
             Action::ListAuditEvents => (Member(P::AuditRead), Refused),
-            Action::CheckPermission => (OnlySelf, Scope(AUTHZ_CHECK)),
-            Action::BatchCheckPermissions => (OnlySelf, Scope(AUTHZ_CHECK)),
+            Action::CheckPermission => (OnlySelf(OnlyOwnPermissions), Scope(AUTHZ_CHECK)),
+            Action::BatchCheckPermissions => (OnlySelf(OnlyOwnPermissions), Scope(AUTHZ_CHECK)),
         }
     }
 
@@ -160,11 +173,7 @@ impl Action {
 /// in an organization is decided later, by the use-case, with their role.
 pub fn admit(caller: &Caller, action: Action) -> Result<(), Error> {
     if caller.is_service() {
-        return match action.service_access() {
-            ServiceAccess::Scope(scope) if caller.has_scope(scope) => Ok(()),
-            ServiceAccess::Scope(_) => Err(Error::PermissionDenied(Reason::MissingScope)),
-            ServiceAccess::Refused => Err(Error::PermissionDenied(Reason::PeopleOnly)),
-        };
+        return authorize_scope(caller, action);
     }
     match action.requirement() {
         Requirement::ServicesOnly => Err(Error::PermissionDenied(Reason::MissingScope)),
@@ -172,7 +181,7 @@ pub fn admit(caller: &Caller, action: Action) -> Result<(), Error> {
         | Requirement::Member(_)
         | Requirement::Recipient
         | Requirement::MemberOrRecipient(_)
-        | Requirement::OnlySelf => Ok(()),
+        | Requirement::OnlySelf(_) => Ok(()),
     }
 }
 
@@ -187,7 +196,7 @@ pub fn authorize(action: Action, role: Option<Role>) -> Result<Role, Error> {
         Requirement::Authenticated
         | Requirement::Recipient
         | Requirement::ServicesOnly
-        | Requirement::OnlySelf => {
+        | Requirement::OnlySelf(_) => {
             return Err(Error::internal(format!(
                 "{action:?} is not authorized by organization role"
             )));
@@ -209,14 +218,12 @@ pub fn may_see_invitation_link(role: Option<Role>, recipient: bool) -> bool {
 }
 
 /// Checks that the caller is a service principal whose token carries the
-/// scope `action` opens to services.
+/// scope `action` opens to services (a person never does).
 pub fn authorize_scope(caller: &Caller, action: Action) -> Result<(), Error> {
     match action.service_access() {
         ServiceAccess::Scope(scope) if caller.is_service() && caller.has_scope(scope) => Ok(()),
         ServiceAccess::Scope(_) => Err(Error::PermissionDenied(Reason::MissingScope)),
-        ServiceAccess::Refused => Err(Error::internal(format!(
-            "{action:?} is not authorized by scope"
-        ))),
+        ServiceAccess::Refused => Err(Error::PermissionDenied(Reason::PeopleOnly)),
     }
 }
 
@@ -228,8 +235,8 @@ pub fn authorize_subject(caller: &Caller, action: Action, subject: &UserId) -> R
         return authorize_scope(caller, action);
     }
     match action.requirement() {
-        Requirement::OnlySelf if *subject == caller.user_id => Ok(()),
-        Requirement::OnlySelf => Err(Error::PermissionDenied(Reason::OnlyOwnPermissions)),
+        Requirement::OnlySelf(_) if *subject == caller.user_id => Ok(()),
+        Requirement::OnlySelf(reason) => Err(Error::PermissionDenied(reason)),
         Requirement::Authenticated
         | Requirement::Member(_)
         | Requirement::Recipient

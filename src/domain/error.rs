@@ -21,6 +21,7 @@ pub enum Reason {
     OwnerRoleRequired,
     MissingScope,
     OnlyOwnPermissions,
+    OnlyOwnOrganizations,
     PeopleOnly,
     // Conflicts
     SlugTaken,
@@ -58,6 +59,7 @@ impl Reason {
             Reason::OwnerRoleRequired => "OWNER_ROLE_REQUIRED",
             Reason::MissingScope => "MISSING_SCOPE",
             Reason::OnlyOwnPermissions => "CAN_ONLY_CHECK_OWN_PERMISSIONS",
+            Reason::OnlyOwnOrganizations => "CAN_ONLY_LIST_OWN_ORGANIZATIONS",
             Reason::PeopleOnly => "SERVICE_PRINCIPAL_NOT_ALLOWED",
             Reason::SlugTaken => "ORGANIZATION_SLUG_ALREADY_TAKEN",
             Reason::AlreadyMember => "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
@@ -96,6 +98,10 @@ impl Reason {
             Reason::MissingScope => "this service principal lacks the scope this call needs",
             Reason::OnlyOwnPermissions => {
                 "without the authz.check scope, a caller may check only their own permissions"
+            }
+            Reason::OnlyOwnOrganizations => {
+                "without the organizations.read scope, a caller may list only their own \
+                 organizations"
             }
             Reason::PeopleOnly => {
                 "this call acts for a signed-in person; a service principal is never a member \

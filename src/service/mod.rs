@@ -36,7 +36,7 @@ pub use read_cache::ReadCache;
 use crate::{
     auth::{
         Caller,
-        policy::{Action, authorize},
+        policy::{Action, authorize, authorize_scope},
     },
     domain::{
         Error, Resource,
@@ -133,18 +133,30 @@ impl Roster {
         Ok(())
     }
 
-    /// Authorizes a read: the caller's role in `organization` must allow `action`.
+    /// Authorizes a read of `organization`: a person's role in it must
+    /// allow `action`; a service principal needs the scope the policy
+    /// names for it, and the organization must exist. The person's role,
+    /// or `None` for a service (which is never a member).
     async fn authorize_read(
         &self,
         caller: &Caller,
         action: Action,
         organization: OrganizationId,
-    ) -> Result<Role, Error> {
+    ) -> Result<Option<Role>, Error> {
+        let db = self.store.db();
+        if caller.is_service() {
+            authorize_scope(caller, action)?;
+            self.cache
+                .organization(db, organization)
+                .await?
+                .ok_or(Error::NotFound(Resource::Organization))?;
+            return Ok(None);
+        }
         let role = self
             .cache
-            .role(self.store.db(), organization, &caller.user_id, None)
+            .role(db, organization, &caller.user_id, None)
             .await?;
-        authorize(action, role)
+        authorize(action, role).map(Some)
     }
 
     /// Starts a write on `organization`: opens the transaction, locks the

@@ -57,11 +57,13 @@ enum Caller {
     /// A service principal with the scope `events.read`, whose token also
     /// has the verified email the fixture's invitation is addressed to.
     Follower,
+    /// A service principal with the scope `organizations.read`.
+    Reader,
     /// No token at all.
     Anonymous,
 }
 
-const CALLERS: [Caller; 7] = [
+const CALLERS: [Caller; 8] = [
     Caller::Owner,
     Caller::Admin,
     Caller::Member,
@@ -69,6 +71,7 @@ const CALLERS: [Caller; 7] = [
     Caller::Invitee,
     Caller::Checker,
     Caller::Follower,
+    Caller::Reader,
 ];
 
 impl Caller {
@@ -82,6 +85,7 @@ impl Caller {
             Caller::Checker => "checker",
             // The invitee's address: a service is not a recipient either.
             Caller::Follower => "invitee",
+            Caller::Reader => "reader",
             Caller::Anonymous => "anonymous",
         }
     }
@@ -91,6 +95,7 @@ impl Caller {
         match self {
             Caller::Checker => &["authz.check"],
             Caller::Follower => &["events.read"],
+            Caller::Reader => &["organizations.read"],
             Caller::Owner
             | Caller::Admin
             | Caller::Member
@@ -103,32 +108,34 @@ impl Caller {
 
 /// The expected outcome per caller, in the order of [`CALLERS`]:
 /// owner, admin, member, outsider, invitee, then the services: checker
-/// (`authz.check`), follower (`events.read`). Written out by hand from the
+/// (`authz.check`), follower (`events.read`), reader (`organizations.read`). Written out by hand from the
 /// product's rules (the README's "Roles and rules" and "Backend
 /// services"), not derived from the code under test.
-fn expected(action: Action) -> [Code; 7] {
+fn expected(action: Action) -> [Code; 8] {
     use Code::{NotFound as NF, Ok as OK, PermissionDenied as PD};
     // A service principal is not a person: every RPC a scope does not open
     // is refused to it (PERMISSION_DENIED), whatever it would be to a person.
-    let people = |p: [Code; 5]| [p[0], p[1], p[2], p[3], p[4], PD, PD];
+    let people = |p: [Code; 5]| [p[0], p[1], p[2], p[3], p[4], PD, PD, PD];
+    // ... and what `organizations.read` opens: reads of any organization.
+    let readable = |p: [Code; 5]| [p[0], p[1], p[2], p[3], p[4], PD, PD, OK];
     match action {
         Action::CreateOrganization => people([OK, OK, OK, OK, OK]),
-        Action::GetOrganization => people([OK, OK, OK, NF, NF]),
-        Action::ListOrganizations => people([OK, OK, OK, OK, OK]),
+        Action::GetOrganization => readable([OK, OK, OK, NF, NF]),
+        Action::ListOrganizations => readable([OK, OK, OK, OK, OK]),
         Action::UpdateOrganization => people([OK, OK, PD, NF, NF]),
         Action::DeleteOrganization => people([OK, PD, PD, NF, NF]),
         Action::CheckSlug => people([OK, OK, OK, OK, OK]),
         Action::SetActiveOrganization => people([OK, OK, OK, NF, NF]),
         Action::GetActiveOrganization => people([OK, OK, OK, OK, OK]),
-        Action::ListMembers => people([OK, OK, OK, NF, NF]),
-        Action::GetMember => people([OK, OK, OK, NF, NF]),
+        Action::ListMembers => readable([OK, OK, OK, NF, NF]),
+        Action::GetMember => readable([OK, OK, OK, NF, NF]),
         Action::UpdateMemberRole => people([OK, OK, PD, NF, NF]),
         Action::RemoveMember => people([OK, OK, PD, NF, NF]),
         Action::LeaveOrganization => people([OK, OK, OK, NF, NF]),
         Action::TransferOwnership => people([OK, PD, PD, NF, NF]),
         Action::CreateInvitation => people([OK, OK, PD, NF, NF]),
-        Action::GetInvitation => people([OK, OK, OK, NF, OK]),
-        Action::ListInvitations => people([OK, OK, OK, NF, NF]),
+        Action::GetInvitation => readable([OK, OK, OK, NF, OK]),
+        Action::ListInvitations => readable([OK, OK, OK, NF, NF]),
         Action::ListMyInvitations => people([OK, OK, OK, OK, OK]),
         // To anyone but its recipient, an invitation does not exist (issue 9, item 12).
         Action::AcceptInvitation => people([NF, NF, NF, NF, OK]),
@@ -136,13 +143,13 @@ fn expected(action: Action) -> [Code; 7] {
         Action::CancelInvitation => people([OK, OK, PD, NF, NF]),
         Action::ResendInvitation => people([OK, OK, PD, NF, NF]),
         // People, whatever their role, are not service principals with `events.read`.
-        Action::StreamEvents => [PD, PD, PD, PD, PD, PD, OK],
-        Action::ListEvents => [PD, PD, PD, PD, PD, PD, OK],
+        Action::StreamEvents => [PD, PD, PD, PD, PD, PD, OK, PD],
+        Action::ListEvents => [PD, PD, PD, PD, PD, PD, OK, PD],
         Action::ListAuditEvents => people([OK, OK, PD, NF, NF]),
         // A person may check their own permissions (the answer may be "no");
         // a service needs `authz.check`.
-        Action::CheckPermission => [OK, OK, OK, OK, OK, OK, PD],
-        Action::BatchCheckPermissions => [OK, OK, OK, OK, OK, OK, PD],
+        Action::CheckPermission => [OK, OK, OK, OK, OK, OK, PD, PD],
+        Action::BatchCheckPermissions => [OK, OK, OK, OK, OK, OK, PD, PD],
     }
 }
 
@@ -213,8 +220,16 @@ async fn call(
             })
             .await
             .map(drop),
+        // A service has no organizations of its own: it names a user.
         Action::ListOrganizations => orgs
-            .list_organizations(pb::ListOrganizationsRequest::default())
+            .list_organizations(pb::ListOrganizationsRequest {
+                user_id: if caller.scopes().is_empty() {
+                    String::new()
+                } else {
+                    "member".into()
+                },
+                ..Default::default()
+            })
             .await
             .map(drop),
         Action::UpdateOrganization => orgs

@@ -92,10 +92,11 @@ async fn a_service_token_cannot_act_as_a_person_and_changes_nothing(backend: Bac
             })
             .await;
         assert_error(cleared, Code::PermissionDenied, "SERVICE_PRINCIPAL_NOT_ALLOWED");
+        // Listing a user's organizations is what `organizations.read` is for.
         let mine = orgs
             .list_organizations(pb::ListOrganizationsRequest::default())
             .await;
-        assert_error(mine, Code::PermissionDenied, "SERVICE_PRINCIPAL_NOT_ALLOWED");
+        assert_error(mine, Code::PermissionDenied, "MISSING_SCOPE");
         let my_invitations = members
             .list_my_invitations(pb::ListMyInvitationsRequest::default())
             .await;
