@@ -27,7 +27,10 @@ use super::{
     claims::{self, EmailClaim},
     jwks::RemoteJwks,
 };
-use crate::domain::{Error, Reason, ids::UserId};
+use crate::domain::{
+    Error, Reason,
+    ids::{OrganizationId, UserId},
+};
 
 /// The secret roster uses when none is configured. It is public (it is in
 /// this file), so roster refuses it on a non-loopback address unless told
@@ -50,10 +53,45 @@ pub struct Claims {
     /// OAuth-style space-separated scopes (`events.read authz.check`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The organizations a service principal's token is limited to: one
+    /// id, or a list of them. Read only on service principals' tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<OneOrMany>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
+}
+
+/// A claim that holds one string or a list of them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn values(&self) -> &[String] {
+        match self {
+            OneOrMany::One(one) => std::slice::from_ref(one),
+            OneOrMany::Many(many) => many,
+        }
+    }
+}
+
+/// The organizations an `org_id` claim names. A token whose claim cannot
+/// be read as organization ids (or names none) is refused rather than
+/// read as "no limit": a limit is never lost to a typo.
+fn organization_limit(claim: &OneOrMany) -> Result<Vec<OrganizationId>, Refusal> {
+    let values = claim.values();
+    if values.is_empty() {
+        return Err(Refusal::Invalid);
+    }
+    values
+        .iter()
+        .map(|value| OrganizationId::parse("org_id", value).map_err(|_| Refusal::Invalid))
+        .collect()
 }
 
 /// A key from the JWKS, with the one algorithm it may verify.
@@ -357,7 +395,7 @@ impl TokenVerifier {
             EmailClaim::Usable(email) => (Some(email), false),
             EmailClaim::Unusable => (None, true),
         };
-        let caller = Caller {
+        let mut caller = Caller {
             user_id,
             email,
             email_unusable,
@@ -367,7 +405,16 @@ impl TokenVerifier {
                 .scope
                 .map(|s| s.split_whitespace().map(str::to_owned).collect())
                 .unwrap_or_default(),
+            organizations: None,
         };
+        // People are limited by their memberships; an `org_id` in a
+        // person's token (some identity providers put their own there) is
+        // not roster's to read.
+        if caller.is_service()
+            && let Some(claim) = &claims.org_id
+        {
+            caller.organizations = Some(organization_limit(claim)?);
+        }
         Ok((caller, claims.exp.saturating_add(LEEWAY_SECONDS)))
     }
 
@@ -430,7 +477,11 @@ fn entry_weight(token: &str, (caller, _): &(Caller, u64)) -> u32 {
             .scopes
             .iter()
             .map(|scope| scope.len() + std::mem::size_of::<String>())
-            .sum::<usize>();
+            .sum::<usize>()
+        + caller
+            .organizations
+            .as_ref()
+            .map_or(0, |ids| ids.len() * std::mem::size_of::<OrganizationId>());
     let bytes = token.len() + claims + ENTRY_OVERHEAD_BYTES;
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }
@@ -493,6 +544,8 @@ pub struct TokenRequest {
     pub name: Option<String>,
     pub email_verified: bool,
     pub scopes: Vec<String>,
+    /// Organization ids for the `org_id` claim (one: a string; more: a list).
+    pub organizations: Vec<String>,
     pub issuer: Option<String>,
     pub audience: Option<String>,
     pub ttl: Duration,
@@ -509,6 +562,11 @@ pub fn mint_hs256(secret: &str, request: &TokenRequest) -> Result<String, KeyErr
         email_verified: request.email_verified,
         name: request.name.clone(),
         scope: (!request.scopes.is_empty()).then(|| request.scopes.join(" ")),
+        org_id: match request.organizations.as_slice() {
+            [] => None,
+            [one] => Some(OneOrMany::One(one.clone())),
+            many => Some(OneOrMany::Many(many.to_vec())),
+        },
         iss: request.issuer.clone(),
         aud: request.audience.clone(),
     };
@@ -518,7 +576,8 @@ pub fn mint_hs256(secret: &str, request: &TokenRequest) -> Result<String, KeyErr
         .map_err(|err| KeyError(format!("cannot sign the token: {err}")))
 }
 
-/// Distinct scopes, in order.
+/// Distinct values of a repeatable, space- or comma-separated option
+/// (`--scope`, `--org-id`), in order.
 pub fn parse_scopes(values: &[String]) -> Vec<String> {
     let mut seen = HashSet::new();
     values

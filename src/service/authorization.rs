@@ -81,7 +81,9 @@ impl Roster {
                     self.cache.resolve_slug(db, slug.as_str(), at_least).await?
                 }
             };
-            let Some(organization) = organization else {
+            // Outside the organizations a token is limited to, every
+            // check is an outsider's "no", as for an unknown organization.
+            let Some(organization) = organization.filter(|id| caller.reaches(*id)) else {
                 answers.push(CheckAnswer::OUTSIDER);
                 continue;
             };

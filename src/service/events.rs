@@ -46,7 +46,8 @@ pub struct AuditQuery {
 }
 
 impl Roster {
-    /// A page of the log after `cursor`, for consumers that poll.
+    /// A page of the log after `cursor`, for consumers that poll. A token
+    /// limited to some organizations sees only their events.
     #[instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn list_events(
         &self,
@@ -55,7 +56,8 @@ impl Roster {
         limit: u64,
     ) -> Result<Vec<Event>, Error> {
         authorize_scope(caller, Action::ListEvents)?;
-        store::event::list_after(self.store.db(), cursor, limit).await
+        let only = caller.organizations.as_deref();
+        store::event::list_after(self.store.db(), cursor, limit, only).await
     }
 
     /// Everything after `cursor`, then each new event as it commits.
@@ -65,7 +67,9 @@ impl Roster {
         mut cursor: EventCursor,
     ) -> Result<EventStream, Error> {
         authorize_scope(caller, Action::StreamEvents)?;
+        let only = caller.organizations.clone();
         let stream = async_stream::try_stream! {
+            let only = only.as_deref();
             let mut wake = self.events.subscribe();
             let mut stop = self.stop.clone();
             loop {
@@ -78,7 +82,8 @@ impl Roster {
                 // Mark wake-ups seen *before* reading: one that arrives
                 // while we read makes the wait below return at once.
                 wake.borrow_and_update();
-                let batch = store::event::list_after(self.store.db(), cursor, STREAM_BATCH).await?;
+                let batch =
+                    store::event::list_after(self.store.db(), cursor, STREAM_BATCH, only).await?;
                 if !batch.is_empty() {
                     for event in batch {
                         cursor = event.cursor;
@@ -86,7 +91,7 @@ impl Roster {
                     }
                     continue;
                 }
-                let delay = if store::event::exists_after(self.store.db(), cursor).await? {
+                let delay = if store::event::exists_after(self.store.db(), cursor, only).await? {
                     HELD_BACK_RETRY
                 } else {
                     SAFETY_POLL

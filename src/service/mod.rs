@@ -135,7 +135,8 @@ impl Roster {
 
     /// Authorizes a read of `organization`: a person's role in it must
     /// allow `action`; a service principal needs the scope the policy
-    /// names for it, and the organization must exist. The person's role,
+    /// names for it, and the organization must exist and be one its token
+    /// reaches. The person's role,
     /// or `None` for a service (which is never a member).
     async fn authorize_read(
         &self,
@@ -146,6 +147,10 @@ impl Roster {
         let db = self.store.db();
         if caller.is_service() {
             authorize_scope(caller, action)?;
+            // Outside a token's organizations, as if there were none.
+            if !caller.reaches(organization) {
+                return Err(Error::NotFound(Resource::Organization));
+            }
             self.cache
                 .organization(db, organization)
                 .await?

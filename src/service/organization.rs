@@ -303,7 +303,8 @@ impl Roster {
         } else {
             page
         };
-        let rows = store::membership::list_for_user(db, &user, &page).await?;
+        let only = caller.organizations.as_deref();
+        let rows = store::membership::list_for_user(db, &user, only, &page).await?;
         let page = page.finish(rows, |(id, _)| id.0).map(|(_, org)| org);
         let mut images = if include_logos {
             store::organization::logo_images(db, page.items.iter().map(|e| &e.organization)).await?

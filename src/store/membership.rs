@@ -72,16 +72,21 @@ pub async fn find(
         .transpose()
 }
 
-/// A page of `user`'s organizations, in the order they joined them.
+/// A page of `user`'s organizations, in the order they joined them;
+/// with `only`, of those among them.
 #[instrument(skip(conn, page))]
 pub async fn list_for_user(
     conn: &impl ConnectionTrait,
     user: &UserId,
+    only: Option<&[OrganizationId]>,
     page: &PageRequest,
 ) -> Result<Vec<(MembershipId, UserOrganization)>, Error> {
     let mut query = memberships::Entity::find()
         .find_also_related(organizations::Entity)
         .filter(memberships::Column::UserId.eq(user.as_str()));
+    if let Some(only) = only {
+        query = query.filter(memberships::Column::OrganizationId.is_in(only.iter().map(|id| id.0)));
+    }
     if let Some(after) = page.after {
         query = query.filter(memberships::Column::Id.gt(after));
     }
