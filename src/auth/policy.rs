@@ -91,7 +91,7 @@ actions! {
         StreamEvents, ListEvents, ListAuditEvents,
     }
     "roster.v1.AuthorizationService" => {
-        CheckPermission, BatchCheckPermissions,
+        CheckPermission, BatchCheckPermissions, LookupOrganizations, LookupUsers,
     }
 }
 
@@ -138,6 +138,8 @@ impl Action {
             Action::ListAuditEvents => (Member(P::AuditRead), Refused),
             Action::CheckPermission => (OnlySelf(OnlyOwnPermissions), Scope(AUTHZ_CHECK)),
             Action::BatchCheckPermissions => (OnlySelf(OnlyOwnPermissions), Scope(AUTHZ_CHECK)),
+            Action::LookupOrganizations => (OnlySelf(OnlyOwnPermissions), Scope(AUTHZ_CHECK)),
+            Action::LookupUsers => (ServicesOnly, Scope(AUTHZ_CHECK)),
         }
     }
 

@@ -60,7 +60,8 @@ impl CheckAnswer {
 }
 
 impl Roster {
-    /// Answers `checks` in order, from state no older than `at_least`.
+    /// Answers `checks` in order, from state no older than `at_least`, with
+    /// the revision the answers reflect at least.
     #[instrument(skip_all, fields(user_id = %caller.user_id, checks = checks.len()))]
     pub async fn check_permissions(
         &self,
@@ -68,11 +69,12 @@ impl Roster {
         action: Action,
         checks: &[CheckInput],
         at_least: Option<EventCursor>,
-    ) -> Result<Vec<CheckAnswer>, Error> {
+    ) -> Result<(Vec<CheckAnswer>, EventCursor), Error> {
         for check in checks {
             authorize_subject(caller, action, &check.user)?;
         }
         let db = self.store.db();
+        let revision = self.cache.evaluated_at(db, at_least).await?;
         let mut answers = Vec::with_capacity(checks.len());
         for check in checks {
             let organization = match &check.organization {
@@ -102,6 +104,6 @@ impl Roster {
                 organization: found.map(|org| (org.id, org.developer_id)),
             });
         }
-        Ok(answers)
+        Ok((answers, revision))
     }
 }

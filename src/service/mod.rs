@@ -13,6 +13,7 @@ mod authorization;
 mod events;
 mod expiry;
 mod invitation;
+mod lookup;
 mod membership;
 mod organization;
 mod read_cache;
@@ -27,6 +28,7 @@ pub use crate::signal::Signal;
 pub use authorization::{CheckAnswer, CheckInput, OrganizationRef};
 pub use events::{AuditQuery, EventStream};
 pub use invitation::InvitationFilter;
+pub use lookup::{OrganizationLookup, UserLookup};
 pub use membership::MemberQuery;
 pub use organization::{
     NewOrganization, OrganizationDetail, OrganizationKey, OrganizationUpdate, SlugAvailability,

@@ -304,7 +304,7 @@ impl Roster {
             page
         };
         let only = caller.organizations.as_deref();
-        let rows = store::membership::list_for_user(db, &user, only, &page).await?;
+        let rows = store::membership::list_for_user(db, &user, &Role::ALL, only, &page).await?;
         let page = page.finish(rows, |(id, _)| id.0).map(|(_, org)| org);
         let mut images = if include_logos {
             store::organization::logo_images(db, page.items.iter().map(|e| &e.organization)).await?
