@@ -59,11 +59,16 @@ enum Caller {
     Follower,
     /// A service principal with the scope `organizations.read`.
     Reader,
+    /// A service principal with all of them, limited to the fixture's
+    /// organization (its token's `org_id`).
+    Inside,
+    /// The same, limited to another organization.
+    Outside,
     /// No token at all.
     Anonymous,
 }
 
-const CALLERS: [Caller; 8] = [
+const CALLERS: [Caller; 10] = [
     Caller::Owner,
     Caller::Admin,
     Caller::Member,
@@ -72,6 +77,8 @@ const CALLERS: [Caller; 8] = [
     Caller::Checker,
     Caller::Follower,
     Caller::Reader,
+    Caller::Inside,
+    Caller::Outside,
 ];
 
 impl Caller {
@@ -86,6 +93,8 @@ impl Caller {
             // The invitee's address: a service is not a recipient either.
             Caller::Follower => "invitee",
             Caller::Reader => "reader",
+            Caller::Inside => "inside-service",
+            Caller::Outside => "outside-service",
             Caller::Anonymous => "anonymous",
         }
     }
@@ -96,6 +105,9 @@ impl Caller {
             Caller::Checker => &["authz.check"],
             Caller::Follower => &["events.read"],
             Caller::Reader => &["organizations.read"],
+            Caller::Inside | Caller::Outside => {
+                &["authz.check", "events.read", "organizations.read"]
+            }
             Caller::Owner
             | Caller::Admin
             | Caller::Member
@@ -108,20 +120,23 @@ impl Caller {
 
 /// The expected outcome per caller, in the order of [`CALLERS`]:
 /// owner, admin, member, outsider, invitee, then the services: checker
-/// (`authz.check`), follower (`events.read`), reader (`organizations.read`). Written out by hand from the
+/// (`authz.check`), follower (`events.read`), reader (`organizations.read`),
+/// and all three scopes limited to the fixture's organization (inside) or
+/// to another (outside: as if the fixture's did not exist). Written out by hand from the
 /// product's rules (the README's "Roles and rules" and "Backend
 /// services"), not derived from the code under test.
-fn expected(action: Action) -> [Code; 8] {
+fn expected(action: Action) -> [Code; 10] {
     use Code::{NotFound as NF, Ok as OK, PermissionDenied as PD};
     // A service principal is not a person: every RPC a scope does not open
     // is refused to it (PERMISSION_DENIED), whatever it would be to a person.
-    let people = |p: [Code; 5]| [p[0], p[1], p[2], p[3], p[4], PD, PD, PD];
+    let people = |p: [Code; 5]| [p[0], p[1], p[2], p[3], p[4], PD, PD, PD, PD, PD];
     // ... and what `organizations.read` opens: reads of any organization.
-    let readable = |p: [Code; 5]| [p[0], p[1], p[2], p[3], p[4], PD, PD, OK];
+    let readable = |p: [Code; 5]| [p[0], p[1], p[2], p[3], p[4], PD, PD, OK, OK, NF];
     match action {
         Action::CreateOrganization => people([OK, OK, OK, OK, OK]),
         Action::GetOrganization => readable([OK, OK, OK, NF, NF]),
-        Action::ListOrganizations => readable([OK, OK, OK, OK, OK]),
+        // A user's organizations, as far as the token reaches: none outside.
+        Action::ListOrganizations => [OK, OK, OK, OK, OK, PD, PD, OK, OK, OK],
         Action::UpdateOrganization => people([OK, OK, PD, NF, NF]),
         Action::DeleteOrganization => people([OK, PD, PD, NF, NF]),
         Action::CheckSlug => people([OK, OK, OK, OK, OK]),
@@ -143,13 +158,16 @@ fn expected(action: Action) -> [Code; 8] {
         Action::CancelInvitation => people([OK, OK, PD, NF, NF]),
         Action::ResendInvitation => people([OK, OK, PD, NF, NF]),
         // People, whatever their role, are not service principals with `events.read`.
-        Action::StreamEvents => [PD, PD, PD, PD, PD, PD, OK, PD],
-        Action::ListEvents => [PD, PD, PD, PD, PD, PD, OK, PD],
+        Action::StreamEvents => [PD, PD, PD, PD, PD, PD, OK, PD, OK, OK],
+        Action::ListEvents => [PD, PD, PD, PD, PD, PD, OK, PD, OK, OK],
         Action::ListAuditEvents => people([OK, OK, PD, NF, NF]),
         // A person may check their own permissions (the answer may be "no");
         // a service needs `authz.check`.
-        Action::CheckPermission => [OK, OK, OK, OK, OK, OK, PD, PD],
-        Action::BatchCheckPermissions => [OK, OK, OK, OK, OK, OK, PD, PD],
+        Action::CheckPermission => [OK, OK, OK, OK, OK, OK, PD, PD, OK, OK],
+        Action::BatchCheckPermissions => [OK, OK, OK, OK, OK, OK, PD, PD, OK, OK],
+        Action::LookupOrganizations => [OK, OK, OK, OK, OK, OK, PD, PD, OK, OK],
+        // Who may act in an organization: services only.
+        Action::LookupUsers => [PD, PD, PD, PD, PD, OK, PD, PD, OK, OK],
     }
 }
 
@@ -186,6 +204,19 @@ async fn call(
 ) -> Result<(), Status> {
     let token = match caller {
         Caller::Anonymous => None,
+        Caller::Inside | Caller::Outside => {
+            let limit = match caller {
+                Caller::Inside => f.org.id.clone(),
+                _ => uuid::Uuid::now_v7().to_string(),
+            };
+            Some(app.token_with(roster::auth::token::TokenRequest {
+                sub: caller.user().into(),
+                scopes: caller.scopes().iter().map(|s| (*s).to_owned()).collect(),
+                organizations: vec![limit],
+                ttl: std::time::Duration::from_secs(3600),
+                ..Default::default()
+            }))
+        }
         _ if !caller.scopes().is_empty() => Some(crate::services::service_token(
             app,
             caller.user(),
@@ -377,6 +408,27 @@ async fn call(
             .batch_check_permissions(pb::BatchCheckPermissionsRequest {
                 checks: vec![own_check],
                 at_least_revision: String::new(),
+            })
+            .await
+            .map(drop),
+        Action::LookupOrganizations => authz
+            .lookup_organizations(pb::LookupOrganizationsRequest {
+                // People ask about themselves; services about a member.
+                user_id: if caller.scopes().is_empty() {
+                    String::new()
+                } else {
+                    "member".into()
+                },
+                permission: "applications.read".into(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        Action::LookupUsers => authz
+            .lookup_users(pb::LookupUsersRequest {
+                organization_id: org_id,
+                permission: "applications.read".into(),
+                ..Default::default()
             })
             .await
             .map(drop),

@@ -16,6 +16,7 @@ mod invitation;
 mod invitation_links;
 mod jwks_url;
 mod logos;
+mod lookups;
 mod membership;
 mod organization;
 mod outage;
