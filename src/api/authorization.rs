@@ -57,9 +57,8 @@ fn check(caller: &Caller, prefix: &str, check: pb::PermissionCheck) -> Result<Ch
 
 /// A permission by its name.
 fn permission(field: &str, name: &str) -> Result<Permission, FieldViolation> {
-    Permission::from_name(name.trim()).ok_or_else(|| {
-        FieldViolation::new(field, format!("{name:?} is not a known permission"))
-    })
+    Permission::from_name(name.trim())
+        .ok_or_else(|| FieldViolation::new(field, format!("{name:?} is not a known permission")))
 }
 
 /// The organization a check names: exactly one of its id and its slug.
@@ -215,7 +214,11 @@ impl AuthorizationService for AuthorizationApi {
             PageRequest::parse(
                 req.page_size,
                 &req.page_token,
-                format!("lookup-organizations;{};{}", req.user_id, req.permission.trim()),
+                format!(
+                    "lookup-organizations;{};{}",
+                    req.user_id,
+                    req.permission.trim()
+                ),
             ),
         ))?;
         // A page is read from the database, which holds every committed

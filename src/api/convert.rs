@@ -261,10 +261,14 @@ pub fn organization_key(req: pb::GetOrganizationRequest) -> Result<OrganizationK
             Ok(OrganizationKey::Slug(Slug::lookup("slug", &slug)?))
         }
         Some(Key::Slug(_)) => Err(Error::invalid("slug", "is required")),
-        Some(Key::DeveloperId(developer)) => Ok(OrganizationKey::DeveloperId(
-            DeveloperId::parse("developer_id", developer.trim())?,
+        Some(Key::DeveloperId(developer)) => Ok(OrganizationKey::DeveloperId(DeveloperId::parse(
+            "developer_id",
+            developer.trim(),
+        )?)),
+        None => Err(Error::invalid(
+            "key",
+            "give one of id, slug and developer_id",
         )),
-        None => Err(Error::invalid("key", "give one of id, slug and developer_id")),
     }
 }
 

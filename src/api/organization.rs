@@ -63,7 +63,10 @@ impl OrganizationService for OrganizationApi {
             .map_err(crate::domain::Error::from)?;
         let user = match req.user_id.trim() {
             "" => None,
-            id => Some(crate::domain::ids::UserId::parse("user_id", id)?),
+            id => Some(
+                crate::domain::ids::UserId::parse("user_id", id)
+                    .map_err(crate::domain::Error::from)?,
+            ),
         };
         let page = self
             .roster

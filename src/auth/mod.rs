@@ -96,7 +96,9 @@ impl Caller {
     /// roster's scopes ([`policy::SERVICE_SCOPES`]). A service is never a
     /// person: it acts on organizations only through its scopes.
     pub fn is_service(&self) -> bool {
-        policy::SERVICE_SCOPES.iter().any(|scope| self.has_scope(scope))
+        policy::SERVICE_SCOPES
+            .iter()
+            .any(|scope| self.has_scope(scope))
     }
 }
 

@@ -55,7 +55,12 @@ pub const ORGANIZATIONS_ADMIN: &str = "organizations.admin";
 /// Every scope roster grants. A token carrying one of them is a service
 /// principal's; other scopes (an identity provider's `openid email`) are
 /// not roster's and leave a person a person.
-pub const SERVICE_SCOPES: &[&str] = &[AUTHZ_CHECK, EVENTS_READ, ORGANIZATIONS_READ, ORGANIZATIONS_ADMIN];
+pub const SERVICE_SCOPES: &[&str] = &[
+    AUTHZ_CHECK,
+    EVENTS_READ,
+    ORGANIZATIONS_READ,
+    ORGANIZATIONS_ADMIN,
+];
 
 macro_rules! actions {
     ($($service:literal => { $($variant:ident),+ $(,)? })+) => {
@@ -109,7 +114,9 @@ impl Action {
         match self {
             Action::CreateOrganization => (Authenticated, Refused),
             Action::GetOrganization => (Member(P::OrganizationRead), Scope(ORGANIZATIONS_READ)),
-            Action::ListOrganizations => (OnlySelf(OnlyOwnOrganizations), Scope(ORGANIZATIONS_READ)),
+            Action::ListOrganizations => {
+                (OnlySelf(OnlyOwnOrganizations), Scope(ORGANIZATIONS_READ))
+            }
             Action::UpdateOrganization => (Member(P::OrganizationUpdate), Refused),
             Action::DeleteOrganization => (Member(P::OrganizationDelete), Refused),
             Action::CheckSlug => (Authenticated, Refused),
@@ -281,5 +288,47 @@ mod tests {
         assert!(authorize(Action::DeleteOrganization, Some(Role::Admin)).is_err());
         assert!(authorize(Action::TransferOwnership, Some(Role::Admin)).is_err());
         assert!(authorize(Action::TransferOwnership, Some(Role::Owner)).is_ok());
+    }
+
+    fn caller(scopes: &[&str]) -> Caller {
+        Caller {
+            user_id: UserId::from_trusted("someone".into()),
+            email: Some("someone@example.com".into()),
+            email_unusable: false,
+            email_verified: true,
+            name: None,
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            organizations: None,
+        }
+    }
+
+    #[test]
+    fn a_service_reaches_only_what_its_scopes_open_and_a_person_what_people_may() {
+        let person = caller(&["openid", "email"]);
+        assert!(!person.is_service());
+        for scope in SERVICE_SCOPES {
+            let service = caller(&[scope]);
+            assert!(service.is_service(), "{scope}");
+            for action in Action::ALL.iter().copied() {
+                let opened = action.service_access() == ServiceAccess::Scope(scope);
+                assert_eq!(
+                    admit(&service, action).is_ok(),
+                    opened,
+                    "{scope} {action:?}"
+                );
+            }
+        }
+        for action in Action::ALL.iter().copied() {
+            let for_people = action.requirement() != Requirement::ServicesOnly;
+            assert_eq!(admit(&person, action).is_ok(), for_people, "{action:?}");
+        }
+        assert!(matches!(
+            admit(&caller(&[AUTHZ_CHECK]), Action::CreateOrganization),
+            Err(Error::PermissionDenied(Reason::PeopleOnly))
+        ));
+        assert!(matches!(
+            admit(&caller(&[AUTHZ_CHECK]), Action::ListEvents),
+            Err(Error::PermissionDenied(Reason::MissingScope))
+        ));
     }
 }

@@ -46,7 +46,11 @@ impl Random {
 }
 
 /// One permission per rung of the role ladder.
-const PERMISSIONS: [&str; 3] = ["organization.delete", "applications.create", "applications.read"];
+const PERMISSIONS: [&str; 3] = [
+    "organization.delete",
+    "applications.create",
+    "applications.read",
+];
 
 /// Which roles hold each of [`PERMISSIONS`], from the README's table.
 fn holds(role: pb::Role, permission: &str) -> bool {
@@ -101,7 +105,14 @@ async fn lookup_organizations(
                 "{grant:?} twice"
             );
         }
-        revisions.push(EventCursor::parse("revision", &page.revision).unwrap());
+        let revision = EventCursor::parse("revision", &page.revision).unwrap();
+        // Later pages never reflect less than earlier ones.
+        assert!(
+            revisions
+                .last()
+                .is_none_or(|previous| *previous <= revision)
+        );
+        revisions.push(revision);
         if page.next_page_token.is_empty() {
             return (found, revisions);
         }
@@ -139,7 +150,14 @@ async fn lookup_users(
                 "{grant:?} twice"
             );
         }
-        revisions.push(EventCursor::parse("revision", &page.revision).unwrap());
+        let revision = EventCursor::parse("revision", &page.revision).unwrap();
+        // Later pages never reflect less than earlier ones.
+        assert!(
+            revisions
+                .last()
+                .is_none_or(|previous| *previous <= revision)
+        );
+        revisions.push(revision);
         if page.next_page_token.is_empty() {
             return (found, revisions);
         }
@@ -148,7 +166,11 @@ async fn lookup_users(
 }
 
 /// Every lookup of `app` equals the brute-force answer over `model`, and
-/// agrees with the checks; every page reflects at least `at_least`.
+/// agrees with the checks. With `at_least`, the answers must reflect it;
+/// the revisions they report must be at least it where nothing can hold the
+/// log back (SQLite; on PostgreSQL a transaction still open elsewhere in
+/// the database, such as a background sweep, may keep the reported
+/// revision below a newer commit the answer already reflects).
 async fn assert_lookups_match(
     app: &TestApp,
     model: &Model,
@@ -158,6 +180,8 @@ async fn assert_lookups_match(
     at_least: Option<EventCursor>,
 ) {
     let revision = at_least.map(EventCursor::encode).unwrap_or_default();
+    let strict = !app.config.database_url.starts_with("postgres");
+    let at_least = at_least.filter(|_| strict);
     let mut authz = service(app);
     for permission in PERMISSIONS {
         for n in 0..users {
@@ -349,7 +373,11 @@ async fn lookups_are_refused_and_bounded_as_checks_are(backend: Backend) {
             ..Default::default()
         })
         .await;
-    assert_error(other, Code::PermissionDenied, "CAN_ONLY_CHECK_OWN_PERMISSIONS");
+    assert_error(
+        other,
+        Code::PermissionDenied,
+        "CAN_ONLY_CHECK_OWN_PERMISSIONS",
+    );
     // Who may act in an organization is for services.
     let people = bob
         .lookup_users(pb::LookupUsersRequest {
