@@ -6,7 +6,8 @@
 #   docker build -t roster .
 #   docker run --rm -p 50051:50051 -e ROSTER_JWT_SECRET=<at least 16 bytes> roster
 #
-# Without ROSTER_JWT_SECRET (or ROSTER_JWT_JWKS_FILE) roster refuses to start:
+# Without ROSTER_JWT_SECRET (or a JWKS: ROSTER_JWT_JWKS_FILE or ROSTER_JWKS_URL,
+# with ROSTER_JWT_AUDIENCE) roster refuses to start:
 # it listens on 0.0.0.0 here, and the built-in development secret is only
 # accepted on loopback addresses.
 

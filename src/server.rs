@@ -101,6 +101,11 @@ pub async fn serve(
     if tls.is_none() && !config.listen.ip().is_loopback() {
         warn!(address = %config.listen, "serving plaintext gRPC on a non-loopback address: put TLS in front, or set ROSTER_TLS_CERT");
     }
+    if config.jwt.accepts_any_audience() {
+        warn!(
+            "ROSTER_JWT_ANY_AUDIENCE: tokens from the JWKS are accepted whatever their audience, also those minted for other clients of the identity provider"
+        );
+    }
     if let Some(address) = config.metrics_listen {
         telemetry::install_metrics(address).map_err(ServeError::Metrics)?;
         info!(%address, "serving Prometheus metrics");

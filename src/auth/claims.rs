@@ -13,6 +13,14 @@
 //!   [`Email::MAX_LEN`] is unusable, and the calls that need the caller's
 //!   email refuse with `UNAUTHENTICATED` `INVALID_EMAIL_CLAIM`; the others
 //!   work, recording no email.
+//!
+//! It also owns the shapes identity providers give the other claims
+//! ([`OneOrMany`], [`EmailVerified`]): RFC 7519 lets `aud` be a string or
+//! an array, OAuth providers send scopes as a space-separated `scope`, an
+//! array, or `scp` (Azure AD, Okta), and some send `email_verified` as the
+//! string `"true"`. Anything else in those claims refuses the token.
+
+use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 
 use crate::domain::input::Email;
 
@@ -59,9 +67,90 @@ pub fn email(claim: Option<&str>) -> EmailClaim {
     }
 }
 
+/// A claim that is one string or an array of strings (`aud`, `scope`, `scp`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The strings the claim holds, one or many.
+    pub fn values(&self) -> &[String] {
+        match self {
+            OneOrMany::One(one) => std::slice::from_ref(one),
+            OneOrMany::Many(many) => many,
+        }
+    }
+
+    /// The scopes this claim grants: a string is space-separated (RFC
+    /// 8693's `scope`); each element of an array is one scope (a space in
+    /// one still separates, as no scope contains one).
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.values()
+            .iter()
+            .flat_map(|value| value.split_whitespace())
+    }
+}
+
+/// `email_verified`: a boolean, or the strings `"true"` and `"false"`
+/// (as some providers send it); absent means not verified.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct EmailVerified(pub bool);
+
+impl<'de> Deserialize<'de> for EmailVerified {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Shape {
+            Bool(bool),
+            Text(String),
+        }
+        match Shape::deserialize(deserializer)? {
+            Shape::Bool(verified) => Ok(Self(verified)),
+            Shape::Text(text) if text == "true" => Ok(Self(true)),
+            Shape::Text(text) if text == "false" => Ok(Self(false)),
+            Shape::Text(_) => Err(D::Error::custom(
+                "email_verified must be true or false (a boolean or that string)",
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn email_verified_is_a_boolean_or_its_string() {
+        let parse = |json: &str| serde_json::from_str::<EmailVerified>(json).map(|v| v.0);
+        assert!(parse("true").unwrap());
+        assert!(!parse("false").unwrap());
+        assert!(parse(r#""true""#).unwrap());
+        assert!(!parse(r#""false""#).unwrap());
+        for refused in [r#""yes""#, r#""TRUE""#, r#""""#, "1", "null", "[]"] {
+            assert!(parse(refused).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn scopes_come_from_a_string_or_an_array() {
+        let parse = |json: &str| serde_json::from_str::<OneOrMany>(json);
+        let scopes = |claim: OneOrMany| claim.scopes().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            scopes(parse(r#"" events.read  authz.check""#).unwrap()),
+            ["events.read", "authz.check"]
+        );
+        assert_eq!(
+            scopes(parse(r#"["events.read", "authz.check"]"#).unwrap()),
+            ["events.read", "authz.check"]
+        );
+        for refused in ["1", "{}", r#"["events.read", 2]"#, "true"] {
+            assert!(parse(refused).is_err(), "{refused}");
+        }
+    }
 
     #[test]
     fn names_are_cleaned_and_clipped_at_a_character_boundary() {

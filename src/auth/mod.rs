@@ -34,13 +34,15 @@ pub struct Caller {
     /// The token has an `email` claim roster cannot use (too long, or with
     /// a control character): the calls that need an email refuse.
     pub email_unusable: bool,
-    /// `email_verified`
+    /// `email_verified` (see [`claims::EmailVerified`])
     pub email_verified: bool,
     /// `name`
     pub name: Option<String>,
-    /// The token's `scope` claim (space-separated; `scp` is not read):
-    /// what a service principal may do. With one of roster's scopes the
-    /// caller is a service principal ([`Caller::is_service`]), not a person.
+    /// The token's scopes, from `scope` and `scp` (each a space-separated
+    /// string or an array; see [`claims::OneOrMany`]): what a service
+    /// principal may do.
+    /// With one of roster's scopes the caller is a service principal
+    /// ([`Caller::is_service`]), not a person.
     pub scopes: Vec<String>,
     /// The organizations a service principal's token is limited to (its
     /// `org_id` claim); `None`: no limit. Every scope then acts only there.

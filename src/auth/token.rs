@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Caller,
-    claims::{self, EmailClaim},
+    claims::{self, EmailClaim, EmailVerified, OneOrMany},
     jwks::RemoteJwks,
 };
 use crate::domain::{
@@ -37,7 +37,9 @@ use crate::domain::{
 /// explicitly that this is a development setup.
 pub const DEVELOPMENT_SECRET: &str = "roster-development-secret-not-for-production";
 
-/// The claims roster reads.
+/// The claims roster reads, in the shapes identity providers send them
+/// ([`claims`] says which). `nbf` is checked by the verifier from the token
+/// itself and is not kept.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Claims {
     pub sub: String,
@@ -46,13 +48,18 @@ pub struct Claims {
     pub iat: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    #[serde(default)]
-    pub email_verified: bool,
+    /// Better Auth's JWT plugin puts the user as it stores it in its
+    /// tokens, so a portal's tokens say `emailVerified`: the same claim.
+    #[serde(default, alias = "emailVerified")]
+    pub email_verified: EmailVerified,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// OAuth-style space-separated scopes (`events.read authz.check`).
+    /// OAuth-style scopes (`events.read authz.check`, or an array).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
+    pub scope: Option<OneOrMany>,
+    /// The same as `scope`, under the name some providers use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scp: Option<OneOrMany>,
     /// The organizations a service principal's token is limited to: one
     /// id, or a list of them. Read only on service principals' tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,23 +67,20 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<OneOrMany>,
 }
 
-/// A claim that holds one string or a list of them.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    fn values(&self) -> &[String] {
-        match self {
-            OneOrMany::One(one) => std::slice::from_ref(one),
-            OneOrMany::Many(many) => many,
-        }
+impl Claims {
+    /// The distinct scopes of `scope` and `scp` together, in order.
+    fn scopes(&self) -> Vec<String> {
+        let mut seen = HashSet::new();
+        self.scope
+            .iter()
+            .chain(&self.scp)
+            .flat_map(OneOrMany::scopes)
+            .filter(|scope| seen.insert(*scope))
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -101,7 +105,7 @@ struct PublicKey {
     key: DecodingKey,
 }
 
-/// Clock skew allowed on `exp`.
+/// Clock skew allowed on `exp` and `nbf`.
 const LEEWAY_SECONDS: u64 = 30;
 /// The longest a verified token is trusted without verifying it again.
 const VERIFIED_TTL: Duration = Duration::from_secs(60);
@@ -348,7 +352,7 @@ impl TokenVerifier {
         }
     }
 
-    /// Checks signature, algorithm, expiry, and issuer/audience when
+    /// Checks signature, algorithm, `exp` and `nbf`, and issuer/audience when
     /// configured; returns the caller the token speaks for. Uses the keys
     /// in hand: see [`TokenVerifier::verify_refreshing`] for a JWKS URL.
     pub fn verify(&self, token: &str) -> Result<Caller, Error> {
@@ -399,12 +403,9 @@ impl TokenVerifier {
             user_id,
             email,
             email_unusable,
-            email_verified: claims.email_verified,
+            email_verified: claims.email_verified.0,
             name: claims::display_name(claims.name.as_deref()),
-            scopes: claims
-                .scope
-                .map(|s| s.split_whitespace().map(str::to_owned).collect())
-                .unwrap_or_default(),
+            scopes: claims.scopes(),
             organizations: None,
         };
         // People are limited by their memberships; an `org_id` in a
@@ -423,6 +424,8 @@ impl TokenVerifier {
         let mut validation = Validation::new(algorithm);
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = LEEWAY_SECONDS;
+        // A token is not valid before its `nbf` (less the same leeway).
+        validation.validate_nbf = true;
         match &self.issuer {
             Some(iss) => {
                 validation.set_issuer(&[iss]);
@@ -559,16 +562,17 @@ pub fn mint_hs256(secret: &str, request: &TokenRequest) -> Result<String, KeyErr
         exp: now + request.ttl.as_secs(),
         iat: Some(now),
         email: request.email.clone(),
-        email_verified: request.email_verified,
+        email_verified: EmailVerified(request.email_verified),
         name: request.name.clone(),
-        scope: (!request.scopes.is_empty()).then(|| request.scopes.join(" ")),
+        scope: (!request.scopes.is_empty()).then(|| OneOrMany::One(request.scopes.join(" "))),
+        scp: None,
         org_id: match request.organizations.as_slice() {
             [] => None,
             [one] => Some(OneOrMany::One(one.clone())),
             many => Some(OneOrMany::Many(many.to_vec())),
         },
         iss: request.issuer.clone(),
-        aud: request.audience.clone(),
+        aud: request.audience.clone().map(OneOrMany::One),
     };
     let key = EncodingKey::from_secret(secret.as_bytes())
         .map_err(|err| KeyError(format!("unusable JWT secret: {err}")))?;

@@ -42,9 +42,15 @@ pub struct JwtConfig {
     /// Required `iss` claim, if set.
     #[arg(long, env = "ROSTER_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
-    /// Required `aud` claim, if set.
+    /// Required `aud` claim, if set. Needed with a JWKS (file or URL),
+    /// unless `--jwt-any-audience` says otherwise.
     #[arg(long, env = "ROSTER_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// With a JWKS and no `--jwt-audience`, accept tokens whatever their
+    /// `aud`: also those the identity provider minted for its other
+    /// clients. Logged as a warning at start.
+    #[arg(long, env = "ROSTER_JWT_ANY_AUDIENCE", conflicts_with = "jwt_audience")]
+    pub jwt_any_audience: bool,
 }
 
 impl JwtConfig {
@@ -62,10 +68,39 @@ impl JwtConfig {
         self.effective_secret() == Some(DEVELOPMENT_SECRET)
     }
 
+    /// Keys from an identity provider (a JWKS file or URL) verify tokens
+    /// it mints for all its clients; the HS256 secret is roster's alone.
+    fn uses_jwks(&self) -> bool {
+        self.jwt_jwks_file.is_some() || self.jwks_url.is_some()
+    }
+
+    /// Tokens verified by a JWKS are accepted whatever their audience,
+    /// because the operator said so (`--jwt-any-audience`).
+    pub fn accepts_any_audience(&self) -> bool {
+        self.uses_jwks() && self.jwt_audience.is_none() && self.jwt_any_audience
+    }
+
+    /// Without an audience, a JWKS would let in a token the identity
+    /// provider minted for any of its other clients: that must be chosen.
+    fn check_audience(&self) -> Result<(), ConfigError> {
+        if self.uses_jwks() && self.jwt_audience.is_none() && !self.jwt_any_audience {
+            return Err(ConfigError(
+                "a JWKS is configured (ROSTER_JWT_JWKS_FILE or ROSTER_JWKS_URL) without an \
+                 audience, so tokens the identity provider mints for any of its clients would \
+                 be accepted: set ROSTER_JWT_AUDIENCE to the `aud` of roster's tokens (for a \
+                 Better Auth portal, its base URL), or ROSTER_JWT_ANY_AUDIENCE=true to accept \
+                 any audience"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The verifier these settings describe; reads the JWKS file (once: the
     /// server keeps the verifier that validation built). A JWKS URL is
     /// checked here and fetched when the server starts.
     pub(super) fn verifier(&self) -> Result<TokenVerifier, ConfigError> {
+        self.check_audience()?;
         if let Some(url) = &self.jwks_url {
             return TokenVerifier::with_remote_jwks(
                 self.effective_secret(),

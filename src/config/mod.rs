@@ -257,6 +257,31 @@ mod tests {
     }
 
     #[test]
+    fn a_jwks_needs_an_audience_or_the_explicit_choice_of_any() {
+        let jwks = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwks.json");
+        let refused = Config::parse_args(["--jwt-jwks-file", jwks]).unwrap();
+        let error = refused.validate().unwrap_err();
+        assert!(error.0.contains("ROSTER_JWT_AUDIENCE"), "{error}");
+        assert!(error.0.contains("ROSTER_JWT_ANY_AUDIENCE=true"), "{error}");
+        let url = Config::parse_args(["--jwks-url", "https://id.example.com/jwks"]).unwrap();
+        assert_eq!(url.validate().unwrap_err(), error);
+
+        let with_audience =
+            Config::parse_args(["--jwt-jwks-file", jwks, "--jwt-audience", "roster"]).unwrap();
+        assert!(with_audience.validate().is_ok());
+        assert!(!with_audience.jwt.accepts_any_audience());
+        let any = Config::parse_args(["--jwt-jwks-file", jwks, "--jwt-any-audience"]).unwrap();
+        assert!(any.validate().is_ok());
+        assert!(any.jwt.accepts_any_audience());
+        // Both at once say two things: clap refuses them.
+        assert!(Config::parse_args(["--jwt-audience", "roster", "--jwt-any-audience"]).is_err());
+        // The HS256 secret is roster's own: no audience needed.
+        let secret =
+            Config::parse_args(["--jwt-secret", "a-real-secret-of-enough-length"]).unwrap();
+        assert!(secret.validate().is_ok());
+    }
+
+    #[test]
     fn nonsense_is_refused_with_a_sentence() {
         for (config, why) in [
             (Config::with_database("mysql://nope"), "DATABASE_URL"),

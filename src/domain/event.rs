@@ -225,7 +225,9 @@ impl EventCursor {
             return Ok(Self::START);
         }
         let invalid = || FieldViolation::new(field, "is not a cursor roster issued");
-        if value.len() != 32 || !value.is_ascii() {
+        // Hex digits only: i64's parser would also take a sign, and a
+        // negative half is not a place in the log.
+        if value.len() != 32 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(invalid());
         }
         let (txid, seq) = value.split_at(16);
@@ -250,7 +252,12 @@ mod tests {
         assert!(a.encode() < b.encode() && b.encode() < c.encode());
         assert_eq!(EventCursor::parse("c", ""), Ok(EventCursor::START));
         assert!(EventCursor::START < a);
-        for bad in ["xyz", "0000000000000000000000000000000g", "ééééééééééééééé"] {
+        for bad in [
+            "xyz",
+            "0000000000000000000000000000000g",
+            "ééééééééééééééé",
+            "-000000000000001+000000000000001",
+        ] {
             assert!(EventCursor::parse("c", bad).is_err(), "{bad}");
         }
     }

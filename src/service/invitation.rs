@@ -407,13 +407,15 @@ impl Roster {
         caller: &Caller,
         id: InvitationId,
     ) -> Result<Invitation, Error> {
-        caller.email_claim_usable()?;
-        let invitation = store::invitation::find(self.store.db(), id)
+        // The email is checked before the invitation is looked up: a caller
+        // whose (unverified) email names the invitation's address must get
+        // the answer a random id gets, or the refusal would tell them that
+        // an invitation to that address exists.
+        caller.verified_email()?;
+        store::invitation::find(self.store.db(), id)
             .await?
             .filter(|invitation| is_addressed_to(caller, invitation))
-            .ok_or(Error::NotFound(Resource::Invitation))?;
-        caller.verified_email()?;
-        Ok(invitation)
+            .ok_or(Error::NotFound(Resource::Invitation))
     }
 
     async fn invitation_organization(&self, id: InvitationId) -> Result<OrganizationId, Error> {

@@ -5,6 +5,8 @@ use std::{process::Command, time::Duration};
 use roster::auth::token::{DEVELOPMENT_SECRET, TokenVerifier};
 use roster_spawn::Spawn;
 
+const JWKS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwks.json");
+
 fn roster() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_roster"));
     // Start from a clean slate: the developer's environment must not leak in.
@@ -19,8 +21,11 @@ fn roster() -> Command {
 #[test]
 fn bad_configuration_is_one_clear_message_and_a_nonzero_exit() {
     // What only makes sense together, or needs a look at a URL: validation.
-    let cases: [&[&str]; 10] = [
+    let cases: [&[&str]; 12] = [
         &["--listen", "0.0.0.0:0"],
+        // A JWKS without an audience, and no explicit choice of any.
+        &["--jwt-jwks-file", JWKS],
+        &["--jwks-url", "http://127.0.0.1:9/api/auth/jwks"],
         &[
             "--invitation-link-template",
             "https://portal.example.com/auth/accept-invitation",
@@ -59,6 +64,13 @@ fn bad_configuration_is_one_clear_message_and_a_nonzero_exit() {
             "{args:?}: {stderr}"
         );
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        if args[0] == "--jwt-jwks-file" || args[0] == "--jwks-url" {
+            assert!(
+                stderr.contains("ROSTER_JWT_AUDIENCE")
+                    && stderr.contains("ROSTER_JWT_ANY_AUDIENCE"),
+                "{stderr}"
+            );
+        }
         if args[0] == "--invitation-link-template" {
             assert!(
                 stderr.contains("ROSTER_INVITATION_LINK_TEMPLATE") && stderr.contains("{id}"),
@@ -92,6 +104,36 @@ fn bad_configuration_is_one_clear_message_and_a_nonzero_exit() {
     );
     let unknown = roster().args(["--no-such-flag"]).output().unwrap();
     assert!(!unknown.status.success());
+}
+
+#[test]
+fn any_audience_is_an_explicit_choice_logged_as_a_warning_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display());
+    let server = Spawn::new(env!("CARGO_BIN_EXE_roster"))
+        .args(["--database-url", &database])
+        .args(["--jwt-jwks-file", JWKS, "--jwt-any-audience"])
+        .start(Duration::from_secs(60))
+        .unwrap();
+    let log = server.log();
+    let warning = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| {
+            line["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("ROSTER_JWT_ANY_AUDIENCE"))
+        });
+    let warning = warning.unwrap_or_else(|| panic!("no warning in:\n{log}"));
+    assert_eq!(warning["level"], "WARN", "{warning}");
+
+    // Through the environment too, as `true`.
+    let from_environment = Spawn::new(env!("CARGO_BIN_EXE_roster"))
+        .args(["--database-url", &database])
+        .env("ROSTER_JWT_JWKS_FILE", JWKS)
+        .env("ROSTER_JWT_ANY_AUDIENCE", "true")
+        .start(Duration::from_secs(60));
+    assert!(from_environment.is_ok(), "{:?}", from_environment.err());
 }
 
 #[test]

@@ -9,7 +9,10 @@ use std::{path::PathBuf, time::Duration};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode, get_current_timestamp};
 use roster::{
-    auth::token::{Claims, DEVELOPMENT_SECRET, TokenRequest, mint_hs256},
+    auth::{
+        claims::OneOrMany,
+        token::{Claims, DEVELOPMENT_SECRET, TokenRequest, mint_hs256},
+    },
     pb::{self, organization_service_client::OrganizationServiceClient},
 };
 use serde::Serialize;
@@ -55,6 +58,8 @@ backend_tests!(
     a_token_for_another_audience_or_none_is_invalid,
     health_answers_without_a_token,
     a_configured_secret_replaces_the_development_secret,
+    a_jwks_token_minted_for_another_client_is_refused,
+    with_any_audience_chosen_a_jwks_token_for_any_client_is_accepted,
 );
 
 async fn a_call_without_an_authorization_header_is_missing_credentials(backend: Backend) {
@@ -366,11 +371,52 @@ async fn a_configured_secret_replaces_the_development_secret(backend: Backend) {
     assert_error(refused, Code::Unauthenticated, "INVALID_TOKEN");
 }
 
-/// roster verifying asymmetric tokens with `tests/fixtures/jwks.json`, and
-/// no HS256 secret.
+async fn a_jwks_token_minted_for_another_client_is_refused(backend: Backend) {
+    let app = spawn_with_jwks(&backend).await;
+    let for_billing = Claims {
+        aud: Some(OneOrMany::One("billing".into())),
+        ..claims_for("alice")
+    };
+    let for_nobody = Claims {
+        aud: None,
+        ..claims_for("alice")
+    };
+
+    for claims in [for_billing, for_nobody] {
+        let token = sign(Algorithm::RS256, Some(RSA_KID), &claims, &rsa_key());
+        let reply = list_organizations(&app, Some(&token)).await;
+        assert_error(reply, Code::Unauthenticated, "INVALID_TOKEN");
+    }
+}
+
+async fn with_any_audience_chosen_a_jwks_token_for_any_client_is_accepted(backend: Backend) {
+    let app = TestApp::spawn_with(&backend, |c| {
+        c.jwt.jwt_jwks_file = Some(fixture("jwks.json"));
+        c.jwt.jwt_any_audience = true;
+    })
+    .await;
+    let for_billing = Claims {
+        aud: Some(OneOrMany::Many(vec!["billing".into()])),
+        ..claims_for("alice")
+    };
+    let for_nobody = Claims {
+        aud: None,
+        ..claims_for("bob")
+    };
+
+    for claims in [for_billing, for_nobody] {
+        let token = sign(Algorithm::RS256, Some(RSA_KID), &claims, &rsa_key());
+        let reply = list_organizations(&app, Some(&token)).await;
+        assert!(reply.is_ok(), "{reply:?}");
+    }
+}
+
+/// roster verifying asymmetric tokens with `tests/fixtures/jwks.json` for
+/// the audience `roster` (a JWKS needs one), and no HS256 secret.
 async fn spawn_with_jwks(backend: &Backend) -> TestApp {
     TestApp::spawn_with(backend, |c| {
         c.jwt.jwt_jwks_file = Some(fixture("jwks.json"));
+        c.jwt.jwt_audience = Some(AUDIENCE.into());
     })
     .await
 }
@@ -461,13 +507,14 @@ fn development_key() -> EncodingKey {
     EncodingKey::from_secret(DEVELOPMENT_SECRET.as_bytes()).unwrap()
 }
 
-/// Claims for `sub`, valid for an hour.
+/// Claims for `sub`, valid for an hour, for the audience `roster`.
 fn claims_for(sub: &str) -> Claims {
     let now = get_current_timestamp();
     Claims {
         sub: sub.to_owned(),
         exp: now + 3600,
         iat: Some(now),
+        aud: Some(OneOrMany::One(AUDIENCE.into())),
         ..Claims::default()
     }
 }

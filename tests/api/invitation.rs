@@ -348,11 +348,17 @@ async fn only_the_recipient_with_a_verified_email_may_answer(backend: Backend) {
         ttl: Duration::from_secs(600),
         ..TokenRequest::default()
     });
+    // Without a verified email no invitation can be answered, whatever
+    // the id: the caller learns that, and nothing about the invitation.
     let without = app
         .members_with_token(Some(&no_email))
         .accept_invitation(accept(&invitation.id))
         .await;
-    assert_error(without, Code::NotFound, "INVITATION_NOT_FOUND");
+    assert_error(
+        without,
+        Code::FailedPrecondition,
+        "EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION",
+    );
 
     let unverified = token_for(&app, "bob", "bob@example.com", false);
     let accept_unverified = app
@@ -409,6 +415,20 @@ async fn an_invitation_addressed_to_someone_else_answers_like_a_random_id(backen
     let existing = failure(mallory.reject_invitation(reject(&invitation.id)).await);
     let missing = failure(mallory.reject_invitation(reject(&random)).await);
     assert_eq!(existing.0, Code::NotFound);
+    assert_eq!(existing, missing, "RejectInvitation is an existence oracle");
+
+    // A token that claims bob's address without having verified it: the
+    // same answer for bob's invitation as for a random id (before the
+    // email was checked first, bob's invitation answered "verify your
+    // email" and a random id "not found").
+    let claimant = token_for(&app, "mallory", "bob@example.com", false);
+    let mut claimant = app.members_with_token(Some(&claimant));
+    let existing = failure(claimant.accept_invitation(accept(&invitation.id)).await);
+    let missing = failure(claimant.accept_invitation(accept(&random)).await);
+    assert_eq!(existing.0, Code::FailedPrecondition);
+    assert_eq!(existing, missing, "AcceptInvitation is an existence oracle");
+    let existing = failure(claimant.reject_invitation(reject(&invitation.id)).await);
+    let missing = failure(claimant.reject_invitation(reject(&random)).await);
     assert_eq!(existing, missing, "RejectInvitation is an existence oracle");
 
     // Nothing changed: bob can still accept.

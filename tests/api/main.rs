@@ -6,6 +6,8 @@ mod helpers;
 
 mod authorization;
 mod authz;
+mod better_auth_jwt;
+mod claims;
 mod cli;
 mod clients;
 mod events;
@@ -21,6 +23,7 @@ mod membership;
 mod organization;
 mod outage;
 mod production;
+mod properties;
 mod protocols;
 mod provider_portal;
 mod provider_portal_ops;

@@ -6,6 +6,10 @@ use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpStream},
     process::{Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -415,9 +419,13 @@ async fn shutdown_under_load_loses_no_acknowledged_write(backend: Backend) {
         ServingStatus::Serving
     );
 
+    // Acknowledged writes so far: the shutdown begins once the load is
+    // real, however slow a busy machine makes the first writes.
+    let done = Arc::new(AtomicUsize::new(0));
     let writers: Vec<_> = (0..8)
         .map(|w| {
             let mut orgs = app.orgs(&format!("writer{w}"));
+            let done = Arc::clone(&done);
             tokio::spawn(async move {
                 let mut outcomes = Vec::new();
                 for i in 0.. {
@@ -425,6 +433,9 @@ async fn shutdown_under_load_loses_no_acknowledged_write(backend: Backend) {
                     let sent = Instant::now();
                     let result = orgs.create_organization(create(&slug)).await;
                     let failed = result.is_err();
+                    if !failed {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
                     outcomes.push((
                         slug,
                         sent,
@@ -438,7 +449,10 @@ async fn shutdown_under_load_loses_no_acknowledged_write(backend: Backend) {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    while done.load(Ordering::Relaxed) < 40 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let shutdown_began = Instant::now();
     app.stop().await.unwrap();
     assert_eq!(
