@@ -13,10 +13,12 @@ use crate::{
         event::EventCursor,
         ids::{OrganizationId, UserId},
         input::Slug,
+        model::UserOrganization,
+        page::PageRequest,
         permission::Permission,
     },
     pb::{self, authorization_service_server::AuthorizationService},
-    service::{CheckAnswer, CheckInput, OrganizationRef, Roster},
+    service::{CheckAnswer, CheckInput, OrganizationLookup, OrganizationRef, Roster, UserLookup},
 };
 
 /// Most checks in one `BatchCheckPermissions`.
@@ -43,12 +45,7 @@ fn check(caller: &Caller, prefix: &str, check: pb::PermissionCheck) -> Result<Ch
     } else {
         UserId::parse(&format!("{prefix}.user_id"), &check.user_id)
     };
-    let permission = Permission::from_name(check.permission.trim()).ok_or_else(|| {
-        FieldViolation::new(
-            format!("{prefix}.permission"),
-            format!("{:?} is not a known permission", check.permission),
-        )
-    });
+    let permission = permission(&format!("{prefix}.permission"), &check.permission);
     let (user, organization, permission) =
         all_valid((user, organization(prefix, &check), permission))?;
     Ok(CheckInput {
@@ -58,25 +55,46 @@ fn check(caller: &Caller, prefix: &str, check: pb::PermissionCheck) -> Result<Ch
     })
 }
 
+/// A permission by its name.
+fn permission(field: &str, name: &str) -> Result<Permission, FieldViolation> {
+    Permission::from_name(name.trim())
+        .ok_or_else(|| FieldViolation::new(field, format!("{name:?} is not a known permission")))
+}
+
 /// The organization a check names: exactly one of its id and its slug.
 fn organization(
     prefix: &str,
     check: &pb::PermissionCheck,
 ) -> Result<OrganizationRef, FieldViolation> {
-    let by_id = !check.organization_id.trim().is_empty();
-    let by_slug = !check.organization_slug.trim().is_empty();
+    organization_named(prefix, &check.organization_id, &check.organization_slug)
+}
+
+/// Exactly one of an organization's id and its slug; `prefix` names the
+/// message the fields are in (empty: the request itself).
+fn organization_named(
+    prefix: &str,
+    organization_id: &str,
+    organization_slug: &str,
+) -> Result<OrganizationRef, FieldViolation> {
+    let field = |name: &str| {
+        if prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{prefix}.{name}")
+        }
+    };
+    let by_id = !organization_id.trim().is_empty();
+    let by_slug = !organization_slug.trim().is_empty();
     match (by_id, by_slug) {
         (true, true) => Err(FieldViolation::new(
-            format!("{prefix}.organization_slug"),
+            field("organization_slug"),
             "give either organization_id or organization_slug, not both",
         )),
-        (false, true) => Slug::parse(
-            &format!("{prefix}.organization_slug"),
-            &check.organization_slug,
-        )
-        .map(OrganizationRef::Slug),
+        (false, true) => {
+            Slug::parse(&field("organization_slug"), organization_slug).map(OrganizationRef::Slug)
+        }
         (true, false) | (false, false) => {
-            OrganizationId::parse(&format!("{prefix}.organization_id"), &check.organization_id)
+            OrganizationId::parse(&field("organization_id"), organization_id)
                 .map(OrganizationRef::Id)
                 .map_err(|violation| {
                     if by_id {
@@ -97,6 +115,17 @@ fn revision(value: &str) -> Result<Option<EventCursor>, Error> {
         return Ok(None);
     }
     Ok(Some(EventCursor::parse("at_least_revision", value)?))
+}
+
+fn grant(entry: UserOrganization) -> pb::OrganizationGrant {
+    let organization = entry.organization;
+    pb::OrganizationGrant {
+        organization_id: organization.id.to_string(),
+        organization_slug: organization.slug,
+        developer_id: organization.developer_id.as_str().to_owned(),
+        role: convert::role_to_proto(entry.role),
+        identity_state: convert::identity_state_to_proto(organization.identity.state),
+    }
 }
 
 fn result(answer: CheckAnswer) -> pb::PermissionResult {
@@ -126,12 +155,13 @@ impl AuthorizationService for AuthorizationApi {
         let req = request.into_inner();
         let input = check(&caller, "check", req.check.unwrap_or_default())?;
         let at_least = revision(&req.at_least_revision)?;
-        let answers = self
+        let (answers, revision) = self
             .roster
             .check_permissions(&caller, Action::CheckPermission, &[input], at_least)
             .await?;
         Ok(Response::new(pb::CheckPermissionResponse {
             result: answers.into_iter().next().map(result),
+            revision: revision.encode(),
         }))
     }
 
@@ -157,12 +187,105 @@ impl AuthorizationService for AuthorizationApi {
             return Err(Error::InvalidArgument(violations).into());
         }
         let at_least = revision(&req.at_least_revision)?;
-        let answers = self
+        let (answers, revision) = self
             .roster
             .check_permissions(&caller, Action::BatchCheckPermissions, &inputs, at_least)
             .await?;
         Ok(Response::new(pb::BatchCheckPermissionsResponse {
             results: answers.into_iter().map(result).collect(),
+            revision: revision.encode(),
+        }))
+    }
+
+    async fn lookup_organizations(
+        &self,
+        request: Request<pb::LookupOrganizationsRequest>,
+    ) -> Reply<pb::LookupOrganizationsResponse> {
+        let caller = request.caller()?;
+        let req = request.into_inner();
+        let user = if req.user_id.is_empty() {
+            Ok(caller.user_id.clone())
+        } else {
+            UserId::parse("user_id", &req.user_id)
+        };
+        let (user, permission, page) = all_valid((
+            user,
+            permission("permission", &req.permission),
+            PageRequest::parse(
+                req.page_size,
+                &req.page_token,
+                format!(
+                    "lookup-organizations;{};{}",
+                    req.user_id,
+                    req.permission.trim()
+                ),
+            ),
+        ))?;
+        // A page is read from the database, which holds every committed
+        // change: the revision asked for is parsed (a malformed one is an
+        // error) and always met.
+        revision(&req.at_least_revision)?;
+        let (page, revision) = self
+            .roster
+            .lookup_organizations(
+                &caller,
+                OrganizationLookup {
+                    user,
+                    permission,
+                    page,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::LookupOrganizationsResponse {
+            organizations: page.items.into_iter().map(grant).collect(),
+            next_page_token: page.next_page_token,
+            revision: revision.encode(),
+        }))
+    }
+
+    async fn lookup_users(
+        &self,
+        request: Request<pb::LookupUsersRequest>,
+    ) -> Reply<pb::LookupUsersResponse> {
+        let caller = request.caller()?;
+        let req = request.into_inner();
+        let (organization, permission, page) = all_valid((
+            organization_named("", &req.organization_id, &req.organization_slug),
+            permission("permission", &req.permission),
+            PageRequest::parse(
+                req.page_size,
+                &req.page_token,
+                format!(
+                    "lookup-users;{};{};{}",
+                    req.organization_id.trim(),
+                    req.organization_slug.trim(),
+                    req.permission.trim()
+                ),
+            ),
+        ))?;
+        revision(&req.at_least_revision)?;
+        let (page, revision) = self
+            .roster
+            .lookup_users(
+                &caller,
+                UserLookup {
+                    organization,
+                    permission,
+                    page,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::LookupUsersResponse {
+            users: page
+                .items
+                .into_iter()
+                .map(|(user, role)| pb::UserGrant {
+                    user_id: user.as_str().to_owned(),
+                    role: convert::role_to_proto(role),
+                })
+                .collect(),
+            next_page_token: page.next_page_token,
+            revision: revision.encode(),
         }))
     }
 }

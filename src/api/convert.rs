@@ -10,7 +10,7 @@ use crate::{
         error::all_valid,
         event::{Event, EventCursor},
         identity::IdentityState,
-        ids::{InvitationId, OrganizationId, UserId, parse_request_id},
+        ids::{DeveloperId, InvitationId, OrganizationId, UserId, parse_request_id},
         input::{Email, OrganizationName, SearchPrefix, Slug},
         logo::{LogoImage, NewLogo},
         model::{
@@ -261,7 +261,14 @@ pub fn organization_key(req: pb::GetOrganizationRequest) -> Result<OrganizationK
             Ok(OrganizationKey::Slug(Slug::lookup("slug", &slug)?))
         }
         Some(Key::Slug(_)) => Err(Error::invalid("slug", "is required")),
-        None => Err(Error::invalid("key", "give either id or slug")),
+        Some(Key::DeveloperId(developer)) => Ok(OrganizationKey::DeveloperId(DeveloperId::parse(
+            "developer_id",
+            developer.trim(),
+        )?)),
+        None => Err(Error::invalid(
+            "key",
+            "give one of id, slug and developer_id",
+        )),
     }
 }
 

@@ -49,7 +49,7 @@ impl OrganizationService for OrganizationApi {
         let (organization, role) = self.roster.get_organization(&caller, key).await?;
         Ok(Response::new(pb::GetOrganizationResponse {
             organization: Some(organization.into()),
-            role: convert::role_to_proto(role),
+            role: role.map(convert::role_to_proto).unwrap_or_default(),
         }))
     }
 
@@ -61,9 +61,16 @@ impl OrganizationService for OrganizationApi {
         let req = request.into_inner();
         let page = convert::page(req.page_size, &req.page_token, "organizations".into())
             .map_err(crate::domain::Error::from)?;
+        let user = match req.user_id.trim() {
+            "" => None,
+            id => Some(
+                crate::domain::ids::UserId::parse("user_id", id)
+                    .map_err(crate::domain::Error::from)?,
+            ),
+        };
         let page = self
             .roster
-            .list_organizations(&caller, page, req.include_logos)
+            .list_organizations(&caller, user, page, req.include_logos)
             .await?;
         Ok(Response::new(pb::ListOrganizationsResponse {
             organizations: page.items.into_iter().map(Into::into).collect(),

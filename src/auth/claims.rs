@@ -76,15 +76,21 @@ pub enum OneOrMany {
 }
 
 impl OneOrMany {
+    /// The strings the claim holds, one or many.
+    pub fn values(&self) -> &[String] {
+        match self {
+            OneOrMany::One(one) => std::slice::from_ref(one),
+            OneOrMany::Many(many) => many,
+        }
+    }
+
     /// The scopes this claim grants: a string is space-separated (RFC
     /// 8693's `scope`); each element of an array is one scope (a space in
     /// one still separates, as no scope contains one).
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        let values: &[String] = match self {
-            OneOrMany::One(one) => std::slice::from_ref(one),
-            OneOrMany::Many(many) => many,
-        };
-        values.iter().flat_map(|value| value.split_whitespace())
+        self.values()
+            .iter()
+            .flat_map(|value| value.split_whitespace())
     }
 }
 

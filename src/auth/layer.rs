@@ -16,7 +16,11 @@ use http::{HeaderMap, Request, Response};
 use tonic::Status;
 use tower::{Layer, Service};
 
-use super::token::TokenVerifier;
+use super::{
+    Caller,
+    policy::{self, Action},
+    token::TokenVerifier,
+};
 use crate::domain::{Error, Reason};
 
 /// Adds [`Auth`] around a service.
@@ -80,9 +84,13 @@ where
             Ok(token) => token.to_owned(),
             Err(err) => return Either::Left(Either::Right(ready(refused(err)))),
         };
+        let action = Action::from_path(path);
         match self.verifier.verify_now(&token) {
             Ok(Some(caller)) => {
                 crate::rpc_span::record_caller(caller.user_id.as_str());
+                if let Err(err) = admitted(&caller, action) {
+                    return Either::Left(Either::Right(ready(refused(err))));
+                }
                 request.extensions_mut().insert(caller);
                 Either::Left(Either::Left(self.inner.call(request)))
             }
@@ -97,6 +105,9 @@ where
                         match verifier.verify_refreshing(&token).await {
                             Ok(caller) => {
                                 crate::rpc_span::record_caller(caller.user_id.as_str());
+                                if let Err(err) = admitted(&caller, action) {
+                                    return refused(err);
+                                }
                                 request.extensions_mut().insert(caller);
                                 inner.call(request).await
                             }
@@ -109,6 +120,12 @@ where
             Err(err) => Either::Left(Either::Right(ready(refused(err)))),
         }
     }
+}
+
+/// [`policy::admit`] for the RPC the path names. A path roster does not
+/// serve is left to the router (`UNIMPLEMENTED`).
+fn admitted(caller: &Caller, action: Option<Action>) -> Result<(), Error> {
+    action.map_or(Ok(()), |action| policy::admit(caller, action))
 }
 
 /// The token of `authorization: Bearer <token>`.

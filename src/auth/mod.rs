@@ -18,7 +18,11 @@ pub fn is_public(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
 }
 
-use crate::domain::{Error, Reason, ids::UserId, model::UserProfile};
+use crate::domain::{
+    Error, Reason,
+    ids::{OrganizationId, UserId},
+    model::UserProfile,
+};
 
 /// The authenticated principal of one call, from its token's claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +41,12 @@ pub struct Caller {
     /// The token's scopes, from `scope` and `scp` (each a space-separated
     /// string or an array; see [`claims::OneOrMany`]): what a service
     /// principal may do.
+    /// With one of roster's scopes the caller is a service principal
+    /// ([`Caller::is_service`]), not a person.
     pub scopes: Vec<String>,
+    /// The organizations a service principal's token is limited to (its
+    /// `org_id` claim); `None`: no limit. Every scope then acts only there.
+    pub organizations: Option<Vec<OrganizationId>>,
 }
 
 impl Caller {
@@ -75,6 +84,23 @@ impl Caller {
 
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Whether the caller's token lets it act on `organization` at all:
+    /// always, unless it is limited to other organizations.
+    pub fn reaches(&self, organization: OrganizationId) -> bool {
+        self.organizations
+            .as_ref()
+            .is_none_or(|ids| ids.contains(&organization))
+    }
+
+    /// Whether this is a service principal: its token carries one of
+    /// roster's scopes ([`policy::SERVICE_SCOPES`]). A service is never a
+    /// person: it acts on organizations only through its scopes.
+    pub fn is_service(&self) -> bool {
+        policy::SERVICE_SCOPES
+            .iter()
+            .any(|scope| self.has_scope(scope))
     }
 }
 

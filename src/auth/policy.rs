@@ -9,10 +9,10 @@
 use super::Caller;
 use crate::domain::{Error, Reason, Resource, ids::UserId, model::Role, permission::Permission};
 
-/// What the caller of an RPC must be.
+/// What a person calling an RPC must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requirement {
-    /// Any authenticated caller; the call acts only on the caller's own data.
+    /// Any signed-in person; the call acts only on the caller's own data.
     Authenticated,
     /// A member of the target organization whose role grants the permission.
     Member(Permission),
@@ -20,10 +20,22 @@ pub enum Requirement {
     Recipient,
     /// Either of the above: a member with the permission, or the recipient.
     MemberOrRecipient(Permission),
-    /// A service principal whose token carries this scope.
+    /// No person: only service principals (with the scope of [`ServiceAccess`]).
+    ServicesOnly,
+    /// A person asking about themself, refused about others with this
+    /// reason (services: about anyone, with the scope).
+    OnlySelf(Reason),
+}
+
+/// What a service principal calling an RPC must hold. A service is not a
+/// person: it is never a member, never owns, joins or is invited to an
+/// organization, and reaches an RPC only through a scope named here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceAccess {
+    /// People only: refused to every service principal.
+    Refused,
+    /// Open to service principals whose token carries this scope.
     Scope(&'static str),
-    /// A service principal with this scope, or a user asking about themself.
-    ScopeOrSelf(&'static str),
 }
 
 /// Scope of services that check other users' permissions.
@@ -31,6 +43,24 @@ pub const AUTHZ_CHECK: &str = "authz.check";
 
 /// Scope of service principals that follow the change log (the Provider Portal).
 pub const EVENTS_READ: &str = "events.read";
+
+/// Scope of services that read any organization, its members and
+/// invitations, and any user's organizations.
+pub const ORGANIZATIONS_READ: &str = "organizations.read";
+
+/// Scope of platform administration. Reserved: it opens no RPC yet, but a
+/// token carrying it is a service principal's, never a person's.
+pub const ORGANIZATIONS_ADMIN: &str = "organizations.admin";
+
+/// Every scope roster grants. A token carrying one of them is a service
+/// principal's; other scopes (an identity provider's `openid email`) are
+/// not roster's and leave a person a person.
+pub const SERVICE_SCOPES: &[&str] = &[
+    AUTHZ_CHECK,
+    EVENTS_READ,
+    ORGANIZATIONS_READ,
+    ORGANIZATIONS_ADMIN,
+];
 
 macro_rules! actions {
     ($($service:literal => { $($variant:ident),+ $(,)? })+) => {
@@ -66,48 +96,68 @@ actions! {
         StreamEvents, ListEvents, ListAuditEvents,
     }
     "roster.v1.AuthorizationService" => {
-        CheckPermission, BatchCheckPermissions,
+        CheckPermission, BatchCheckPermissions, LookupOrganizations, LookupUsers,
     }
 }
 
 impl Action {
-    /// The policy table.
+    /// The policy table: what a person must be, and what a service
+    /// principal must hold, for each RPC.
     #[deny(clippy::wildcard_enum_match_arm)]
-    pub fn requirement(self) -> Requirement {
+    pub fn rule(self) -> (Requirement, ServiceAccess) {
         use Permission as P;
+        use Reason::{OnlyOwnOrganizations, OnlyOwnPermissions};
         use Requirement::{
-            Authenticated, Member, MemberOrRecipient, Recipient, Scope, ScopeOrSelf,
+            Authenticated, Member, MemberOrRecipient, OnlySelf, Recipient, ServicesOnly,
         };
+        use ServiceAccess::{Refused, Scope};
         match self {
-            Action::CreateOrganization => Authenticated,
-            Action::GetOrganization => Member(P::OrganizationRead),
-            Action::ListOrganizations => Authenticated,
-            Action::UpdateOrganization => Member(P::OrganizationUpdate),
-            Action::DeleteOrganization => Member(P::OrganizationDelete),
-            Action::CheckSlug => Authenticated,
-            Action::SetActiveOrganization => Member(P::OrganizationRead),
-            Action::GetActiveOrganization => Authenticated,
-            Action::ListMembers => Member(P::MembersRead),
-            Action::GetMember => Member(P::MembersRead),
-            Action::UpdateMemberRole => Member(P::MembersManage),
-            Action::RemoveMember => Member(P::MembersManage),
+            Action::CreateOrganization => (Authenticated, Refused),
+            Action::GetOrganization => (Member(P::OrganizationRead), Scope(ORGANIZATIONS_READ)),
+            Action::ListOrganizations => {
+                (OnlySelf(OnlyOwnOrganizations), Scope(ORGANIZATIONS_READ))
+            }
+            Action::UpdateOrganization => (Member(P::OrganizationUpdate), Refused),
+            Action::DeleteOrganization => (Member(P::OrganizationDelete), Refused),
+            Action::CheckSlug => (Authenticated, Refused),
+            Action::SetActiveOrganization => (Member(P::OrganizationRead), Refused),
+            Action::GetActiveOrganization => (Authenticated, Refused),
+            Action::ListMembers => (Member(P::MembersRead), Scope(ORGANIZATIONS_READ)),
+            Action::GetMember => (Member(P::MembersRead), Scope(ORGANIZATIONS_READ)),
+            Action::UpdateMemberRole => (Member(P::MembersManage), Refused),
+            Action::RemoveMember => (Member(P::MembersManage), Refused),
             // Any member may leave (owners only if another owner stays).
-            Action::LeaveOrganization => Member(P::OrganizationRead),
-            Action::TransferOwnership => Member(P::OwnersManage),
-            Action::CreateInvitation => Member(P::InvitationsManage),
-            Action::GetInvitation => MemberOrRecipient(P::InvitationsRead),
-            Action::ListInvitations => Member(P::InvitationsRead),
-            Action::ListMyInvitations => Authenticated,
-            Action::AcceptInvitation => Recipient,
-            Action::RejectInvitation => Recipient,
-            Action::CancelInvitation => Member(P::InvitationsManage),
-            Action::ResendInvitation => Member(P::InvitationsManage),
-            Action::StreamEvents => Scope(EVENTS_READ),
-            Action::ListEvents => Scope(EVENTS_READ),
-            Action::ListAuditEvents => Member(P::AuditRead),
-            Action::CheckPermission => ScopeOrSelf(AUTHZ_CHECK),
-            Action::BatchCheckPermissions => ScopeOrSelf(AUTHZ_CHECK),
+            Action::LeaveOrganization => (Member(P::OrganizationRead), Refused),
+            Action::TransferOwnership => (Member(P::OwnersManage), Refused),
+            Action::CreateInvitation => (Member(P::InvitationsManage), Refused),
+            Action::GetInvitation => (
+                MemberOrRecipient(P::InvitationsRead),
+                Scope(ORGANIZATIONS_READ),
+            ),
+            Action::ListInvitations => (Member(P::InvitationsRead), Scope(ORGANIZATIONS_READ)),
+            Action::ListMyInvitations => (Authenticated, Refused),
+            Action::AcceptInvitation => (Recipient, Refused),
+            Action::RejectInvitation => (Recipient, Refused),
+            Action::CancelInvitation => (Member(P::InvitationsManage), Refused),
+            Action::ResendInvitation => (Member(P::InvitationsManage), Refused),
+            Action::StreamEvents => (ServicesOnly, Scope(EVENTS_READ)),
+            Action::ListEvents => (ServicesOnly, Scope(EVENTS_READ)),
+            Action::ListAuditEvents => (Member(P::AuditRead), Refused),
+            Action::CheckPermission => (OnlySelf(OnlyOwnPermissions), Scope(AUTHZ_CHECK)),
+            Action::BatchCheckPermissions => (OnlySelf(OnlyOwnPermissions), Scope(AUTHZ_CHECK)),
+            Action::LookupOrganizations => (OnlySelf(OnlyOwnPermissions), Scope(AUTHZ_CHECK)),
+            Action::LookupUsers => (ServicesOnly, Scope(AUTHZ_CHECK)),
         }
+    }
+
+    /// What a person calling this RPC must be.
+    pub fn requirement(self) -> Requirement {
+        self.rule().0
+    }
+
+    /// What a service principal calling this RPC must hold.
+    pub fn service_access(self) -> ServiceAccess {
+        self.rule().1
     }
 
     /// The gRPC path, `/package.Service/Method`.
@@ -126,6 +176,24 @@ impl Action {
     }
 }
 
+/// The first check of every call, made by the auth layer before any
+/// handler runs: a service principal reaches only the RPCs its scopes open
+/// (and a person none that only services may call). What a person may do
+/// in an organization is decided later, by the use-case, with their role.
+pub fn admit(caller: &Caller, action: Action) -> Result<(), Error> {
+    if caller.is_service() {
+        return authorize_scope(caller, action);
+    }
+    match action.requirement() {
+        Requirement::ServicesOnly => Err(Error::PermissionDenied(Reason::MissingScope)),
+        Requirement::Authenticated
+        | Requirement::Member(_)
+        | Requirement::Recipient
+        | Requirement::MemberOrRecipient(_)
+        | Requirement::OnlySelf(_) => Ok(()),
+    }
+}
+
 /// Checks that a caller whose role in the target organization is `role`
 /// (`None`: not a member) may perform `action`, returning the role.
 ///
@@ -136,8 +204,8 @@ pub fn authorize(action: Action, role: Option<Role>) -> Result<Role, Error> {
         Requirement::Member(p) | Requirement::MemberOrRecipient(p) => p,
         Requirement::Authenticated
         | Requirement::Recipient
-        | Requirement::Scope(_)
-        | Requirement::ScopeOrSelf(_) => {
+        | Requirement::ServicesOnly
+        | Requirement::OnlySelf(_) => {
             return Err(Error::internal(format!(
                 "{action:?} is not authorized by organization role"
             )));
@@ -158,33 +226,31 @@ pub fn may_see_invitation_link(role: Option<Role>, recipient: bool) -> bool {
     recipient || role.is_some_and(|role| role.grants(Permission::InvitationsManage))
 }
 
-/// Checks that the caller's token carries the scope `action` requires.
+/// Checks that the caller is a service principal whose token carries the
+/// scope `action` opens to services (a person never does).
 pub fn authorize_scope(caller: &Caller, action: Action) -> Result<(), Error> {
-    match action.requirement() {
-        Requirement::Scope(scope) if caller.has_scope(scope) => Ok(()),
-        Requirement::Scope(_) => Err(Error::PermissionDenied(Reason::MissingScope)),
-        Requirement::Authenticated
-        | Requirement::Member(_)
-        | Requirement::Recipient
-        | Requirement::MemberOrRecipient(_)
-        | Requirement::ScopeOrSelf(_) => Err(Error::internal(format!(
-            "{action:?} is not authorized by scope"
-        ))),
+    match action.service_access() {
+        ServiceAccess::Scope(scope) if caller.is_service() && caller.has_scope(scope) => Ok(()),
+        ServiceAccess::Scope(_) => Err(Error::PermissionDenied(Reason::MissingScope)),
+        ServiceAccess::Refused => Err(Error::PermissionDenied(Reason::PeopleOnly)),
     }
 }
 
-/// Checks that the caller may ask `action` about `subject`: with the scope
-/// the action names, about anyone; without it, only about themself.
+/// Checks that the caller may ask `action` about `subject`: a service
+/// with the scope the action opens, about anyone; a person, only about
+/// themself.
 pub fn authorize_subject(caller: &Caller, action: Action, subject: &UserId) -> Result<(), Error> {
+    if caller.is_service() {
+        return authorize_scope(caller, action);
+    }
     match action.requirement() {
-        Requirement::ScopeOrSelf(scope) if caller.has_scope(scope) => Ok(()),
-        Requirement::ScopeOrSelf(_) if *subject == caller.user_id => Ok(()),
-        Requirement::ScopeOrSelf(_) => Err(Error::PermissionDenied(Reason::OnlyOwnPermissions)),
+        Requirement::OnlySelf(_) if *subject == caller.user_id => Ok(()),
+        Requirement::OnlySelf(reason) => Err(Error::PermissionDenied(reason)),
         Requirement::Authenticated
         | Requirement::Member(_)
         | Requirement::Recipient
         | Requirement::MemberOrRecipient(_)
-        | Requirement::Scope(_) => Err(Error::internal(format!(
+        | Requirement::ServicesOnly => Err(Error::internal(format!(
             "{action:?} is not authorized by subject"
         ))),
     }
@@ -222,5 +288,47 @@ mod tests {
         assert!(authorize(Action::DeleteOrganization, Some(Role::Admin)).is_err());
         assert!(authorize(Action::TransferOwnership, Some(Role::Admin)).is_err());
         assert!(authorize(Action::TransferOwnership, Some(Role::Owner)).is_ok());
+    }
+
+    fn caller(scopes: &[&str]) -> Caller {
+        Caller {
+            user_id: UserId::from_trusted("someone".into()),
+            email: Some("someone@example.com".into()),
+            email_unusable: false,
+            email_verified: true,
+            name: None,
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            organizations: None,
+        }
+    }
+
+    #[test]
+    fn a_service_reaches_only_what_its_scopes_open_and_a_person_what_people_may() {
+        let person = caller(&["openid", "email"]);
+        assert!(!person.is_service());
+        for scope in SERVICE_SCOPES {
+            let service = caller(&[scope]);
+            assert!(service.is_service(), "{scope}");
+            for action in Action::ALL.iter().copied() {
+                let opened = action.service_access() == ServiceAccess::Scope(scope);
+                assert_eq!(
+                    admit(&service, action).is_ok(),
+                    opened,
+                    "{scope} {action:?}"
+                );
+            }
+        }
+        for action in Action::ALL.iter().copied() {
+            let for_people = action.requirement() != Requirement::ServicesOnly;
+            assert_eq!(admit(&person, action).is_ok(), for_people, "{action:?}");
+        }
+        assert!(matches!(
+            admit(&caller(&[AUTHZ_CHECK]), Action::CreateOrganization),
+            Err(Error::PermissionDenied(Reason::PeopleOnly))
+        ));
+        assert!(matches!(
+            admit(&caller(&[AUTHZ_CHECK]), Action::ListEvents),
+            Err(Error::PermissionDenied(Reason::MissingScope))
+        ));
     }
 }

@@ -27,7 +27,10 @@ use super::{
     claims::{self, EmailClaim, EmailVerified, OneOrMany},
     jwks::RemoteJwks,
 };
-use crate::domain::{Error, Reason, ids::UserId};
+use crate::domain::{
+    Error, Reason,
+    ids::{OrganizationId, UserId},
+};
 
 /// The secret roster uses when none is configured. It is public (it is in
 /// this file), so roster refuses it on a non-loopback address unless told
@@ -57,6 +60,10 @@ pub struct Claims {
     /// The same as `scope`, under the name some providers use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scp: Option<OneOrMany>,
+    /// The organizations a service principal's token is limited to: one
+    /// id, or a list of them. Read only on service principals' tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<OneOrMany>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,6 +82,20 @@ impl Claims {
             .map(str::to_owned)
             .collect()
     }
+}
+
+/// The organizations an `org_id` claim names. A token whose claim cannot
+/// be read as organization ids (or names none) is refused rather than
+/// read as "no limit": a limit is never lost to a typo.
+fn organization_limit(claim: &OneOrMany) -> Result<Vec<OrganizationId>, Refusal> {
+    let values = claim.values();
+    if values.is_empty() {
+        return Err(Refusal::Invalid);
+    }
+    values
+        .iter()
+        .map(|value| OrganizationId::parse("org_id", value).map_err(|_| Refusal::Invalid))
+        .collect()
 }
 
 /// A key from the JWKS, with the one algorithm it may verify.
@@ -378,14 +399,23 @@ impl TokenVerifier {
             EmailClaim::Usable(email) => (Some(email), false),
             EmailClaim::Unusable => (None, true),
         };
-        let caller = Caller {
+        let mut caller = Caller {
             user_id,
             email,
             email_unusable,
             email_verified: claims.email_verified.0,
             name: claims::display_name(claims.name.as_deref()),
             scopes: claims.scopes(),
+            organizations: None,
         };
+        // People are limited by their memberships; an `org_id` in a
+        // person's token (some identity providers put their own there) is
+        // not roster's to read.
+        if caller.is_service()
+            && let Some(claim) = &claims.org_id
+        {
+            caller.organizations = Some(organization_limit(claim)?);
+        }
         Ok((caller, claims.exp.saturating_add(LEEWAY_SECONDS)))
     }
 
@@ -450,7 +480,11 @@ fn entry_weight(token: &str, (caller, _): &(Caller, u64)) -> u32 {
             .scopes
             .iter()
             .map(|scope| scope.len() + std::mem::size_of::<String>())
-            .sum::<usize>();
+            .sum::<usize>()
+        + caller
+            .organizations
+            .as_ref()
+            .map_or(0, |ids| ids.len() * std::mem::size_of::<OrganizationId>());
     let bytes = token.len() + claims + ENTRY_OVERHEAD_BYTES;
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }
@@ -513,6 +547,8 @@ pub struct TokenRequest {
     pub name: Option<String>,
     pub email_verified: bool,
     pub scopes: Vec<String>,
+    /// Organization ids for the `org_id` claim (one: a string; more: a list).
+    pub organizations: Vec<String>,
     pub issuer: Option<String>,
     pub audience: Option<String>,
     pub ttl: Duration,
@@ -530,6 +566,11 @@ pub fn mint_hs256(secret: &str, request: &TokenRequest) -> Result<String, KeyErr
         name: request.name.clone(),
         scope: (!request.scopes.is_empty()).then(|| OneOrMany::One(request.scopes.join(" "))),
         scp: None,
+        org_id: match request.organizations.as_slice() {
+            [] => None,
+            [one] => Some(OneOrMany::One(one.clone())),
+            many => Some(OneOrMany::Many(many.to_vec())),
+        },
         iss: request.issuer.clone(),
         aud: request.audience.clone().map(OneOrMany::One),
     };
@@ -539,7 +580,8 @@ pub fn mint_hs256(secret: &str, request: &TokenRequest) -> Result<String, KeyErr
         .map_err(|err| KeyError(format!("cannot sign the token: {err}")))
 }
 
-/// Distinct scopes, in order.
+/// Distinct values of a repeatable, space- or comma-separated option
+/// (`--scope`, `--org-id`), in order.
 pub fn parse_scopes(values: &[String]) -> Vec<String> {
     let mut seen = HashSet::new();
     values

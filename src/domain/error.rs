@@ -21,6 +21,8 @@ pub enum Reason {
     OwnerRoleRequired,
     MissingScope,
     OnlyOwnPermissions,
+    OnlyOwnOrganizations,
+    PeopleOnly,
     // Conflicts
     SlugTaken,
     AlreadyMember,
@@ -59,6 +61,8 @@ impl Reason {
             Reason::OwnerRoleRequired => "OWNER_ROLE_REQUIRED",
             Reason::MissingScope => "MISSING_SCOPE",
             Reason::OnlyOwnPermissions => "CAN_ONLY_CHECK_OWN_PERMISSIONS",
+            Reason::OnlyOwnOrganizations => "CAN_ONLY_LIST_OWN_ORGANIZATIONS",
+            Reason::PeopleOnly => "SERVICE_PRINCIPAL_NOT_ALLOWED",
             Reason::SlugTaken => "ORGANIZATION_SLUG_ALREADY_TAKEN",
             Reason::AlreadyMember => "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
             Reason::AlreadyInvited => "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION",
@@ -98,6 +102,14 @@ impl Reason {
             Reason::MissingScope => "this service principal lacks the scope this call needs",
             Reason::OnlyOwnPermissions => {
                 "without the authz.check scope, a caller may check only their own permissions"
+            }
+            Reason::OnlyOwnOrganizations => {
+                "without the organizations.read scope, a caller may list only their own \
+                 organizations"
+            }
+            Reason::PeopleOnly => {
+                "this call acts for a signed-in person; a service principal is never a member \
+                 and acts on organizations only through its scopes"
             }
             Reason::SlugTaken => "organization slug already taken",
             Reason::AlreadyMember => "user is already a member of this organization",

@@ -137,6 +137,16 @@ impl Role {
     }
 }
 
+impl Permission {
+    /// The roles that hold this permission.
+    pub fn holders(self) -> Vec<Role> {
+        Role::ALL
+            .into_iter()
+            .filter(|role| role.grants(self))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,7 +60,8 @@ impl CheckAnswer {
 }
 
 impl Roster {
-    /// Answers `checks` in order, from state no older than `at_least`.
+    /// Answers `checks` in order, from state no older than `at_least`, with
+    /// the revision the answers reflect at least.
     #[instrument(skip_all, fields(user_id = %caller.user_id, checks = checks.len()))]
     pub async fn check_permissions(
         &self,
@@ -68,11 +69,12 @@ impl Roster {
         action: Action,
         checks: &[CheckInput],
         at_least: Option<EventCursor>,
-    ) -> Result<Vec<CheckAnswer>, Error> {
+    ) -> Result<(Vec<CheckAnswer>, EventCursor), Error> {
         for check in checks {
             authorize_subject(caller, action, &check.user)?;
         }
         let db = self.store.db();
+        let revision = self.cache.evaluated_at(db, at_least).await?;
         let mut answers = Vec::with_capacity(checks.len());
         for check in checks {
             let organization = match &check.organization {
@@ -81,7 +83,9 @@ impl Roster {
                     self.cache.resolve_slug(db, slug.as_str(), at_least).await?
                 }
             };
-            let Some(organization) = organization else {
+            // Outside the organizations a token is limited to, every
+            // check is an outsider's "no", as for an unknown organization.
+            let Some(organization) = organization.filter(|id| caller.reaches(*id)) else {
                 answers.push(CheckAnswer::OUTSIDER);
                 continue;
             };
@@ -100,6 +104,6 @@ impl Roster {
                 organization: found.map(|org| (org.id, org.developer_id)),
             });
         }
-        Ok(answers)
+        Ok((answers, revision))
     }
 }

@@ -41,7 +41,8 @@ pub struct AuditQuery {
 }
 
 impl Roster {
-    /// A page of the log after `cursor`, for consumers that poll.
+    /// A page of the log after `cursor`, for consumers that poll. A token
+    /// limited to some organizations sees only their events.
     #[instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn list_events(
         &self,
@@ -50,7 +51,8 @@ impl Roster {
         limit: u64,
     ) -> Result<Vec<Event>, Error> {
         authorize_scope(caller, Action::ListEvents)?;
-        store::event::list_after(self.store.db(), cursor, limit).await
+        let only = caller.organizations.as_deref();
+        store::event::list_after(self.store.db(), cursor, limit, only).await
     }
 
     /// Everything after `cursor`, then each new event as it commits.
@@ -59,7 +61,10 @@ impl Roster {
     /// shared feed ([`EventFeed`](super::EventFeed)): while it follows, it
     /// reads nothing itself. Refused with `ResourceExhausted` when the
     /// configured number of streams is open; ends with `Aborted` if its
-    /// client stops reading and its buffer fills.
+    /// client stops reading and its buffer fills. A token limited to some
+    /// organizations gets only their events: the stream still reads and
+    /// follows the whole log, so its cursor reaches the feed's tail (and
+    /// joins it) however rarely its organizations change.
     pub fn stream_events(
         self: Arc<Self>,
         caller: &Caller,
@@ -67,6 +72,11 @@ impl Roster {
     ) -> Result<EventStream, Error> {
         authorize_scope(caller, Action::StreamEvents)?;
         let permit = self.feed.admit()?;
+        let only = caller.organizations.clone();
+        let wanted = move |event: &Event| {
+            only.as_ref()
+                .is_none_or(|only| only.contains(&event.organization_id))
+        };
         let stream = async_stream::try_stream! {
             let _permit = permit;
             let mut stop = self.stop.clone();
@@ -78,7 +88,8 @@ impl Roster {
                 if *stop.borrow() {
                     Err(shutting_down())?;
                 }
-                let page = store::event::list_after(self.store.db(), cursor, STREAM_BATCH).await?;
+                let page =
+                    store::event::list_after(self.store.db(), cursor, STREAM_BATCH, None).await?;
                 let reached = page.last().map_or(cursor, |event| event.cursor);
                 // Joined before the page is sent, so nothing published
                 // while it is being sent is missed.
@@ -90,7 +101,9 @@ impl Roster {
                 let empty = page.is_empty();
                 for event in page {
                     cursor = event.cursor;
-                    yield event;
+                    if wanted(&event) {
+                        yield event;
+                    }
                 }
                 if let Some(subscription) = joined {
                     break subscription;
@@ -107,7 +120,11 @@ impl Roster {
                     Err(shutting_down())?;
                 }
                 match subscription.take_next() {
-                    Next::Event(event) => yield event,
+                    Next::Event(event) => {
+                        if wanted(&event) {
+                            yield event;
+                        }
+                    }
                     Next::Dropped => Err(Error::Aborted(Reason::EventStreamFellBehind))?,
                     Next::Empty => {
                         tokio::select! {

@@ -195,7 +195,7 @@ impl Roster {
             .authorize_read(caller, Action::GetInvitation, invitation.organization_id)
             .await
             .map_err(hide_organization)?;
-        Ok(self.with_link(invitation, may_see_invitation_link(Some(role), false)))
+        Ok(self.with_link(invitation, may_see_invitation_link(role, false)))
     }
 
     #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization))]
@@ -208,7 +208,7 @@ impl Roster {
         let role = self
             .authorize_read(caller, Action::ListInvitations, organization)
             .await?;
-        let shown = may_see_invitation_link(Some(role), false);
+        let shown = may_see_invitation_link(role, false);
         let rows = store::invitation::list(
             self.store.db(),
             Addressee::Organization(organization),
@@ -470,11 +470,14 @@ fn about_answer(event: NewEvent, invitation: &Invitation) -> NewEvent {
 }
 
 /// Whether the caller's token names the invitation's address (verified or not).
+/// Whether the caller is the person the invitation is for. A service
+/// principal never is, whatever email its token carries.
 fn is_addressed_to(caller: &Caller, invitation: &Invitation) -> bool {
-    caller
-        .email
-        .as_deref()
-        .is_some_and(|email| Email::fold(email) == Email::fold(&invitation.email))
+    !caller.is_service()
+        && caller
+            .email
+            .as_deref()
+            .is_some_and(|email| Email::fold(email) == Email::fold(&invitation.email))
 }
 
 /// Outsiders asking about an invitation learn nothing about its organization.

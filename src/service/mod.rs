@@ -14,6 +14,7 @@ pub mod event_feed;
 mod events;
 mod expiry;
 mod invitation;
+mod lookup;
 mod membership;
 mod organization;
 mod read_cache;
@@ -29,6 +30,7 @@ pub use authorization::{CheckAnswer, CheckInput, OrganizationRef};
 pub use event_feed::{EventFeed, StreamLimits};
 pub use events::{AuditQuery, EventStream};
 pub use invitation::InvitationFilter;
+pub use lookup::{OrganizationLookup, UserLookup};
 pub use membership::MemberQuery;
 pub use organization::{
     NewOrganization, OrganizationDetail, OrganizationKey, OrganizationUpdate, SlugAvailability,
@@ -38,7 +40,7 @@ pub use read_cache::ReadCache;
 use crate::{
     auth::{
         Caller,
-        policy::{Action, authorize},
+        policy::{Action, authorize, authorize_scope},
     },
     domain::{
         Error, Resource,
@@ -141,18 +143,35 @@ impl Roster {
         Ok(())
     }
 
-    /// Authorizes a read: the caller's role in `organization` must allow `action`.
+    /// Authorizes a read of `organization`: a person's role in it must
+    /// allow `action`; a service principal needs the scope the policy
+    /// names for it, and the organization must exist and be one its token
+    /// reaches. The person's role,
+    /// or `None` for a service (which is never a member).
     async fn authorize_read(
         &self,
         caller: &Caller,
         action: Action,
         organization: OrganizationId,
-    ) -> Result<Role, Error> {
+    ) -> Result<Option<Role>, Error> {
+        let db = self.store.db();
+        if caller.is_service() {
+            authorize_scope(caller, action)?;
+            // Outside a token's organizations, as if there were none.
+            if !caller.reaches(organization) {
+                return Err(Error::NotFound(Resource::Organization));
+            }
+            self.cache
+                .organization(db, organization)
+                .await?
+                .ok_or(Error::NotFound(Resource::Organization))?;
+            return Ok(None);
+        }
         let role = self
             .cache
-            .role(self.store.db(), organization, &caller.user_id, None)
+            .role(db, organization, &caller.user_id, None)
             .await?;
-        authorize(action, role)
+        authorize(action, role).map(Some)
     }
 
     /// Starts a write on `organization`: opens the transaction, locks the

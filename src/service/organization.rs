@@ -8,12 +8,15 @@ use uuid::Uuid;
 
 use super::{OrganizationWrite, Roster, expiry, now};
 use crate::{
-    auth::{Caller, policy::Action},
+    auth::{
+        Caller,
+        policy::{Action, authorize_subject},
+    },
     domain::{
         Error, Reason, Resource,
         event::{EventCursor, EventType, NewEvent, SLUG_FIELD},
         identity::{Identity, IdentityState},
-        ids::{DeveloperId, OrganizationId},
+        ids::{DeveloperId, OrganizationId, UserId},
         input::{OrganizationName, Slug, SlugProblem},
         logo::{LogoImage, MAX_PAGE_SIZE_WITH_LOGOS, NewLogo},
         model::{Organization, Role, UserOrganization},
@@ -45,6 +48,8 @@ pub enum OrganizationKey {
     Id(OrganizationId),
     /// Normalized (lower case); not necessarily a valid slug.
     Slug(String),
+    /// Its developer identity's id in the Provider Portal.
+    DeveloperId(DeveloperId),
 }
 
 /// A validated `UpdateOrganization`: `None` leaves a field alone.
@@ -233,16 +238,18 @@ impl Roster {
         &self,
         caller: &Caller,
         key: OrganizationKey,
-    ) -> Result<(OrganizationDetail, Role), Error> {
+    ) -> Result<(OrganizationDetail, Option<Role>), Error> {
         let db = self.store.db();
         let id = match key {
-            OrganizationKey::Id(id) => id,
-            OrganizationKey::Slug(slug) => self
-                .cache
-                .resolve_slug(db, &slug, None)
-                .await?
-                .ok_or(Error::NotFound(Resource::Organization))?,
+            OrganizationKey::Id(id) => Some(id),
+            OrganizationKey::Slug(slug) => self.cache.resolve_slug(db, &slug, None).await?,
+            OrganizationKey::DeveloperId(developer) => {
+                store::organization::find_by_developer(db, &developer)
+                    .await?
+                    .map(|org| org.id)
+            }
         };
+        let id = id.ok_or(Error::NotFound(Resource::Organization))?;
         let role = self
             .authorize_read(caller, Action::GetOrganization, id)
             .await?;
@@ -266,23 +273,38 @@ impl Roster {
         })
     }
 
-    /// The caller's organizations with the caller's role in each.
-    #[instrument(skip_all, fields(user_id = %caller.user_id))]
+    /// `user`'s organizations (the caller's, if `None`) with their role in
+    /// each. Another user's need a service principal with the scope; a
+    /// service must name a user.
     /// With `include_logos`, each carries its logo image, and a page holds
     /// at most [`MAX_PAGE_SIZE_WITH_LOGOS`] of them.
+    #[instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn list_organizations(
         &self,
         caller: &Caller,
+        user: Option<UserId>,
         page: PageRequest,
         include_logos: bool,
     ) -> Result<Page<(UserOrganization, Option<LogoImage>)>, Error> {
+        let user = match user {
+            Some(user) => user,
+            None if caller.is_service() => {
+                return Err(Error::invalid(
+                    "user_id",
+                    "is required for a service principal, which has no organizations of its own",
+                ));
+            }
+            None => caller.user_id.clone(),
+        };
+        authorize_subject(caller, Action::ListOrganizations, &user)?;
         let db = self.store.db();
         let page = if include_logos {
             page.capped(MAX_PAGE_SIZE_WITH_LOGOS)
         } else {
             page
         };
-        let rows = store::membership::list_for_user(db, &caller.user_id, &page).await?;
+        let only = caller.organizations.as_deref();
+        let rows = store::membership::list_for_user(db, &user, &Role::ALL, only, &page).await?;
         let page = page.finish(rows, |(id, _)| id.0).map(|(_, org)| org);
         let mut images = if include_logos {
             store::organization::logo_images(db, page.items.iter().map(|e| &e.organization)).await?

@@ -213,6 +213,23 @@ impl ReadCache {
         }
     }
 
+    /// A revision that every answer given from now on (with `at_least`)
+    /// reflects at least: while the cache serves, what the follower has
+    /// applied (every event up to it is in the cache); otherwise answers
+    /// come from the database, which holds every change up to its newest
+    /// final event.
+    pub async fn evaluated_at(
+        &self,
+        conn: &impl ConnectionTrait,
+        at_least: Option<EventCursor>,
+    ) -> Result<EventCursor, Error> {
+        let applied = self.applied();
+        if self.is_fresh() && at_least.is_none_or(|revision| revision <= applied) {
+            return Ok(applied);
+        }
+        store::event::latest_visible(conn).await
+    }
+
     /// `user`'s role in `organization` (`None`: not a member), reflecting at
     /// least `at_least` if given.
     pub async fn role(
@@ -391,7 +408,7 @@ impl Roster {
                 // events back, look again soon rather than at the next poll
                 // (its end may ring no signal).
                 if visible_below < next_txid
-                    && store::event::exists_after(db, self.cache.applied()).await?
+                    && store::event::exists_after(db, self.cache.applied(), None).await?
                 {
                     return Ok(Round::HeldBack);
                 }

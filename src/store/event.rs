@@ -159,19 +159,24 @@ pub async fn list_final(
     let visibility = horizon
         .visible_below
         .map(|below| events::Column::Txid.lt(below));
-    read_after(conn, cursor, limit, visibility).await
+    read_after(conn, cursor, limit, visibility, None).await
 }
 
-/// Up to `limit` events after `cursor` that pass `visibility`, in log order.
+/// Up to `limit` events after `cursor` that pass `visibility` (and are
+/// about one of `only`, if given), in log order.
 async fn read_after(
     conn: &impl ConnectionTrait,
     cursor: EventCursor,
     limit: u64,
     visibility: Option<sea_orm::sea_query::SimpleExpr>,
+    only: Option<&[OrganizationId]>,
 ) -> Result<Vec<Event>, Error> {
     let mut query = events::Entity::find().filter(after(cursor));
     if let Some(visibility) = visibility {
         query = query.filter(visibility);
+    }
+    if let Some(only) = only {
+        query = query.filter(about(only));
     }
     query
         .order_by_asc(events::Column::Txid)
@@ -228,20 +233,33 @@ pub async fn list_after(
     conn: &impl ConnectionTrait,
     cursor: EventCursor,
     limit: u64,
+    only: Option<&[OrganizationId]>,
 ) -> Result<Vec<Event>, Error> {
     let visibility = (conn.get_database_backend() == DbBackend::Postgres).then(visible);
-    read_after(conn, cursor, limit, visibility).await
+    read_after(conn, cursor, limit, visibility, only).await
 }
 
-/// Whether any committed event sorts after `cursor`, handed out yet or
-/// not (one can be committed but still held back behind an older running
+/// Events about one of `only`.
+fn about(only: &[OrganizationId]) -> sea_orm::sea_query::SimpleExpr {
+    events::Column::OrganizationId.is_in(only.iter().map(|id| id.0))
+}
+
+/// Whether any committed event sorts after `cursor` (about one of
+/// `only`, if given), handed out yet or not (one can be committed but still held back behind an older running
 /// transaction).
 #[instrument(skip(conn))]
-pub async fn exists_after(conn: &impl ConnectionTrait, cursor: EventCursor) -> Result<bool, Error> {
-    let found: Option<i64> = events::Entity::find()
+pub async fn exists_after(
+    conn: &impl ConnectionTrait,
+    cursor: EventCursor,
+    only: Option<&[OrganizationId]>,
+) -> Result<bool, Error> {
+    let mut query = events::Entity::find().filter(after(cursor));
+    if let Some(only) = only {
+        query = query.filter(about(only));
+    }
+    let found: Option<i64> = query
         .select_only()
         .column(events::Column::Seq)
-        .filter(after(cursor))
         .limit(1)
         .into_tuple()
         .one(conn)

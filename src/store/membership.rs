@@ -72,16 +72,25 @@ pub async fn find(
         .transpose()
 }
 
-/// A page of `user`'s organizations, in the order they joined them.
+/// A page of `user`'s organizations in which they hold one of `roles`,
+/// in the order they joined them; with `only`, of those among them.
 #[instrument(skip(conn, page))]
 pub async fn list_for_user(
     conn: &impl ConnectionTrait,
     user: &UserId,
+    roles: &[Role],
+    only: Option<&[OrganizationId]>,
     page: &PageRequest,
 ) -> Result<Vec<(MembershipId, UserOrganization)>, Error> {
     let mut query = memberships::Entity::find()
         .find_also_related(organizations::Entity)
         .filter(memberships::Column::UserId.eq(user.as_str()));
+    if roles.len() < Role::ALL.len() {
+        query = query.filter(memberships::Column::Role.is_in(roles.iter().map(|r| r.as_str())));
+    }
+    if let Some(only) = only {
+        query = query.filter(memberships::Column::OrganizationId.is_in(only.iter().map(|id| id.0)));
+    }
     if let Some(after) = page.after {
         query = query.filter(memberships::Column::Id.gt(after));
     }
@@ -100,6 +109,46 @@ pub async fn list_for_user(
                     role: role_from_db(&row.role)?,
                     joined_at: row.created_at,
                 },
+            ))
+        })
+        .collect()
+}
+
+/// A page of the users who hold one of `roles` in the organization, with
+/// their role, in the order they joined.
+#[instrument(skip(conn, page))]
+pub async fn list_holders(
+    conn: &impl ConnectionTrait,
+    organization: OrganizationId,
+    roles: &[Role],
+    page: &PageRequest,
+) -> Result<Vec<(MembershipId, UserId, Role)>, Error> {
+    let mut query = memberships::Entity::find()
+        .select_only()
+        .columns([
+            memberships::Column::Id,
+            memberships::Column::UserId,
+            memberships::Column::Role,
+        ])
+        .filter(memberships::Column::OrganizationId.eq(organization.0));
+    if roles.len() < Role::ALL.len() {
+        query = query.filter(memberships::Column::Role.is_in(roles.iter().map(|r| r.as_str())));
+    }
+    if let Some(after) = page.after {
+        query = query.filter(memberships::Column::Id.gt(after));
+    }
+    let rows: Vec<(uuid::Uuid, String, String)> = query
+        .order_by_asc(memberships::Column::Id)
+        .limit(page.fetch_limit())
+        .into_tuple()
+        .all(conn)
+        .await?;
+    rows.into_iter()
+        .map(|(id, user, role)| {
+            Ok((
+                MembershipId(id),
+                UserId::from_trusted(user),
+                role_from_db(&role)?,
             ))
         })
         .collect()

@@ -159,6 +159,19 @@ pub async fn find(
         .map(Organization::from))
 }
 
+/// The organization whose developer identity is `developer`, if any.
+#[instrument(skip(conn))]
+pub async fn find_by_developer(
+    conn: &impl ConnectionTrait,
+    developer: &DeveloperId,
+) -> Result<Option<Organization>, Error> {
+    Ok(organizations::Entity::find()
+        .filter(organizations::Column::DeveloperId.eq(developer.as_str()))
+        .one(conn)
+        .await?
+        .map(Organization::from))
+}
+
 /// The organization a retried `CreateOrganization` already made, if any.
 #[instrument(skip(conn))]
 pub async fn find_by_request(

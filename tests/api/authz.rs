@@ -52,16 +52,33 @@ enum Caller {
     Outsider,
     /// Not a member; the fixture's pending invitation is addressed to them.
     Invitee,
+    /// A service principal with the scope `authz.check`.
+    Checker,
+    /// A service principal with the scope `events.read`, whose token also
+    /// has the verified email the fixture's invitation is addressed to.
+    Follower,
+    /// A service principal with the scope `organizations.read`.
+    Reader,
+    /// A service principal with all of them, limited to the fixture's
+    /// organization (its token's `org_id`).
+    Inside,
+    /// The same, limited to another organization.
+    Outside,
     /// No token at all.
     Anonymous,
 }
 
-const CALLERS: [Caller; 5] = [
+const CALLERS: [Caller; 10] = [
     Caller::Owner,
     Caller::Admin,
     Caller::Member,
     Caller::Outsider,
     Caller::Invitee,
+    Caller::Checker,
+    Caller::Follower,
+    Caller::Reader,
+    Caller::Inside,
+    Caller::Outside,
 ];
 
 impl Caller {
@@ -72,48 +89,85 @@ impl Caller {
             Caller::Member => "member",
             Caller::Outsider => "outsider",
             Caller::Invitee => "invitee",
+            Caller::Checker => "checker",
+            // The invitee's address: a service is not a recipient either.
+            Caller::Follower => "invitee",
+            Caller::Reader => "reader",
+            Caller::Inside => "inside-service",
+            Caller::Outside => "outside-service",
             Caller::Anonymous => "anonymous",
+        }
+    }
+
+    /// The scopes of a service principal; none for a person.
+    fn scopes(self) -> &'static [&'static str] {
+        match self {
+            Caller::Checker => &["authz.check"],
+            Caller::Follower => &["events.read"],
+            Caller::Reader => &["organizations.read"],
+            Caller::Inside | Caller::Outside => {
+                &["authz.check", "events.read", "organizations.read"]
+            }
+            Caller::Owner
+            | Caller::Admin
+            | Caller::Member
+            | Caller::Outsider
+            | Caller::Invitee
+            | Caller::Anonymous => &[],
         }
     }
 }
 
 /// The expected outcome per caller, in the order of [`CALLERS`]:
-/// owner, admin, member, outsider, invitee. Written out by hand from the
-/// product's rules (the README's "Roles and rules"), not derived from the
-/// code under test.
-fn expected(action: Action) -> [Code; 5] {
+/// owner, admin, member, outsider, invitee, then the services: checker
+/// (`authz.check`), follower (`events.read`), reader (`organizations.read`),
+/// and all three scopes limited to the fixture's organization (inside) or
+/// to another (outside: as if the fixture's did not exist). Written out by hand from the
+/// product's rules (the README's "Roles and rules" and "Backend
+/// services"), not derived from the code under test.
+fn expected(action: Action) -> [Code; 10] {
     use Code::{NotFound as NF, Ok as OK, PermissionDenied as PD};
+    // A service principal is not a person: every RPC a scope does not open
+    // is refused to it (PERMISSION_DENIED), whatever it would be to a person.
+    let people = |p: [Code; 5]| [p[0], p[1], p[2], p[3], p[4], PD, PD, PD, PD, PD];
+    // ... and what `organizations.read` opens: reads of any organization.
+    let readable = |p: [Code; 5]| [p[0], p[1], p[2], p[3], p[4], PD, PD, OK, OK, NF];
     match action {
-        Action::CreateOrganization => [OK, OK, OK, OK, OK],
-        Action::GetOrganization => [OK, OK, OK, NF, NF],
-        Action::ListOrganizations => [OK, OK, OK, OK, OK],
-        Action::UpdateOrganization => [OK, OK, PD, NF, NF],
-        Action::DeleteOrganization => [OK, PD, PD, NF, NF],
-        Action::CheckSlug => [OK, OK, OK, OK, OK],
-        Action::SetActiveOrganization => [OK, OK, OK, NF, NF],
-        Action::GetActiveOrganization => [OK, OK, OK, OK, OK],
-        Action::ListMembers => [OK, OK, OK, NF, NF],
-        Action::GetMember => [OK, OK, OK, NF, NF],
-        Action::UpdateMemberRole => [OK, OK, PD, NF, NF],
-        Action::RemoveMember => [OK, OK, PD, NF, NF],
-        Action::LeaveOrganization => [OK, OK, OK, NF, NF],
-        Action::TransferOwnership => [OK, PD, PD, NF, NF],
-        Action::CreateInvitation => [OK, OK, PD, NF, NF],
-        Action::GetInvitation => [OK, OK, OK, NF, OK],
-        Action::ListInvitations => [OK, OK, OK, NF, NF],
-        Action::ListMyInvitations => [OK, OK, OK, OK, OK],
+        Action::CreateOrganization => people([OK, OK, OK, OK, OK]),
+        Action::GetOrganization => readable([OK, OK, OK, NF, NF]),
+        // A user's organizations, as far as the token reaches: none outside.
+        Action::ListOrganizations => [OK, OK, OK, OK, OK, PD, PD, OK, OK, OK],
+        Action::UpdateOrganization => people([OK, OK, PD, NF, NF]),
+        Action::DeleteOrganization => people([OK, PD, PD, NF, NF]),
+        Action::CheckSlug => people([OK, OK, OK, OK, OK]),
+        Action::SetActiveOrganization => people([OK, OK, OK, NF, NF]),
+        Action::GetActiveOrganization => people([OK, OK, OK, OK, OK]),
+        Action::ListMembers => readable([OK, OK, OK, NF, NF]),
+        Action::GetMember => readable([OK, OK, OK, NF, NF]),
+        Action::UpdateMemberRole => people([OK, OK, PD, NF, NF]),
+        Action::RemoveMember => people([OK, OK, PD, NF, NF]),
+        Action::LeaveOrganization => people([OK, OK, OK, NF, NF]),
+        Action::TransferOwnership => people([OK, PD, PD, NF, NF]),
+        Action::CreateInvitation => people([OK, OK, PD, NF, NF]),
+        Action::GetInvitation => readable([OK, OK, OK, NF, OK]),
+        Action::ListInvitations => readable([OK, OK, OK, NF, NF]),
+        Action::ListMyInvitations => people([OK, OK, OK, OK, OK]),
         // To anyone but its recipient, an invitation does not exist (issue 9, item 12).
-        Action::AcceptInvitation => [NF, NF, NF, NF, OK],
-        Action::RejectInvitation => [NF, NF, NF, NF, OK],
-        Action::CancelInvitation => [OK, OK, PD, NF, NF],
-        Action::ResendInvitation => [OK, OK, PD, NF, NF],
+        Action::AcceptInvitation => people([NF, NF, NF, NF, OK]),
+        Action::RejectInvitation => people([NF, NF, NF, NF, OK]),
+        Action::CancelInvitation => people([OK, OK, PD, NF, NF]),
+        Action::ResendInvitation => people([OK, OK, PD, NF, NF]),
         // People, whatever their role, are not service principals with `events.read`.
-        Action::StreamEvents => [PD, PD, PD, PD, PD],
-        Action::ListEvents => [PD, PD, PD, PD, PD],
-        Action::ListAuditEvents => [OK, OK, PD, NF, NF],
-        // Anyone may check their own permissions (the answer may be "no").
-        Action::CheckPermission => [OK, OK, OK, OK, OK],
-        Action::BatchCheckPermissions => [OK, OK, OK, OK, OK],
+        Action::StreamEvents => [PD, PD, PD, PD, PD, PD, OK, PD, OK, OK],
+        Action::ListEvents => [PD, PD, PD, PD, PD, PD, OK, PD, OK, OK],
+        Action::ListAuditEvents => people([OK, OK, PD, NF, NF]),
+        // A person may check their own permissions (the answer may be "no");
+        // a service needs `authz.check`.
+        Action::CheckPermission => [OK, OK, OK, OK, OK, OK, PD, PD, OK, OK],
+        Action::BatchCheckPermissions => [OK, OK, OK, OK, OK, OK, PD, PD, OK, OK],
+        Action::LookupOrganizations => [OK, OK, OK, OK, OK, OK, PD, PD, OK, OK],
+        // Who may act in an organization: services only.
+        Action::LookupUsers => [PD, PD, PD, PD, PD, OK, PD, PD, OK, OK],
     }
 }
 
@@ -150,6 +204,24 @@ async fn call(
 ) -> Result<(), Status> {
     let token = match caller {
         Caller::Anonymous => None,
+        Caller::Inside | Caller::Outside => {
+            let limit = match caller {
+                Caller::Inside => f.org.id.clone(),
+                _ => uuid::Uuid::now_v7().to_string(),
+            };
+            Some(app.token_with(roster::auth::token::TokenRequest {
+                sub: caller.user().into(),
+                scopes: caller.scopes().iter().map(|s| (*s).to_owned()).collect(),
+                organizations: vec![limit],
+                ttl: std::time::Duration::from_secs(3600),
+                ..Default::default()
+            }))
+        }
+        _ if !caller.scopes().is_empty() => Some(crate::services::service_token(
+            app,
+            caller.user(),
+            caller.scopes(),
+        )),
         _ => Some(app.token(caller.user())),
     };
     let mut orgs = app.orgs_with_token(token.as_deref());
@@ -179,8 +251,16 @@ async fn call(
             })
             .await
             .map(drop),
+        // A service has no organizations of its own: it names a user.
         Action::ListOrganizations => orgs
-            .list_organizations(pb::ListOrganizationsRequest::default())
+            .list_organizations(pb::ListOrganizationsRequest {
+                user_id: if caller.scopes().is_empty() {
+                    String::new()
+                } else {
+                    "member".into()
+                },
+                ..Default::default()
+            })
             .await
             .map(drop),
         Action::UpdateOrganization => orgs
@@ -328,6 +408,27 @@ async fn call(
             .batch_check_permissions(pb::BatchCheckPermissionsRequest {
                 checks: vec![own_check],
                 at_least_revision: String::new(),
+            })
+            .await
+            .map(drop),
+        Action::LookupOrganizations => authz
+            .lookup_organizations(pb::LookupOrganizationsRequest {
+                // People ask about themselves; services about a member.
+                user_id: if caller.scopes().is_empty() {
+                    String::new()
+                } else {
+                    "member".into()
+                },
+                permission: "applications.read".into(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        Action::LookupUsers => authz
+            .lookup_users(pb::LookupUsersRequest {
+                organization_id: org_id,
+                permission: "applications.read".into(),
+                ..Default::default()
             })
             .await
             .map(drop),

@@ -225,6 +225,8 @@ fn roster_bench_runs_every_workload_and_reports_them() {
             "update_member_role",
             "create_organization",
             "create_invitation",
+            "lookup_organizations_50",
+            "lookup_users_50_of_10k",
             "connect_json_check_permission",
             "connect_json_get_organization",
         ]

@@ -583,6 +583,7 @@ async fn include_logos_caps_the_page_at_10(backend: Backend) {
                     page_size,
                     page_token,
                     include_logos,
+                    user_id: String::new(),
                 })
                 .await
                 .unwrap()

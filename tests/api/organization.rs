@@ -238,6 +238,7 @@ async fn list_organizations_pages_through_the_callers_organizations_with_roles(b
                 page_size: 3,
                 page_token: token.clone(),
                 include_logos: false,
+                user_id: String::new(),
             })
             .await
             .unwrap()

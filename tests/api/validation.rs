@@ -201,6 +201,7 @@ async fn page_sizes_default_clamp_and_refuse_negatives(backend: Backend) {
                     page_size,
                     page_token: String::new(),
                     include_logos: false,
+                    user_id: String::new(),
                 })
                 .await
         }

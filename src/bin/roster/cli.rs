@@ -59,6 +59,10 @@ pub struct TokenArgs {
     /// Scopes for a service principal (repeatable or space-separated), e.g. `events.read`.
     #[arg(long = "scope")]
     pub scopes: Vec<String>,
+    /// Limit a service principal's token to these organizations (repeatable
+    /// or comma-separated; the `org_id` claim).
+    #[arg(long = "org-id")]
+    pub organizations: Vec<String>,
     /// How long the token is valid.
     #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
     pub ttl: Duration,

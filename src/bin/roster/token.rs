@@ -20,6 +20,7 @@ pub fn run(args: TokenArgs) -> ExitCode {
         name: args.name,
         email_verified: !args.unverified,
         scopes: parse_scopes(&args.scopes),
+        organizations: parse_scopes(&args.organizations),
         issuer: args.jwt.jwt_issuer.clone(),
         audience: args.jwt.jwt_audience.clone(),
         ttl: args.ttl,

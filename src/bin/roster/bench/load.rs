@@ -47,6 +47,12 @@ pub enum Workload {
     CreateOrganization,
     /// A new invitation to a new address.
     CreateInvitation,
+    /// The first page of 50 of the organizations where a random user holds
+    /// `applications.read` (a service with `authz.check`).
+    LookupOrganizations,
+    /// The first page of 50 of the big organization's users who hold
+    /// `applications.read`.
+    LookupUsers,
     /// CheckPermission over Connect with a JSON body (reqwest, HTTP/2).
     ConnectJsonCheckPermission,
     /// GetOrganization over Connect with a JSON body (reqwest, HTTP/2).
@@ -68,6 +74,8 @@ impl Workload {
             Workload::UpdateMemberRole => "update_member_role",
             Workload::CreateOrganization => "create_organization",
             Workload::CreateInvitation => "create_invitation",
+            Workload::LookupOrganizations => "lookup_organizations_50",
+            Workload::LookupUsers => "lookup_users_50_of_10k",
             Workload::ConnectJsonCheckPermission => "connect_json_check_permission",
             Workload::ConnectJsonGetOrganization => "connect_json_get_organization",
             Workload::IdleStreams => "idle_streams",
@@ -467,6 +475,32 @@ impl Worker {
                     .create_organization(with_auth(request, &shared.owner_tokens[k]))
                     .await
                     .is_ok()
+            }
+            Workload::LookupOrganizations => {
+                let user = self.dice.below(shared.seeded.users.len());
+                let request = pb::LookupOrganizationsRequest {
+                    user_id: shared.seeded.users[user].clone(),
+                    permission: "applications.read".into(),
+                    page_size: 50,
+                    ..Default::default()
+                };
+                self.authz
+                    .lookup_organizations(with_auth(request, &shared.service_token))
+                    .await
+                    .is_ok()
+            }
+            Workload::LookupUsers => {
+                let request = pb::LookupUsersRequest {
+                    organization_id: shared.seeded.organizations[0].to_string(),
+                    permission: "applications.read".into(),
+                    page_size: 50,
+                    ..Default::default()
+                };
+                // A page that is not full measured the wrong path.
+                self.authz
+                    .lookup_users(with_auth(request, &shared.service_token))
+                    .await
+                    .is_ok_and(|reply| reply.into_inner().users.len() == 50)
             }
             Workload::ConnectJsonCheckPermission => {
                 let check = self.check();
