@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file roster/v1/authorization.proto.
  */
 export const file_roster_v1_authorization: GenFile = /*@__PURE__*/
-  fileDesc("Ch1yb3N0ZXIvdjEvYXV0aG9yaXphdGlvbi5wcm90bxIJcm9zdGVyLnYxImoKD1Blcm1pc3Npb25DaGVjaxIPCgd1c2VyX2lkGAEgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCRISCgpwZXJtaXNzaW9uGAMgASgJEhkKEW9yZ2FuaXphdGlvbl9zbHVnGAQgASgJIqwBChBQZXJtaXNzaW9uUmVzdWx0Eg8KB2FsbG93ZWQYASABKAgSHQoEcm9sZRgCIAEoDjIPLnJvc3Rlci52MS5Sb2xlEjkKDmlkZW50aXR5X3N0YXRlGAUgASgOMiEucm9zdGVyLnYxLkRldmVsb3BlcklkZW50aXR5U3RhdGUSFwoPb3JnYW5pemF0aW9uX2lkGAYgASgJEhQKDGRldmVsb3Blcl9pZBgHIAEoCSJeChZDaGVja1Blcm1pc3Npb25SZXF1ZXN0EikKBWNoZWNrGAEgASgLMhoucm9zdGVyLnYxLlBlcm1pc3Npb25DaGVjaxIZChFhdF9sZWFzdF9yZXZpc2lvbhgCIAEoCSJGChdDaGVja1Blcm1pc3Npb25SZXNwb25zZRIrCgZyZXN1bHQYASABKAsyGy5yb3N0ZXIudjEuUGVybWlzc2lvblJlc3VsdCJlChxCYXRjaENoZWNrUGVybWlzc2lvbnNSZXF1ZXN0EioKBmNoZWNrcxgBIAMoCzIaLnJvc3Rlci52MS5QZXJtaXNzaW9uQ2hlY2sSGQoRYXRfbGVhc3RfcmV2aXNpb24YAiABKAkiTQodQmF0Y2hDaGVja1Blcm1pc3Npb25zUmVzcG9uc2USLAoHcmVzdWx0cxgBIAMoCzIbLnJvc3Rlci52MS5QZXJtaXNzaW9uUmVzdWx0MtwBChRBdXRob3JpemF0aW9uU2VydmljZRJYCg9DaGVja1Blcm1pc3Npb24SIS5yb3N0ZXIudjEuQ2hlY2tQZXJtaXNzaW9uUmVxdWVzdBoiLnJvc3Rlci52MS5DaGVja1Blcm1pc3Npb25SZXNwb25zZRJqChVCYXRjaENoZWNrUGVybWlzc2lvbnMSJy5yb3N0ZXIudjEuQmF0Y2hDaGVja1Blcm1pc3Npb25zUmVxdWVzdBooLnJvc3Rlci52MS5CYXRjaENoZWNrUGVybWlzc2lvbnNSZXNwb25zZWIGcHJvdG8z", [file_roster_v1_common, file_roster_v1_organization]);
+  fileDesc("Ch1yb3N0ZXIvdjEvYXV0aG9yaXphdGlvbi5wcm90bxIJcm9zdGVyLnYxImoKD1Blcm1pc3Npb25DaGVjaxIPCgd1c2VyX2lkGAEgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCRISCgpwZXJtaXNzaW9uGAMgASgJEhkKEW9yZ2FuaXphdGlvbl9zbHVnGAQgASgJIqwBChBQZXJtaXNzaW9uUmVzdWx0Eg8KB2FsbG93ZWQYASABKAgSHQoEcm9sZRgCIAEoDjIPLnJvc3Rlci52MS5Sb2xlEjkKDmlkZW50aXR5X3N0YXRlGAUgASgOMiEucm9zdGVyLnYxLkRldmVsb3BlcklkZW50aXR5U3RhdGUSFwoPb3JnYW5pemF0aW9uX2lkGAYgASgJEhQKDGRldmVsb3Blcl9pZBgHIAEoCSJeChZDaGVja1Blcm1pc3Npb25SZXF1ZXN0EikKBWNoZWNrGAEgASgLMhoucm9zdGVyLnYxLlBlcm1pc3Npb25DaGVjaxIZChFhdF9sZWFzdF9yZXZpc2lvbhgCIAEoCSJYChdDaGVja1Blcm1pc3Npb25SZXNwb25zZRIrCgZyZXN1bHQYASABKAsyGy5yb3N0ZXIudjEuUGVybWlzc2lvblJlc3VsdBIQCghyZXZpc2lvbhgCIAEoCSJlChxCYXRjaENoZWNrUGVybWlzc2lvbnNSZXF1ZXN0EioKBmNoZWNrcxgBIAMoCzIaLnJvc3Rlci52MS5QZXJtaXNzaW9uQ2hlY2sSGQoRYXRfbGVhc3RfcmV2aXNpb24YAiABKAkiXwodQmF0Y2hDaGVja1Blcm1pc3Npb25zUmVzcG9uc2USLAoHcmVzdWx0cxgBIAMoCzIbLnJvc3Rlci52MS5QZXJtaXNzaW9uUmVzdWx0EhAKCHJldmlzaW9uGAIgASgJIoMBChpMb29rdXBPcmdhbml6YXRpb25zUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhIKCnBlcm1pc3Npb24YAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkSGQoRYXRfbGVhc3RfcmV2aXNpb24YBSABKAkitwEKEU9yZ2FuaXphdGlvbkdyYW50EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIZChFvcmdhbml6YXRpb25fc2x1ZxgCIAEoCRIUCgxkZXZlbG9wZXJfaWQYAyABKAkSHQoEcm9sZRgEIAEoDjIPLnJvc3Rlci52MS5Sb2xlEjkKDmlkZW50aXR5X3N0YXRlGAUgASgOMiEucm9zdGVyLnYxLkRldmVsb3BlcklkZW50aXR5U3RhdGUifQobTG9va3VwT3JnYW5pemF0aW9uc1Jlc3BvbnNlEjMKDW9yZ2FuaXphdGlvbnMYASADKAsyHC5yb3N0ZXIudjEuT3JnYW5pemF0aW9uR3JhbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhAKCHJldmlzaW9uGAMgASgJIp4BChJMb29rdXBVc2Vyc1JlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJEhkKEW9yZ2FuaXphdGlvbl9zbHVnGAIgASgJEhIKCnBlcm1pc3Npb24YAyABKAkSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkSGQoRYXRfbGVhc3RfcmV2aXNpb24YBiABKAkiOwoJVXNlckdyYW50Eg8KB3VzZXJfaWQYASABKAkSHQoEcm9sZRgCIAEoDjIPLnJvc3Rlci52MS5Sb2xlImUKE0xvb2t1cFVzZXJzUmVzcG9uc2USIwoFdXNlcnMYASADKAsyFC5yb3N0ZXIudjEuVXNlckdyYW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRIQCghyZXZpc2lvbhgDIAEoCTKQAwoUQXV0aG9yaXphdGlvblNlcnZpY2USWAoPQ2hlY2tQZXJtaXNzaW9uEiEucm9zdGVyLnYxLkNoZWNrUGVybWlzc2lvblJlcXVlc3QaIi5yb3N0ZXIudjEuQ2hlY2tQZXJtaXNzaW9uUmVzcG9uc2USagoVQmF0Y2hDaGVja1Blcm1pc3Npb25zEicucm9zdGVyLnYxLkJhdGNoQ2hlY2tQZXJtaXNzaW9uc1JlcXVlc3QaKC5yb3N0ZXIudjEuQmF0Y2hDaGVja1Blcm1pc3Npb25zUmVzcG9uc2USZAoTTG9va3VwT3JnYW5pemF0aW9ucxIlLnJvc3Rlci52MS5Mb29rdXBPcmdhbml6YXRpb25zUmVxdWVzdBomLnJvc3Rlci52MS5Mb29rdXBPcmdhbml6YXRpb25zUmVzcG9uc2USTAoLTG9va3VwVXNlcnMSHS5yb3N0ZXIudjEuTG9va3VwVXNlcnNSZXF1ZXN0Gh4ucm9zdGVyLnYxLkxvb2t1cFVzZXJzUmVzcG9uc2ViBnByb3RvMw", [file_roster_v1_common, file_roster_v1_organization]);
 
 /**
  * One question. Name the organization by exactly one of `organization_id`
@@ -144,6 +144,14 @@ export type CheckPermissionResponse = Message<"roster.v1.CheckPermissionResponse
    * @generated from field: roster.v1.PermissionResult result = 1;
    */
   result?: PermissionResult | undefined;
+
+  /**
+   * The revision the answer was evaluated at: it reflects every change up
+   * to this one (and at least `at_least_revision`).
+   *
+   * @generated from field: string revision = 2;
+   */
+  revision: string;
 };
 
 /**
@@ -187,6 +195,13 @@ export type BatchCheckPermissionsResponse = Message<"roster.v1.BatchCheckPermiss
    * @generated from field: repeated roster.v1.PermissionResult results = 1;
    */
   results: PermissionResult[];
+
+  /**
+   * The revision every answer reflects at least (see CheckPermissionResponse).
+   *
+   * @generated from field: string revision = 2;
+   */
+  revision: string;
 };
 
 /**
@@ -197,9 +212,232 @@ export const BatchCheckPermissionsResponseSchema: GenMessage<BatchCheckPermissio
   messageDesc(file_roster_v1_authorization, 5);
 
 /**
+ * @generated from message roster.v1.LookupOrganizationsRequest
+ */
+export type LookupOrganizationsRequest = Message<"roster.v1.LookupOrganizationsRequest"> & {
+  /**
+   * The user (the `sub` of their token). Empty means the caller.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * As in PermissionCheck.
+   *
+   * @generated from field: string permission = 2;
+   */
+  permission: string;
+
+  /**
+   * 0 means 50; more than 500 is treated as 500.
+   *
+   * @generated from field: int32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
+
+  /**
+   * As in CheckPermissionRequest: the answer reflects at least this change.
+   *
+   * @generated from field: string at_least_revision = 5;
+   */
+  atLeastRevision: string;
+};
+
+/**
+ * Describes the message roster.v1.LookupOrganizationsRequest.
+ * Use `create(LookupOrganizationsRequestSchema)` to create a new message.
+ */
+export const LookupOrganizationsRequestSchema: GenMessage<LookupOrganizationsRequest> = /*@__PURE__*/
+  messageDesc(file_roster_v1_authorization, 6);
+
+/**
+ * An organization in which the user holds the permission.
+ *
+ * @generated from message roster.v1.OrganizationGrant
+ */
+export type OrganizationGrant = Message<"roster.v1.OrganizationGrant"> & {
+  /**
+   * @generated from field: string organization_id = 1;
+   */
+  organizationId: string;
+
+  /**
+   * @generated from field: string organization_slug = 2;
+   */
+  organizationSlug: string;
+
+  /**
+   * The organization's developer id in the Provider Portal.
+   *
+   * @generated from field: string developer_id = 3;
+   */
+  developerId: string;
+
+  /**
+   * The user's role there.
+   *
+   * @generated from field: roster.v1.Role role = 4;
+   */
+  role: Role;
+
+  /**
+   * @generated from field: roster.v1.DeveloperIdentityState identity_state = 5;
+   */
+  identityState: DeveloperIdentityState;
+};
+
+/**
+ * Describes the message roster.v1.OrganizationGrant.
+ * Use `create(OrganizationGrantSchema)` to create a new message.
+ */
+export const OrganizationGrantSchema: GenMessage<OrganizationGrant> = /*@__PURE__*/
+  messageDesc(file_roster_v1_authorization, 7);
+
+/**
+ * @generated from message roster.v1.LookupOrganizationsResponse
+ */
+export type LookupOrganizationsResponse = Message<"roster.v1.LookupOrganizationsResponse"> & {
+  /**
+   * @generated from field: repeated roster.v1.OrganizationGrant organizations = 1;
+   */
+  organizations: OrganizationGrant[];
+
+  /**
+   * Empty on the last page. Every organization is on some page: a lookup
+   * is never cut short.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+
+  /**
+   * The revision this page was evaluated at: it reflects every change up
+   * to this one (and at least `at_least_revision`).
+   *
+   * @generated from field: string revision = 3;
+   */
+  revision: string;
+};
+
+/**
+ * Describes the message roster.v1.LookupOrganizationsResponse.
+ * Use `create(LookupOrganizationsResponseSchema)` to create a new message.
+ */
+export const LookupOrganizationsResponseSchema: GenMessage<LookupOrganizationsResponse> = /*@__PURE__*/
+  messageDesc(file_roster_v1_authorization, 8);
+
+/**
+ * @generated from message roster.v1.LookupUsersRequest
+ */
+export type LookupUsersRequest = Message<"roster.v1.LookupUsersRequest"> & {
+  /**
+   * Name the organization by exactly one of `organization_id` and
+   * `organization_slug`, as in PermissionCheck.
+   *
+   * @generated from field: string organization_id = 1;
+   */
+  organizationId: string;
+
+  /**
+   * @generated from field: string organization_slug = 2;
+   */
+  organizationSlug: string;
+
+  /**
+   * @generated from field: string permission = 3;
+   */
+  permission: string;
+
+  /**
+   * @generated from field: int32 page_size = 4;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 5;
+   */
+  pageToken: string;
+
+  /**
+   * @generated from field: string at_least_revision = 6;
+   */
+  atLeastRevision: string;
+};
+
+/**
+ * Describes the message roster.v1.LookupUsersRequest.
+ * Use `create(LookupUsersRequestSchema)` to create a new message.
+ */
+export const LookupUsersRequestSchema: GenMessage<LookupUsersRequest> = /*@__PURE__*/
+  messageDesc(file_roster_v1_authorization, 9);
+
+/**
+ * A user who holds the permission.
+ *
+ * @generated from message roster.v1.UserGrant
+ */
+export type UserGrant = Message<"roster.v1.UserGrant"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: roster.v1.Role role = 2;
+   */
+  role: Role;
+};
+
+/**
+ * Describes the message roster.v1.UserGrant.
+ * Use `create(UserGrantSchema)` to create a new message.
+ */
+export const UserGrantSchema: GenMessage<UserGrant> = /*@__PURE__*/
+  messageDesc(file_roster_v1_authorization, 10);
+
+/**
+ * @generated from message roster.v1.LookupUsersResponse
+ */
+export type LookupUsersResponse = Message<"roster.v1.LookupUsersResponse"> & {
+  /**
+   * Empty for an organization that does not exist (or that the caller's
+   * token is not limited to): as a check, a lookup never reveals one.
+   *
+   * @generated from field: repeated roster.v1.UserGrant users = 1;
+   */
+  users: UserGrant[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+
+  /**
+   * @generated from field: string revision = 3;
+   */
+  revision: string;
+};
+
+/**
+ * Describes the message roster.v1.LookupUsersResponse.
+ * Use `create(LookupUsersResponseSchema)` to create a new message.
+ */
+export const LookupUsersResponseSchema: GenMessage<LookupUsersResponse> = /*@__PURE__*/
+  messageDesc(file_roster_v1_authorization, 11);
+
+/**
  * "May this user do X in this organization?", for other backend services on
- * their hot paths. Callers: service principals with the scope
- * `authz.check`; a signed-in user may ask about themself only.
+ * their hot paths, and the lookups "where may this user do X?" and "who
+ * may do X here?". Callers: service principals with the scope
+ * `authz.check` (a token limited to some organizations by its `org_id`
+ * claim gets "no" and nothing elsewhere); a signed-in user may ask about
+ * themself only.
  *
  * @generated from service roster.v1.AuthorizationService
  */
@@ -223,6 +461,29 @@ export const AuthorizationService: GenService<{
     methodKind: "unary";
     input: typeof BatchCheckPermissionsRequestSchema;
     output: typeof BatchCheckPermissionsResponseSchema;
+  },
+  /**
+   * The organizations in which a user holds a permission ("where may this
+   * user create applications?"), in the order the user joined them. A
+   * signed-in user may ask about themself.
+   *
+   * @generated from rpc roster.v1.AuthorizationService.LookupOrganizations
+   */
+  lookupOrganizations: {
+    methodKind: "unary";
+    input: typeof LookupOrganizationsRequestSchema;
+    output: typeof LookupOrganizationsResponseSchema;
+  },
+  /**
+   * The users who hold a permission in an organization ("who may manage
+   * credentials here?"), in the order they joined. Services only.
+   *
+   * @generated from rpc roster.v1.AuthorizationService.LookupUsers
+   */
+  lookupUsers: {
+    methodKind: "unary";
+    input: typeof LookupUsersRequestSchema;
+    output: typeof LookupUsersResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_roster_v1_authorization, 0);

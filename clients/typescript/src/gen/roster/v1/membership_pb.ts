@@ -884,6 +884,8 @@ export const InvitationDeliverySchema: GenEnum<InvitationDelivery> = /*@__PURE__
 
 /**
  * Members of an organization and the invitations that bring them in.
+ * Service principals with `organizations.read` may call ListMembers,
+ * GetMember, GetInvitation and ListInvitations on any organization.
  *
  * @generated from service roster.v1.MembershipService
  */
