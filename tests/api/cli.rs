@@ -229,6 +229,10 @@ fn roster_bench_runs_every_workload_and_reports_them() {
             "lookup_users_50_of_10k",
             "connect_json_check_permission",
             "connect_json_get_organization",
+            "get_organization (no streams)",
+            "get_organization (1000 idle streams)",
+            "check_permission (no streams)",
+            "check_permission (1000 idle streams)",
         ]
     );
     for outcome in outcomes {
