@@ -210,13 +210,18 @@ fn grpc_web_frame(message: &impl Message) -> Vec<u8> {
     framed
 }
 
-/// The `rpc finished` log line of the call with `request_id`.
+/// The `rpc finished` log line of the call with `request_id`. The line is
+/// written when the call's span closes, which can be after the client has
+/// read the whole answer, so it is waited for rather than expected at once.
 fn finished_line(server: &Server, request_id: &str) -> Value {
-    let logs = server.log();
-    logs.lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .find(|line| line["message"] == "rpc finished" && line["span"]["request_id"] == request_id)
-        .unwrap_or_else(|| panic!("no rpc line for {request_id}:\n{logs}"))
+    let parse = |line: &str| serde_json::from_str::<Value>(line).ok();
+    let line = server.wait_for_line(Duration::from_secs(10), |line| {
+        parse(line).is_some_and(|line| {
+            line["message"] == "rpc finished" && line["span"]["request_id"] == request_id
+        })
+    });
+    line.and_then(|line| parse(&line))
+        .unwrap_or_else(|| panic!("no rpc line for {request_id}:\n{}", server.log()))
 }
 
 /// roster, exporting to `collector`, on a database in the returned directory.
