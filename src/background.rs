@@ -39,8 +39,12 @@ pub enum Wait {
 /// Runs `round` until `stop` is cancelled: first as `start` says, then
 /// after the wait each round asks for. A `wake` ring during a round (or a
 /// [`Wait::Until`]) starts the next round early, after [`COALESCE`].
-pub async fn repeat<F, R>(stop: &CancellationToken, wake: Option<&Signal>, start: Start, mut round: F)
-where
+pub async fn repeat<F, R>(
+    stop: &CancellationToken,
+    wake: Option<&Signal>,
+    start: Start,
+    mut round: F,
+) where
     F: FnMut() -> R,
     R: Future<Output = Wait>,
 {
@@ -95,7 +99,12 @@ mod tests {
     fn spawn(
         start: Start,
         wait: Wait,
-    ) -> (CancellationToken, Signal, mpsc::UnboundedReceiver<()>, tokio::task::JoinHandle<()>) {
+    ) -> (
+        CancellationToken,
+        Signal,
+        mpsc::UnboundedReceiver<()>,
+        tokio::task::JoinHandle<()>,
+    ) {
         let stop = CancellationToken::new();
         let wake = Signal::default();
         let (ticks, rounds) = mpsc::unbounded_channel();
@@ -116,10 +125,18 @@ mod tests {
     async fn the_first_round_runs_at_once_and_a_wake_up_starts_the_next() {
         let (stop, wake, mut rounds, task) = spawn(Start::Now, Wait::Until(LONG));
         let first = tokio::time::timeout(SOON, rounds.recv()).await;
-        assert_eq!(first.ok().flatten(), Some(()), "the first round runs at once");
+        assert_eq!(
+            first.ok().flatten(),
+            Some(()),
+            "the first round runs at once"
+        );
         wake.notify();
         let second = tokio::time::timeout(SOON, rounds.recv()).await;
-        assert_eq!(second.ok().flatten(), Some(()), "a wake-up cuts the period short");
+        assert_eq!(
+            second.ok().flatten(),
+            Some(()),
+            "a wake-up cuts the period short"
+        );
         stop.cancel();
         let ended = tokio::time::timeout(SOON, task).await;
         assert!(matches!(ended, Ok(Ok(()))), "cancelling ends the wait");
@@ -131,7 +148,10 @@ mod tests {
         wake.notify();
         stop.cancel();
         let ended = tokio::time::timeout(SOON, task).await;
-        assert!(matches!(ended, Ok(Ok(()))), "cancelling ends the first wait");
+        assert!(
+            matches!(ended, Ok(Ok(()))),
+            "cancelling ends the first wait"
+        );
         assert_eq!(rounds.try_recv().ok(), None, "no round ran");
     }
 

@@ -178,7 +178,11 @@ impl NewEvent {
     /// `roster import better-auth` brought `organization` over with
     /// `members` members and `pending` pending invitations; its developer
     /// id is the Better Auth organization's id.
-    pub fn organization_imported(organization: &Organization, members: usize, pending: usize) -> Self {
+    pub fn organization_imported(
+        organization: &Organization,
+        members: usize,
+        pending: usize,
+    ) -> Self {
         Self::new(
             EventType::OrganizationImported,
             organization,
@@ -203,7 +207,8 @@ impl NewEvent {
         role: Role,
         invitation: Option<&Invitation>,
     ) -> Self {
-        let mut event = Self::new(EventType::MemberAdded, organization, by.as_str()).about_user(user);
+        let mut event =
+            Self::new(EventType::MemberAdded, organization, by.as_str()).about_user(user);
         if let Some(invitation) = invitation {
             event = event
                 .about_email(&invitation.email)
@@ -227,14 +232,23 @@ impl NewEvent {
 
     /// `user`, who had `role`, is no longer a member: removed by `by`, or
     /// left (`by` is `user`).
-    pub fn member_removed(organization: &Organization, by: &UserId, user: &UserId, role: Role) -> Self {
+    pub fn member_removed(
+        organization: &Organization,
+        by: &UserId,
+        user: &UserId,
+        role: Role,
+    ) -> Self {
         Self::new(EventType::MemberRemoved, organization, by.as_str())
             .about_user(user)
             .change("role", role.as_str(), "")
     }
 
     /// `by` invited `invitation`'s address.
-    pub fn invitation_created(organization: &Organization, by: &UserId, invitation: &Invitation) -> Self {
+    pub fn invitation_created(
+        organization: &Organization,
+        by: &UserId,
+        invitation: &Invitation,
+    ) -> Self {
         Self::new(EventType::InvitationCreated, organization, by.as_str())
             .about_email(&invitation.email)
             .fact("invitation_id", invitation.id.to_string())
@@ -269,27 +283,43 @@ impl NewEvent {
     }
 
     /// Its recipient `user` accepted `invitation` (as it now stands).
-    pub fn invitation_accepted(organization: &Organization, user: &UserId, invitation: &Invitation) -> Self {
+    pub fn invitation_accepted(
+        organization: &Organization,
+        user: &UserId,
+        invitation: &Invitation,
+    ) -> Self {
         Self::new(EventType::InvitationAccepted, organization, user.as_str())
             .about_user(user)
             .answered(invitation)
     }
 
     /// Its recipient `user` rejected `invitation` (as it now stands).
-    pub fn invitation_rejected(organization: &Organization, user: &UserId, invitation: &Invitation) -> Self {
+    pub fn invitation_rejected(
+        organization: &Organization,
+        user: &UserId,
+        invitation: &Invitation,
+    ) -> Self {
         Self::new(EventType::InvitationRejected, organization, user.as_str())
             .about_user(user)
             .answered(invitation)
     }
 
     /// `by` cancelled `invitation` (as it now stands).
-    pub fn invitation_cancelled(organization: &Organization, by: &UserId, invitation: &Invitation) -> Self {
+    pub fn invitation_cancelled(
+        organization: &Organization,
+        by: &UserId,
+        invitation: &Invitation,
+    ) -> Self {
         Self::new(EventType::InvitationCancelled, organization, by.as_str()).answered(invitation)
     }
 
     /// roster stored `expired` on the pending invitation `invitation` to
     /// `email` (its address as stored) whose time had passed.
-    pub fn invitation_expired(organization: &Organization, invitation: InvitationId, email: &str) -> Self {
+    pub fn invitation_expired(
+        organization: &Organization,
+        invitation: InvitationId,
+        email: &str,
+    ) -> Self {
         Self::new(EventType::InvitationExpired, organization, SYSTEM_ACTOR)
             .about_email(email)
             .fact("invitation_id", invitation.to_string())
@@ -298,11 +328,19 @@ impl NewEvent {
 
     /// The mail server refused `invitation`'s email for good, saying
     /// `error` (addresses masked by the caller).
-    pub fn invitation_delivery_failed(organization: &Organization, invitation: &Invitation, error: &str) -> Self {
-        Self::new(EventType::InvitationDeliveryFailed, organization, SYSTEM_ACTOR)
-            .about_email(&invitation.email)
-            .fact("invitation_id", invitation.id.to_string())
-            .fact("error", error)
+    pub fn invitation_delivery_failed(
+        organization: &Organization,
+        invitation: &Invitation,
+        error: &str,
+    ) -> Self {
+        Self::new(
+            EventType::InvitationDeliveryFailed,
+            organization,
+            SYSTEM_ACTOR,
+        )
+        .about_email(&invitation.email)
+        .fact("invitation_id", invitation.id.to_string())
+        .fact("error", error)
     }
 
     /// The developer identity of organization `organization_id` (which may
@@ -332,17 +370,8 @@ impl NewEvent {
             _ => EventType::IdentityChanged,
         };
         let name = |s: Option<IdentityState>| s.map(IdentityState::as_str).unwrap_or_default();
-        let mut event = Self {
-            id: Uuid::now_v7(),
-            event_type,
-            organization_id,
-            developer_id: developer_id.clone(),
-            actor_id: SYSTEM_ACTOR.to_owned(),
-            subject_user_id: String::new(),
-            subject_email: String::new(),
-            changes: Vec::new(),
-        }
-        .change("identity_state", name(state(was)), name(state(now_is)));
+        let mut event = Self::blank(event_type, organization_id, developer_id, SYSTEM_ACTOR)
+            .change("identity_state", name(state(was)), name(state(now_is)));
         if let Some(identity) = now_is.filter(|i| i.state == IdentityState::Failing) {
             event = event
                 .fact("identity_attempts", identity.attempts.to_string())
@@ -353,11 +382,27 @@ impl NewEvent {
 
     /// An event about `organization`, caused by `actor` (a user id, or [`SYSTEM_ACTOR`]).
     fn new(event_type: EventType, organization: &Organization, actor: &str) -> Self {
+        Self::blank(
+            event_type,
+            organization.id,
+            &organization.developer_id,
+            actor,
+        )
+    }
+
+    /// An event about the organization (which may be deleted already) with
+    /// developer identity `developer_id`, about no one yet, changing nothing yet.
+    fn blank(
+        event_type: EventType,
+        organization_id: OrganizationId,
+        developer_id: &DeveloperId,
+        actor: &str,
+    ) -> Self {
         Self {
             id: Uuid::now_v7(),
             event_type,
-            organization_id: organization.id,
-            developer_id: organization.developer_id.clone(),
+            organization_id,
+            developer_id: developer_id.clone(),
             actor_id: actor.to_owned(),
             subject_user_id: String::new(),
             subject_email: String::new(),
@@ -477,6 +522,14 @@ mod tests {
         ] {
             assert!(EventCursor::parse("c", bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn every_name_parses_back_to_its_type() {
+        for event_type in EventType::ALL {
+            assert_eq!(EventType::parse(event_type.as_str()), Some(event_type));
+        }
+        assert_eq!(EventType::parse("organization.renamed"), None);
     }
 
     #[test]

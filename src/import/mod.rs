@@ -18,11 +18,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
 
 use crate::{
-    domain::{
-        Error,
-        event::NewEvent,
-        model::InvitationState,
-    },
+    domain::{Error, event::NewEvent, model::InvitationState},
     store::{self, Store},
 };
 

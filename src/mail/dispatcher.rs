@@ -20,12 +20,7 @@ use tracing::{info, warn};
 use super::{MailError, Mailer, mask_emails_in};
 use crate::{
     background::{self, Start, Wait},
-    domain::{
-        Error,
-        event::NewEvent,
-        ids::InvitationId,
-        now,
-    },
+    domain::{Error, event::NewEvent, ids::InvitationId, now},
     signal::Signal,
     store::{
         self, Store,

@@ -42,11 +42,7 @@ pub struct ProtectLayer {
 }
 
 impl ProtectLayer {
-    pub fn new(
-        max_concurrent: usize,
-        max_deadline: Duration,
-        stopping: CancellationToken,
-    ) -> Self {
+    pub fn new(max_concurrent: usize, max_deadline: Duration, stopping: CancellationToken) -> Self {
         Self {
             running: Arc::new(AtomicUsize::new(0)),
             max_concurrent,

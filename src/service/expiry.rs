@@ -16,11 +16,7 @@ use tracing::{info, warn};
 use super::{Roster, now};
 use crate::{
     background::{self, Start, Wait},
-    domain::{
-        Error,
-        event::NewEvent,
-        model::InvitationState,
-    },
+    domain::{Error, event::NewEvent, model::InvitationState},
     store::{self, invitation::Guard},
 };
 

@@ -296,8 +296,12 @@ impl Roster {
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;
         let invitation = answered(&txn, id, InvitationState::Rejected).await?;
-        txn.record(NewEvent::invitation_rejected(&org, &caller.user_id, &invitation))
-            .await?;
+        txn.record(NewEvent::invitation_rejected(
+            &org,
+            &caller.user_id,
+            &invitation,
+        ))
+        .await?;
         self.commit(txn).await?;
         Ok(self.with_link(invitation, true))
     }
@@ -315,8 +319,12 @@ impl Roster {
             .await
             .map_err(hide_organization)?;
         let invitation = answered(&txn, id, InvitationState::Cancelled).await?;
-        txn.record(NewEvent::invitation_cancelled(&org, &caller.user_id, &invitation))
-            .await?;
+        txn.record(NewEvent::invitation_cancelled(
+            &org,
+            &caller.user_id,
+            &invitation,
+        ))
+        .await?;
         self.commit(txn).await?;
         Ok(self.with_link(invitation, true))
     }

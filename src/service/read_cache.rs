@@ -501,6 +501,85 @@ enum Round {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{identity::Identity, ids::DeveloperId, logo::Logo};
+
+    fn organization() -> Organization {
+        Organization {
+            id: OrganizationId::new(),
+            developer_id: DeveloperId::new(),
+            name: "Acme".into(),
+            slug: "acme".into(),
+            logo: Logo::None,
+            version: 1,
+            created_at: now(),
+            updated_at: now(),
+            identity: Identity::new(crate::domain::identity::IdentityState::Local),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_committed_event_forgets_what_it_touched_but_not_how_far_the_log_is_applied() {
+        let cache = ReadCache::new(100, Duration::from_secs(60));
+        let org = organization();
+        let (alice, bob) = (
+            UserId::from_trusted("alice".into()),
+            UserId::from_trusted("bob".into()),
+        );
+        let applied = EventCursor { txid: 0, seq: 7 };
+        cache.set_applied(applied);
+        for user in [&alice, &bob] {
+            let key = (org.id, user.clone());
+            let cached = cache
+                .roles
+                .get_or_load(key, async { Ok(Some(Role::Admin)) })
+                .await;
+            assert_eq!(cached.ok(), Some(Some(Role::Admin)));
+        }
+        let slug = cache
+            .slugs
+            .get_or_load("acme".into(), async { Ok(None) })
+            .await;
+        assert_eq!(slug.ok(), Some(None));
+
+        cache.apply_committed(&NewEvent::member_removed(&org, &alice, &bob, Role::Admin));
+        assert_eq!(
+            cache.roles.entries.get(&(org.id, bob.clone())),
+            None,
+            "bob's role is gone"
+        );
+        assert_eq!(
+            cache.roles.entries.get(&(org.id, alice.clone())),
+            Some(Some(Role::Admin)),
+            "alice's stays"
+        );
+        cache.apply_committed(&NewEvent::organization_created(&org, &alice));
+        assert_eq!(
+            cache.slugs.entries.get("acme"),
+            None,
+            "the slug it names is forgotten"
+        );
+        assert_eq!(
+            cache.applied(),
+            applied,
+            "earlier events may still be on their way: only the follower moves the cursor"
+        );
+        // Applied again from the log: harmless, and now the cursor moves.
+        let event = NewEvent::member_removed(&org, &alice, &bob, Role::Admin);
+        cache.apply(&Event {
+            cursor: EventCursor { txid: 0, seq: 8 },
+            id: event.id,
+            event_type: event.event_type.as_str().to_owned(),
+            organization_id: event.organization_id,
+            developer_id: event.developer_id.clone(),
+            actor_id: event.actor_id.clone(),
+            subject_user_id: event.subject_user_id.clone(),
+            subject_email: event.subject_email.clone(),
+            changes: event.changes.clone(),
+            created_at: now(),
+        });
+        assert_eq!(cache.roles.entries.get(&(org.id, bob)), None);
+        assert_eq!(cache.applied(), EventCursor { txid: 0, seq: 8 });
+    }
 
     #[tokio::test]
     async fn a_load_that_races_an_invalidation_is_not_kept() {

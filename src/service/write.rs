@@ -53,7 +53,10 @@ impl Write {
     /// Commits; returns the events it recorded, in order.
     pub(super) async fn commit(self) -> Result<Vec<NewEvent>, Error> {
         self.txn.commit().await?;
-        Ok(self.recorded.into_inner().unwrap_or_else(|p| p.into_inner()))
+        Ok(self
+            .recorded
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner()))
     }
 }
 

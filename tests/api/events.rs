@@ -672,9 +672,7 @@ async fn the_sweeper_expires_lapsed_invitations_as_the_system(backend: Backend) 
     assert_eq!(expiries, ["bob@example.com", "carol@example.com"]);
 }
 
-async fn inviting_a_lapsed_address_again_records_its_expiry_as_the_sweep_would(
-    backend: Backend,
-) {
+async fn inviting_a_lapsed_address_again_records_its_expiry_as_the_sweep_would(backend: Backend) {
     // No sweep after the first (at start): the new invitation expires the
     // lapsed one itself.
     let app = TestApp::spawn_with(&backend, |c| {
@@ -714,11 +712,11 @@ async fn inviting_a_lapsed_address_again_records_its_expiry_as_the_sweep_would(
     assert_eq!(expired.subject_email, first.email);
     assert_eq!(expired.subject_email, "Dave@Example.com");
     assert_eq!(
-        change(&expired, "invitation_id").map(|c| c.0),
+        change(expired, "invitation_id").map(|c| c.0),
         Some(first.id.as_str())
     );
     assert_eq!(
-        change(&expired, "state"),
+        change(expired, "state"),
         Some(("pending", "expired")),
         "{expired:?}"
     );
