@@ -101,7 +101,7 @@ impl Roster {
             let revision =
                 store::event::first_cursor(&txn, existing.id, EventType::MemberAdded).await?;
             let logo_image = store::organization::logo_image(&txn, &existing).await?;
-            txn.commit().await?;
+            self.commit(txn).await?;
             let organization = OrganizationDetail {
                 organization: existing,
                 logo_image,
@@ -452,7 +452,7 @@ impl Roster {
             .await?;
         store::user::upsert_profile(&txn, &caller.profile(), now()).await?;
         store::user::set_active_organization(&txn, &caller.user_id, Some(org.id)).await?;
-        txn.commit().await?;
+        self.commit(txn).await?;
         Ok(Some((self.with_logo_image(org).await?, role)))
     }
 

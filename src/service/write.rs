@@ -50,7 +50,9 @@ impl Write {
         Ok(cursor)
     }
 
-    /// Commits; returns the events it recorded, in order.
+    /// Commits; returns the events it recorded, in order, for the read
+    /// cache. Use-cases commit through `Roster::commit`, which applies them.
+    #[must_use = "the committed events must reach the read cache: commit through Roster::commit"]
     pub(super) async fn commit(self) -> Result<Vec<NewEvent>, Error> {
         self.txn.commit().await?;
         Ok(self
