@@ -121,25 +121,27 @@ mod tests {
         (stop, wake, rounds, task)
     }
 
+    /// Whether another round ran within [`SOON`].
+    async fn ran(rounds: &mut mpsc::UnboundedReceiver<()>) -> bool {
+        matches!(
+            tokio::time::timeout(SOON, rounds.recv()).await,
+            Ok(Some(()))
+        )
+    }
+
+    /// Whether the task ended (without panicking) within [`SOON`].
+    async fn ended(task: tokio::task::JoinHandle<()>) -> bool {
+        matches!(tokio::time::timeout(SOON, task).await, Ok(Ok(())))
+    }
+
     #[tokio::test]
     async fn the_first_round_runs_at_once_and_a_wake_up_starts_the_next() {
         let (stop, wake, mut rounds, task) = spawn(Start::Now, Wait::Until(LONG));
-        let first = tokio::time::timeout(SOON, rounds.recv()).await;
-        assert_eq!(
-            first.ok().flatten(),
-            Some(()),
-            "the first round runs at once"
-        );
+        assert!(ran(&mut rounds).await, "the first round runs at once");
         wake.notify();
-        let second = tokio::time::timeout(SOON, rounds.recv()).await;
-        assert_eq!(
-            second.ok().flatten(),
-            Some(()),
-            "a wake-up cuts the period short"
-        );
+        assert!(ran(&mut rounds).await, "a wake-up cuts the period short");
         stop.cancel();
-        let ended = tokio::time::timeout(SOON, task).await;
-        assert!(matches!(ended, Ok(Ok(()))), "cancelling ends the wait");
+        assert!(ended(task).await, "cancelling ends the wait");
     }
 
     #[tokio::test]
@@ -147,25 +149,19 @@ mod tests {
         let (stop, wake, mut rounds, task) = spawn(Start::After(LONG), Wait::None);
         wake.notify();
         stop.cancel();
-        let ended = tokio::time::timeout(SOON, task).await;
-        assert!(
-            matches!(ended, Ok(Ok(()))),
-            "cancelling ends the first wait"
-        );
+        assert!(ended(task).await, "cancelling ends the first wait");
         assert_eq!(rounds.try_recv().ok(), None, "no round ran");
     }
 
     #[tokio::test]
     async fn a_pause_is_not_cut_short_by_a_wake_up() {
         let (stop, wake, mut rounds, task) = spawn(Start::Now, Wait::Pause(LONG));
-        let first = tokio::time::timeout(SOON, rounds.recv()).await;
-        assert_eq!(first.ok().flatten(), Some(()));
+        assert!(ran(&mut rounds).await);
         wake.notify();
         // Cut short, the next round would start after COALESCE (20 ms).
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(rounds.try_recv().ok(), None, "the pause goes on");
         stop.cancel();
-        let ended = tokio::time::timeout(SOON, task).await;
-        assert!(matches!(ended, Ok(Ok(()))), "cancelling ends a pause");
+        assert!(ended(task).await, "cancelling ends a pause");
     }
 }

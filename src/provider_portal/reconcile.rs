@@ -18,8 +18,8 @@ use super::{
     client::{Developer, PortalError},
     worker::{IdentityWorker, show_change},
 };
+use crate::background::{self, Start, Wait};
 use crate::{
-    background::{self, Start, Wait},
     domain::{
         Error,
         identity::{Confirmed, Desired, Identity, IdentityIntent, IdentityState, PortalStatus},

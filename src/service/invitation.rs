@@ -9,7 +9,7 @@ use sea_orm::DatabaseTransaction;
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::{OrganizationWrite, Roster, expiry, now};
+use super::{OrganizationWrite, Roster, Write, expiry, now};
 use crate::{
     auth::{
         Caller,
@@ -18,7 +18,7 @@ use crate::{
     domain::{
         Error, Reason, Resource,
         event::{EventCursor, NewEvent},
-        ids::{InvitationId, OrganizationId},
+        ids::{InvitationId, OrganizationId, UserId},
         input::Email,
         model::{Invitation, InvitationDelivery, InvitationState, Member, Organization, Role},
         page::{Page, PageRequest},
@@ -295,15 +295,10 @@ impl Roster {
         let org = store::organization::lock(&txn, invitation.organization_id)
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;
-        let invitation = answered(&txn, id, InvitationState::Rejected).await?;
-        txn.record(NewEvent::invitation_rejected(
-            &org,
-            &caller.user_id,
-            &invitation,
-        ))
-        .await?;
-        self.commit(txn).await?;
-        Ok(self.with_link(invitation, true))
+        let by = &caller.user_id;
+        let to = InvitationState::Rejected;
+        self.settle(txn, &org, id, by, to, NewEvent::invitation_rejected)
+            .await
     }
 
     /// An owner or admin withdraws a pending invitation.
@@ -318,13 +313,28 @@ impl Roster {
             .begin_organization_write(caller, Action::CancelInvitation, organization)
             .await
             .map_err(hide_organization)?;
-        let invitation = answered(&txn, id, InvitationState::Cancelled).await?;
-        txn.record(NewEvent::invitation_cancelled(
-            &org,
-            &caller.user_id,
-            &invitation,
-        ))
-        .await?;
+        let by = &caller.user_id;
+        let to = InvitationState::Cancelled;
+        self.settle(txn, &org, id, by, to, NewEvent::invitation_cancelled)
+            .await
+    }
+
+    /// Moves the invitation out of pending to `to`, by `by`, records the
+    /// `event` that says so and commits; the invitation as it then stands.
+    async fn settle(
+        &self,
+        txn: Write,
+        org: &Organization,
+        id: InvitationId,
+        by: &UserId,
+        to: InvitationState,
+        event: Settled,
+    ) -> Result<Invitation, Error> {
+        answer(&txn, id, to, now()).await?;
+        let invitation = store::invitation::find(&txn, id)
+            .await?
+            .ok_or(Error::NotFound(Resource::Invitation))?;
+        txn.record(event(org, by, &invitation)).await?;
         self.commit(txn).await?;
         Ok(self.with_link(invitation, true))
     }
@@ -421,17 +431,8 @@ async fn answer(
     })
 }
 
-/// Moves the invitation out of pending; the invitation as it then stands.
-async fn answered(
-    txn: &DatabaseTransaction,
-    id: InvitationId,
-    to: InvitationState,
-) -> Result<Invitation, Error> {
-    answer(txn, id, to, now()).await?;
-    store::invitation::find(txn, id)
-        .await?
-        .ok_or(Error::NotFound(Resource::Invitation))
-}
+/// The event of an invitation that left pending, by whom.
+type Settled = fn(&Organization, &UserId, &Invitation) -> NewEvent;
 
 /// Whether the caller's token names the invitation's address (verified or not).
 /// Whether the caller is the person the invitation is for. A service
