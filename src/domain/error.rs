@@ -41,6 +41,7 @@ pub enum Reason {
     // Concurrency
     EtagMismatch,
     EventStreamFellBehind,
+    TransactionConflict,
     // The server itself
     ServerOverloaded,
     ShuttingDown,
@@ -79,6 +80,7 @@ impl Reason {
             Reason::EventStreamLimit => "EVENT_STREAM_LIMIT_REACHED",
             Reason::EtagMismatch => "ETAG_MISMATCH",
             Reason::EventStreamFellBehind => "EVENT_STREAM_FELL_BEHIND",
+            Reason::TransactionConflict => "TRANSACTION_CONFLICT",
             Reason::ServerOverloaded => "SERVER_OVERLOADED",
             Reason::ShuttingDown => "SHUTTING_DOWN",
             Reason::DeadlineExceeded => "DEADLINE_EXCEEDED",
@@ -132,6 +134,10 @@ impl Reason {
             Reason::EventStreamFellBehind => {
                 "the stream was ended because its client did not keep up and its buffer \
                  filled; resume from the last cursor received"
+            }
+            Reason::TransactionConflict => {
+                "the write collided with a concurrent one (a deadlock or serialization \
+                 failure) and was rolled back with nothing changed; retry it"
             }
             Reason::ServerOverloaded => {
                 "the server is at its concurrency limit; retry with backoff"
