@@ -261,6 +261,7 @@ async fn the_proxy_forwards_what_roster_allows_and_refuses_the_rest(backend: Bac
         ("GET", "/x/applications", Some(&alice), 404, "not found"),
         // Not an organization's applications, credentials or subscriptions.
         ("GET", "/acme/members", Some(&alice), 404, "not found"),
+        ("GET", "/acme/applications/..%2F..%2Fdevelopers", Some(&alice), 404, "not found"),
         // No token, or one roster does not accept.
         ("GET", "/acme/applications", None, 401, "sign in"),
         ("GET", "/acme/applications", Some(&bogus), 401, "sign in"),

@@ -89,7 +89,12 @@ interface Route {
  * `/applications/{id}/credentials` is about credentials.
  */
 function route(method: string, url: string): Route | "bad method" | undefined {
+  // URL parsing resolves `.` and `..` (also percent-encoded); an encoded
+  // slash or backslash could still move the path upstream: refused.
   const { pathname, search } = new URL(url, "http://proxy");
+  if (/%2f|%5c/i.test(pathname)) {
+    return undefined;
+  }
   const [, slug, ...rest] = pathname.split("/");
   if (!slug || !rest[0] || !RESOURCES.has(rest[0])) {
     return undefined;
@@ -176,7 +181,9 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse): Prom
   if (found === "bad method") return answer(res, 405, "method not allowed");
 
   const authorization = req.headers.authorization;
-  if (!authorization?.startsWith("Bearer ")) return answer(res, 401, "sign in first");
+  if (!authorization || !/^bearer \S/i.test(authorization)) {
+    return answer(res, 401, "sign in first");
+  }
 
   let result;
   try {
