@@ -184,6 +184,14 @@ async fn the_proxy_forwards_what_roster_allows_and_refuses_the_rest(backend: Bac
         .into_inner()
         .organization
         .unwrap();
+    // CreateOrganization waits a while for the identity; on a slow machine
+    // it may answer first.
+    for _ in 0..200 {
+        if !upstream.developer_ids().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(upstream.developer_ids(), [acme.developer_id.clone()]);
     let invitation = members
         .create_invitation(as_user(
@@ -221,8 +229,14 @@ async fn the_proxy_forwards_what_roster_allows_and_refuses_the_rest(backend: Bac
     let echo: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(echo["path"], "/api/applications?page=2", "{echo}");
     let seen = only_new(&upstream, 0);
-    assert_eq!((seen.method.as_str(), seen.path.as_str()), ("GET", "/api/applications?page=2"));
-    assert_eq!(seen.header("x-portal-developer-id"), Some(acme.developer_id.as_str()));
+    assert_eq!(
+        (seen.method.as_str(), seen.path.as_str()),
+        ("GET", "/api/applications?page=2")
+    );
+    assert_eq!(
+        seen.header("x-portal-developer-id"),
+        Some(acme.developer_id.as_str())
+    );
     assert_eq!(
         seen.header("authorization"),
         Some(format!("Bearer {}", fake_portal::TOKEN).as_str())
@@ -231,7 +245,12 @@ async fn the_proxy_forwards_what_roster_allows_and_refuses_the_rest(backend: Bac
     // The owner creates a credential: forwarded with its body.
     let credential = r#"{"name":"ci key"}"#;
     let (status, body) = proxy
-        .call("POST", "/acme/applications/app-1/credentials", Some(&alice), Some(credential))
+        .call(
+            "POST",
+            "/acme/applications/app-1/credentials",
+            Some(&alice),
+            Some(credential),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     let seen = only_new(&upstream, 1);
@@ -239,29 +258,55 @@ async fn the_proxy_forwards_what_roster_allows_and_refuses_the_rest(backend: Bac
         (seen.method.as_str(), seen.path.as_str()),
         ("POST", "/api/applications/app-1/credentials")
     );
-    assert_eq!(seen.header("x-portal-developer-id"), Some(acme.developer_id.as_str()));
+    assert_eq!(
+        seen.header("x-portal-developer-id"),
+        Some(acme.developer_id.as_str())
+    );
     assert_eq!(seen.header("content-type"), Some("application/json"));
     assert_eq!(seen.body, credential.as_bytes());
 
     // A member reads: forwarded.
-    let (status, body) = proxy.call("GET", "/acme/subscriptions", Some(&bob), None).await;
+    let (status, body) = proxy
+        .call("GET", "/acme/subscriptions", Some(&bob), None)
+        .await;
     assert_eq!(status, 200, "{body}");
     let seen = only_new(&upstream, 2);
     assert_eq!(seen.path, "/api/subscriptions");
-    assert_eq!(seen.header("x-portal-developer-id"), Some(acme.developer_id.as_str()));
+    assert_eq!(
+        seen.header("x-portal-developer-id"),
+        Some(acme.developer_id.as_str())
+    );
 
     // Refusals reach nobody upstream.
     let refusals = [
         // A member writes: read-only.
         ("POST", "/acme/applications", Some(&bob), 403, "read-only"),
-        ("DELETE", "/acme/applications/app-1/credentials/c-1", Some(&bob), 403, "read-only"),
+        (
+            "DELETE",
+            "/acme/applications/app-1/credentials/c-1",
+            Some(&bob),
+            403,
+            "read-only",
+        ),
         // Not a member, or no such slug: the organization does not exist.
         ("GET", "/acme/applications", Some(&carol), 404, "not found"),
-        ("GET", "/nowhere/applications", Some(&alice), 404, "not found"),
+        (
+            "GET",
+            "/nowhere/applications",
+            Some(&alice),
+            404,
+            "not found",
+        ),
         ("GET", "/x/applications", Some(&alice), 404, "not found"),
         // Not an organization's applications, credentials or subscriptions.
         ("GET", "/acme/members", Some(&alice), 404, "not found"),
-        ("GET", "/acme/applications/..%2F..%2Fdevelopers", Some(&alice), 404, "not found"),
+        (
+            "GET",
+            "/acme/applications/..%2F..%2Fdevelopers",
+            Some(&alice),
+            404,
+            "not found",
+        ),
         // No token, or one roster does not accept.
         ("GET", "/acme/applications", None, 401, "sign in"),
         ("GET", "/acme/applications", Some(&bogus), 401, "sign in"),
@@ -273,7 +318,11 @@ async fn the_proxy_forwards_what_roster_allows_and_refuses_the_rest(backend: Bac
         assert_eq!(status, wanted, "{method} {path}: {body}");
         assert!(body.contains(message), "{method} {path}: {body}");
     }
-    assert_eq!(upstream.resource_requests().len(), 3, "refused requests were forwarded");
+    assert_eq!(
+        upstream.resource_requests().len(),
+        3,
+        "refused requests were forwarded"
+    );
 
     // Bob is removed: his very next request is refused, as for a stranger.
     members
@@ -286,14 +335,22 @@ async fn the_proxy_forwards_what_roster_allows_and_refuses_the_rest(backend: Bac
         ))
         .await
         .unwrap();
-    let (status, body) = proxy.call("GET", "/acme/subscriptions", Some(&bob), None).await;
+    let (status, body) = proxy
+        .call("GET", "/acme/subscriptions", Some(&bob), None)
+        .await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(upstream.resource_requests().len(), 3);
 
     // roster is down: the proxy fails closed, whoever asks.
     roster.kill();
-    let (status, body) = proxy.call("GET", "/acme/applications", Some(&alice), None).await;
+    let (status, body) = proxy
+        .call("GET", "/acme/applications", Some(&alice), None)
+        .await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("roster is unavailable"), "{body}");
-    assert_eq!(upstream.resource_requests().len(), 3, "forwarded while roster was down");
+    assert_eq!(
+        upstream.resource_requests().len(),
+        3,
+        "forwarded while roster was down"
+    );
 }
