@@ -192,7 +192,10 @@ async fn the_proxy_forwards_what_roster_allows_and_refuses_the_rest(backend: Bac
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(upstream.developer_ids(), [acme.developer_id.clone()]);
+    assert_eq!(
+        upstream.developer_ids(),
+        std::slice::from_ref(&acme.developer_id)
+    );
     let invitation = members
         .create_invitation(as_user(
             "alice",
