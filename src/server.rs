@@ -3,10 +3,18 @@
 //! bound; the background tasks (email outbox, invitation expiry, change-log
 //! follower, database health, metrics); and the graceful shutdown.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use sea_orm::DbBackend;
-use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
 use tonic::{server::NamedService, transport::Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::{info, warn};
@@ -17,6 +25,7 @@ use crate::{
         organization::OrganizationApi,
     },
     auth::layer::AuthLayer,
+    background::{self, Start, Wait},
     config::{Config, Ready},
     domain::Error,
     mail::{Mailer, dispatcher::Dispatcher},
@@ -128,11 +137,13 @@ pub async fn serve(
     )
     .await
     .map_err(ServeError::Database)?;
-    let (stop, stopped) = watch::channel(false);
+    // Cancelled once, when shutdown begins: ends the event streams and the
+    // background loops, and makes the protect layer refuse new calls.
+    let stop = CancellationToken::new();
     let mut roster = Roster::new(
         store.clone(),
         config.settings(invitation_links),
-        stopped.clone(),
+        stop.clone(),
     );
     let identities = identity_worker(provider_portal, &store, &roster)?;
     if let Some(worker) = &identities {
@@ -146,11 +157,11 @@ pub async fn serve(
 
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, ServingStatus::Serving).await;
-    let mut background = spawn_background(&config, &store, &roster, mailer, &health, &stopped);
-    background.extend(verifier.spawn_refresh(stopped.clone()));
+    let mut background = spawn_background(&config, &store, &roster, mailer, &health, &stop);
+    background.extend(verifier.spawn_refresh(stop.clone()));
     if let Some(worker) = identities {
         background.extend(spawn_identity_tasks(
-            &config, &store, worker, &health, &stopped,
+            &config, &store, worker, &health, &stop,
         ));
     }
 
@@ -184,7 +195,7 @@ pub async fn serve(
         .layer(ProtectLayer::new(
             limits.max_concurrent_rpcs,
             limits.rpc_timeout,
-            stopped.clone(),
+            stop.clone(),
         ))
         .layer(AuthLayer::new(verifier))
         .add_service(health_service)
@@ -216,15 +227,14 @@ pub async fn serve(
     info!(address = %listener.local_addr()?, "roster is serving");
     let draining = {
         let health = health.clone();
+        let stop = stop.clone();
         async move {
             shutdown.await;
             info!(
                 "shutting down: health NOT_SERVING, refusing new calls, finishing calls in flight"
             );
             set_health(&health, ServingStatus::NotServing).await;
-            // Ends event streams and background loops, and makes the
-            // protect layer refuse new calls.
-            let _ = stop.send(true);
+            stop.cancel();
         }
     };
     let max_connections = limits.connection_cap();
@@ -243,11 +253,10 @@ pub async fn serve(
     );
     let server = router.serve_with_incoming_shutdown(incoming, draining);
     let grace = config.shutdown_grace;
-    let mut stopped_for_grace = stopped.clone();
     let result = tokio::select! {
         result = server => result,
-        () = async move {
-            let _ = stopped_for_grace.wait_for(|s| *s).await;
+        () = async {
+            stop.cancelled().await;
             tokio::time::sleep(grace).await;
         } => {
             warn!(?grace, "grace period over: stopping with calls still in flight");
@@ -267,14 +276,14 @@ pub async fn serve(
     Ok(result?)
 }
 
-/// Starts the background tasks; they end when `stopped` turns true.
+/// Starts the background tasks; they end when `stop` is cancelled.
 fn spawn_background(
     config: &Config,
     store: &Store,
     roster: &Arc<Roster>,
     mailer: Arc<dyn Mailer>,
     health: &HealthReporter,
-    stopped: &watch::Receiver<bool>,
+    stop: &CancellationToken,
 ) -> Vec<JoinHandle<()>> {
     let mut tasks = vec![
         tokio::spawn(
@@ -288,39 +297,41 @@ fn spawn_background(
                     attempt_timeout: config.mail_attempt_timeout,
                 },
             )
-            .run(stopped.clone()),
+            .run(stop.clone()),
         ),
         tokio::spawn({
             let roster = roster.clone();
-            let stopped = stopped.clone();
+            let stop = stop.clone();
             let interval = config.expiry_sweep_interval;
-            async move { roster.run_expiry_sweeper(interval, stopped).await }
+            async move { roster.run_expiry_sweeper(interval, &stop).await }
         }),
         tokio::spawn({
             let roster = roster.clone();
-            let wake = roster.events_signal().clone();
-            let stopped = stopped.clone();
-            async move { roster.follow_changes(wake, stopped).await }
+            let stop = stop.clone();
+            async move {
+                let wake = roster.events_signal().clone();
+                roster.follow_changes(&wake, &stop).await;
+            }
         }),
         tokio::spawn(monitor_database(
             store.clone(),
             health.clone(),
             config.health_check_interval,
-            stopped.clone(),
+            stop.clone(),
         )),
     ];
     if store.backend() == DbBackend::Postgres {
         tasks.push(tokio::spawn(store::listen::relay_notifications(
             store.clone(),
             roster.events_signal().clone(),
-            stopped.clone(),
+            stop.clone(),
         )));
     }
     if config.metrics_listen.is_some() {
         tasks.push(tokio::spawn(telemetry::sample_gauges(
             store.clone(),
             Duration::from_secs(5).min(config.health_check_interval),
-            stopped.clone(),
+            stop.clone(),
         )));
     }
     tasks
@@ -361,19 +372,19 @@ fn spawn_identity_tasks(
     store: &Store,
     worker: Arc<IdentityWorker>,
     health: &HealthReporter,
-    stopped: &watch::Receiver<bool>,
+    stop: &CancellationToken,
 ) -> Vec<JoinHandle<()>> {
     let interval = config.provider_portal.provider_portal_reconcile_interval;
     let mut portal = worker.health();
     let health = health.clone();
-    let mut stop = stopped.clone();
+    let stopping = stop.clone();
     vec![
-        tokio::spawn(worker.clone().run(stopped.clone())),
+        tokio::spawn(worker.clone().run(stop.clone())),
         tokio::spawn(reconcile::run_periodically(
             store.clone(),
             worker,
             interval,
-            stopped.clone(),
+            stop.clone(),
         )),
         tokio::spawn(async move {
             loop {
@@ -386,7 +397,7 @@ fn spawn_identity_tasks(
                     .await;
                 tokio::select! {
                     changed = portal.changed() => if changed.is_err() { return },
-                    _ = stop.wait_for(|s| *s) => return,
+                    () = stopping.cancelled() => return,
                 }
             }
         }),
@@ -399,30 +410,25 @@ async fn monitor_database(
     store: Store,
     health: HealthReporter,
     interval: Duration,
-    mut stopped: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
-    let mut serving = true;
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            _ = stopped.wait_for(|s| *s) => return,
-        }
+    let serving = &AtomicBool::new(true);
+    let (store, health, stopping) = (&store, &health, &stop);
+    background::repeat(&stop, None, Start::After(interval), move || async move {
         let answers = matches!(
             tokio::time::timeout(interval.max(Duration::from_secs(1)), store.ping()).await,
             Ok(Ok(()))
         );
-        if *stopped.borrow() {
-            return;
-        }
-        if answers != serving {
-            serving = answers;
-            if serving {
+        if !stopping.is_cancelled() && serving.swap(answers, Ordering::Relaxed) != answers {
+            if answers {
                 info!("the database answers again: SERVING");
-                set_health(&health, ServingStatus::Serving).await;
+                set_health(health, ServingStatus::Serving).await;
             } else {
                 warn!("the database does not answer: NOT_SERVING");
-                set_health(&health, ServingStatus::NotServing).await;
+                set_health(health, ServingStatus::NotServing).await;
             }
         }
-    }
+        Wait::Until(interval)
+    })
+    .await;
 }

@@ -275,10 +275,10 @@ impl TokenVerifier {
     }
 
     /// Refreshes the JWKS URL every refresh interval (and reports the key
-    /// set's age between refreshes) until `stopped` turns true.
+    /// set's age between refreshes) until `stop` is cancelled.
     pub fn spawn_refresh(
         self: &Arc<Self>,
-        mut stopped: tokio::sync::watch::Receiver<bool>,
+        stop: tokio_util::sync::CancellationToken,
     ) -> Option<tokio::task::JoinHandle<()>> {
         let remote = self.remote.as_ref()?;
         let period = remote.refresh_interval();
@@ -295,11 +295,7 @@ impl TokenVerifier {
             age.tick().await;
             loop {
                 tokio::select! {
-                    changed = stopped.changed() => {
-                        if changed.is_err() || *stopped.borrow() {
-                            return;
-                        }
-                    }
+                    () = stop.cancelled() => return,
                     _ = refresh.tick() => {
                         let Some(verifier) = verifier.upgrade() else { return };
                         // Failures are logged and counted by refresh itself.

@@ -5,8 +5,9 @@ use uuid::Uuid;
 
 use super::{
     FieldViolation,
-    ids::{DeveloperId, OrganizationId, UserId},
-    model::Organization,
+    identity::{Identity, IdentityState},
+    ids::{DeveloperId, InvitationId, OrganizationId, UserId},
+    model::{Invitation, Organization, Role},
 };
 
 /// What happened.
@@ -62,6 +63,11 @@ impl EventType {
         EventType::OrganizationImported,
     ];
 
+    /// The type named `name` ([`EventType::as_str`]), if roster knows it.
+    pub fn parse(name: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
     /// The name consumers see.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -110,6 +116,9 @@ pub struct FieldChange {
 }
 
 /// An event about to be recorded (in the transaction of its change).
+///
+/// Made only by the constructors below, one per [`EventType`]: each event's
+/// payload is written once, whichever use-case records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
     pub id: Uuid,
@@ -123,13 +132,277 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
+    /// `organization` was created by `by` (who becomes its owner through
+    /// the `member.added` recorded with it).
+    pub fn organization_created(organization: &Organization, by: &UserId) -> Self {
+        Self::new(EventType::OrganizationCreated, organization, by.as_str())
+            .change("name", "", &organization.name)
+            .change(SLUG_FIELD, "", &organization.slug)
+            .change("logo_url", "", organization.logo.describe())
+            .change("identity_state", "", organization.identity.state.as_str())
+    }
+
+    /// `by` changed the organization from `before` to `after`: the fields
+    /// that differ (name, slug, logo).
+    pub fn organization_updated(before: &Organization, after: &Organization, by: &UserId) -> Self {
+        let mut event = Self::new(EventType::OrganizationUpdated, after, by.as_str());
+        if before.name != after.name {
+            event = event.change("name", &before.name, &after.name);
+        }
+        if before.slug != after.slug {
+            event = event.change(SLUG_FIELD, &before.slug, &after.slug);
+        }
+        if before.logo != after.logo {
+            event = event.change("logo_url", before.logo.describe(), after.logo.describe());
+        }
+        event
+    }
+
+    /// `by` deleted `organization`; its developer identity is now in state
+    /// `identity` (`None`: gone, or there was none in the Provider Portal).
+    pub fn organization_deleted(
+        organization: &Organization,
+        by: &UserId,
+        identity: Option<IdentityState>,
+    ) -> Self {
+        Self::new(EventType::OrganizationDeleted, organization, by.as_str())
+            .change("name", &organization.name, "")
+            .change(SLUG_FIELD, &organization.slug, "")
+            .change(
+                "identity_state",
+                organization.identity.state.as_str(),
+                identity.map(IdentityState::as_str).unwrap_or_default(),
+            )
+    }
+
+    /// `roster import better-auth` brought `organization` over with
+    /// `members` members and `pending` pending invitations; its developer
+    /// id is the Better Auth organization's id.
+    pub fn organization_imported(
+        organization: &Organization,
+        members: usize,
+        pending: usize,
+    ) -> Self {
+        Self::new(
+            EventType::OrganizationImported,
+            organization,
+            BETTER_AUTH_IMPORT_ACTOR,
+        )
+        .change("name", "", &organization.name)
+        .change(SLUG_FIELD, "", &organization.slug)
+        .change("logo_url", "", organization.logo.describe())
+        .change("identity_state", "", organization.identity.state.as_str())
+        .change("members", "", members.to_string())
+        .change("pending_invitations", "", pending.to_string())
+        .fact("better_auth_id", organization.developer_id.as_str())
+    }
+
+    /// `user` became a member as `role`, added by `by`: on creating the
+    /// organization, or by accepting `invitation` (then also about its
+    /// address and id).
+    pub fn member_added(
+        organization: &Organization,
+        by: &UserId,
+        user: &UserId,
+        role: Role,
+        invitation: Option<&Invitation>,
+    ) -> Self {
+        let mut event =
+            Self::new(EventType::MemberAdded, organization, by.as_str()).about_user(user);
+        if let Some(invitation) = invitation {
+            event = event
+                .about_email(&invitation.email)
+                .fact("invitation_id", invitation.id.to_string());
+        }
+        event.change("role", "", role.as_str())
+    }
+
+    /// `by` changed `user`'s role from `from` to `to`.
+    pub fn member_role_changed(
+        organization: &Organization,
+        by: &UserId,
+        user: &UserId,
+        from: Role,
+        to: Role,
+    ) -> Self {
+        Self::new(EventType::MemberRoleChanged, organization, by.as_str())
+            .about_user(user)
+            .change("role", from.as_str(), to.as_str())
+    }
+
+    /// `user`, who had `role`, is no longer a member: removed by `by`, or
+    /// left (`by` is `user`).
+    pub fn member_removed(
+        organization: &Organization,
+        by: &UserId,
+        user: &UserId,
+        role: Role,
+    ) -> Self {
+        Self::new(EventType::MemberRemoved, organization, by.as_str())
+            .about_user(user)
+            .change("role", role.as_str(), "")
+    }
+
+    /// `by` invited `invitation`'s address.
+    pub fn invitation_created(
+        organization: &Organization,
+        by: &UserId,
+        invitation: &Invitation,
+    ) -> Self {
+        Self::new(EventType::InvitationCreated, organization, by.as_str())
+            .about_email(&invitation.email)
+            .fact("invitation_id", invitation.id.to_string())
+            .fact("delivery", invitation.delivery.as_str())
+            .change("role", "", invitation.role.as_str())
+            .change("expire_time", "", invitation.expires_at.to_rfc3339())
+    }
+
+    /// `by` sent the invitation again: `before` and `after` the renewal;
+    /// `revived` if it had expired.
+    pub fn invitation_resent(
+        organization: &Organization,
+        by: &UserId,
+        before: &Invitation,
+        after: &Invitation,
+        revived: bool,
+    ) -> Self {
+        let event = Self::new(EventType::InvitationResent, organization, by.as_str())
+            .about_email(&after.email)
+            .fact("invitation_id", after.id.to_string())
+            .fact("delivery", after.delivery.as_str())
+            .change(
+                "expire_time",
+                before.expires_at.to_rfc3339(),
+                after.expires_at.to_rfc3339(),
+            );
+        if revived {
+            event.change("state", "expired", "pending")
+        } else {
+            event
+        }
+    }
+
+    /// Its recipient `user` accepted `invitation` (as it now stands).
+    pub fn invitation_accepted(
+        organization: &Organization,
+        user: &UserId,
+        invitation: &Invitation,
+    ) -> Self {
+        Self::new(EventType::InvitationAccepted, organization, user.as_str())
+            .about_user(user)
+            .answered(invitation)
+    }
+
+    /// Its recipient `user` rejected `invitation` (as it now stands).
+    pub fn invitation_rejected(
+        organization: &Organization,
+        user: &UserId,
+        invitation: &Invitation,
+    ) -> Self {
+        Self::new(EventType::InvitationRejected, organization, user.as_str())
+            .about_user(user)
+            .answered(invitation)
+    }
+
+    /// `by` cancelled `invitation` (as it now stands).
+    pub fn invitation_cancelled(
+        organization: &Organization,
+        by: &UserId,
+        invitation: &Invitation,
+    ) -> Self {
+        Self::new(EventType::InvitationCancelled, organization, by.as_str()).answered(invitation)
+    }
+
+    /// roster stored `expired` on the pending invitation `invitation` to
+    /// `email` (its address as stored) whose time had passed.
+    pub fn invitation_expired(
+        organization: &Organization,
+        invitation: InvitationId,
+        email: &str,
+    ) -> Self {
+        Self::new(EventType::InvitationExpired, organization, SYSTEM_ACTOR)
+            .about_email(email)
+            .fact("invitation_id", invitation.to_string())
+            .change("state", "pending", "expired")
+    }
+
+    /// The mail server refused `invitation`'s email for good, saying
+    /// `error` (addresses masked by the caller).
+    pub fn invitation_delivery_failed(
+        organization: &Organization,
+        invitation: &Invitation,
+        error: &str,
+    ) -> Self {
+        Self::new(
+            EventType::InvitationDeliveryFailed,
+            organization,
+            SYSTEM_ACTOR,
+        )
+        .about_email(&invitation.email)
+        .fact("invitation_id", invitation.id.to_string())
+        .fact("error", error)
+    }
+
+    /// The developer identity of organization `organization_id` (which may
+    /// be deleted already) went from `was` to `now_is` as reads show it
+    /// (`None`: gone): `organization.identity_provisioned` when it came to
+    /// exist, `_deprovisioned` when it is gone, `_changed` otherwise (it
+    /// began failing, fails differently, or was approved). `None` if reads
+    /// show no difference.
+    pub fn identity_changed(
+        organization_id: OrganizationId,
+        developer_id: &DeveloperId,
+        was: Option<&Identity>,
+        now_is: Option<&Identity>,
+    ) -> Option<Self> {
+        let state = |i: Option<&Identity>| i.map(|i| i.state);
+        let error = |i: Option<&Identity>| i.map(|i| i.last_error.clone());
+        if state(was) == state(now_is) && error(was) == error(now_is) {
+            return None;
+        }
+        let event_type = match (state(was), state(now_is)) {
+            (_, None) => EventType::IdentityDeprovisioned,
+            (
+                Some(IdentityState::Provisioning | IdentityState::Failing | IdentityState::Local)
+                | None,
+                Some(IdentityState::Active | IdentityState::PendingApproval),
+            ) => EventType::IdentityProvisioned,
+            _ => EventType::IdentityChanged,
+        };
+        let name = |s: Option<IdentityState>| s.map(IdentityState::as_str).unwrap_or_default();
+        let mut event = Self::blank(event_type, organization_id, developer_id, SYSTEM_ACTOR)
+            .change("identity_state", name(state(was)), name(state(now_is)));
+        if let Some(identity) = now_is.filter(|i| i.state == IdentityState::Failing) {
+            event = event
+                .fact("identity_attempts", identity.attempts.to_string())
+                .fact("identity_last_error", identity.last_error.clone());
+        }
+        Some(event)
+    }
+
     /// An event about `organization`, caused by `actor` (a user id, or [`SYSTEM_ACTOR`]).
-    pub fn new(event_type: EventType, organization: &Organization, actor: &str) -> Self {
+    fn new(event_type: EventType, organization: &Organization, actor: &str) -> Self {
+        Self::blank(
+            event_type,
+            organization.id,
+            &organization.developer_id,
+            actor,
+        )
+    }
+
+    /// An event about the organization (which may be deleted already) with
+    /// developer identity `developer_id`, about no one yet, changing nothing yet.
+    fn blank(
+        event_type: EventType,
+        organization_id: OrganizationId,
+        developer_id: &DeveloperId,
+        actor: &str,
+    ) -> Self {
         Self {
             id: Uuid::now_v7(),
             event_type,
-            organization_id: organization.id,
-            developer_id: organization.developer_id.clone(),
+            organization_id,
+            developer_id: developer_id.clone(),
             actor_id: actor.to_owned(),
             subject_user_id: String::new(),
             subject_email: String::new(),
@@ -138,19 +411,19 @@ impl NewEvent {
     }
 
     /// The member the event is about.
-    pub fn about_user(mut self, user: &UserId) -> Self {
+    fn about_user(mut self, user: &UserId) -> Self {
         self.subject_user_id = user.as_str().to_owned();
         self
     }
 
     /// The address the event is about.
-    pub fn about_email(mut self, email: &str) -> Self {
+    fn about_email(mut self, email: &str) -> Self {
         self.subject_email = email.to_owned();
         self
     }
 
     /// Records that `field` went from `old` to `new` (empty: absent).
-    pub fn change(mut self, field: &str, old: impl Into<String>, new: impl Into<String>) -> Self {
+    fn change(mut self, field: &str, old: impl Into<String>, new: impl Into<String>) -> Self {
         self.changes.push(FieldChange {
             field: field.to_owned(),
             old: old.into(),
@@ -159,29 +432,18 @@ impl NewEvent {
         self
     }
 
-    /// An event about the developer identity of organization
-    /// `organization_id` (which may be deleted already), recorded by roster.
-    pub fn about_identity(
-        event_type: EventType,
-        organization_id: OrganizationId,
-        developer_id: &DeveloperId,
-    ) -> Self {
-        Self {
-            id: Uuid::now_v7(),
-            event_type,
-            organization_id,
-            developer_id: developer_id.clone(),
-            actor_id: SYSTEM_ACTOR.to_owned(),
-            subject_user_id: String::new(),
-            subject_email: String::new(),
-            changes: Vec::new(),
-        }
-    }
-
     /// Records `field` unchanged but worth knowing (e.g. the invitation id).
-    pub fn fact(self, field: &str, value: impl Into<String>) -> Self {
+    fn fact(self, field: &str, value: impl Into<String>) -> Self {
         let value = value.into();
         self.change(field, value.clone(), value)
+    }
+
+    /// About an invitation that left `pending` (answered or cancelled): its
+    /// address, its id and the state change.
+    fn answered(self, invitation: &Invitation) -> Self {
+        self.about_email(&invitation.email)
+            .fact("invitation_id", invitation.id.to_string())
+            .change("state", "pending", invitation.stored_state.as_str())
     }
 }
 
@@ -263,9 +525,16 @@ mod tests {
     }
 
     #[test]
-    fn names_are_distinct() {
+    fn names_are_distinct_and_parse_back() {
         let names: std::collections::HashSet<_> =
             EventType::ALL.iter().map(|t| t.as_str()).collect();
         assert_eq!(names.len(), EventType::ALL.len());
+        let parsed: Vec<_> = names
+            .iter()
+            .filter_map(|name| EventType::parse(name))
+            .collect();
+        assert_eq!(parsed.len(), names.len(), "every name parses");
+        assert!(parsed.iter().all(|t| names.contains(t.as_str())));
+        assert_eq!(EventType::parse("organization.renamed"), None);
     }
 }

@@ -18,11 +18,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
 
 use crate::{
-    domain::{
-        Error,
-        event::{BETTER_AUTH_IMPORT_ACTOR, EventType, NewEvent},
-        model::InvitationState,
-    },
+    domain::{Error, event::NewEvent, model::InvitationState},
     store::{self, Store},
 };
 
@@ -109,7 +105,8 @@ pub struct Applied {
 }
 
 /// Writes `plan` in the caller's transaction. Each organization gets one
-/// `organization.imported` event, by [`BETTER_AUTH_IMPORT_ACTOR`].
+/// `organization.imported` event, by
+/// [`crate::domain::event::BETTER_AUTH_IMPORT_ACTOR`].
 async fn write(txn: &DatabaseTransaction, plan: &Plan) -> Result<Applied, ImportError> {
     let mut applied = Applied::default();
     for user in &plan.users {
@@ -172,18 +169,7 @@ async fn write(txn: &DatabaseTransaction, plan: &Plan) -> Result<Applied, Import
             .count();
         store::event::record(
             txn,
-            NewEvent::new(
-                EventType::OrganizationImported,
-                organization,
-                BETTER_AUTH_IMPORT_ACTOR,
-            )
-            .change("name", "", &organization.name)
-            .change("slug", "", &organization.slug)
-            .change("logo_url", "", organization.logo.describe())
-            .change("identity_state", "", organization.identity.state.as_str())
-            .change("members", "", planned.members.len().to_string())
-            .change("pending_invitations", "", pending.to_string())
-            .fact("better_auth_id", organization.developer_id.as_str()),
+            NewEvent::organization_imported(organization, planned.members.len(), pending),
         )
         .await?;
         applied.organizations += 1;

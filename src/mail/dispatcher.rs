@@ -14,17 +14,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{MailError, Mailer, mask_emails_in};
 use crate::{
-    domain::{
-        Error,
-        event::{EventType, NewEvent, SYSTEM_ACTOR},
-        ids::InvitationId,
-        now,
-    },
+    background::{self, Start, Wait},
+    domain::{Error, event::NewEvent, ids::InvitationId, now},
     signal::Signal,
     store::{
         self, Store,
@@ -33,9 +29,6 @@ use crate::{
     },
 };
 
-/// After a wake-up, how long the dispatcher lets further emails gather
-/// before it claims a batch.
-const DISPATCH_COALESCE: Duration = Duration::from_millis(20);
 /// Emails claimed per round trip.
 const BATCH: u64 = 20;
 /// The longest wait between two attempts at one email.
@@ -81,23 +74,16 @@ impl Dispatcher {
         }
     }
 
-    /// Runs until `stop` turns true.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut wake = self.wake.subscribe();
-        loop {
-            wake.borrow_and_update();
-            if let Err(err) = self.deliver_due().await {
+    /// Runs until `stop` is cancelled.
+    pub async fn run(self, stop: CancellationToken) {
+        let this = &self;
+        background::repeat(&stop, Some(&self.wake), Start::Now, move || async move {
+            if let Err(err) = this.deliver_due().await {
                 warn!(error = %err, "email outbox round failed; will retry");
             }
-            let woken = tokio::select! {
-                _ = wake.changed() => true,
-                () = tokio::time::sleep(self.poll) => false,
-                _ = stop.wait_for(|stopped| *stopped) => return,
-            };
-            if woken {
-                tokio::time::sleep(DISPATCH_COALESCE).await;
-            }
-        }
+            Wait::Until(this.poll)
+        })
+        .await;
     }
 
     /// Sends every email that is due now; returns how many were delivered.
@@ -172,10 +158,8 @@ impl Dispatcher {
             None => None,
         };
         if let (Some(invitation), Some(org)) = (invitation, org) {
-            let event = NewEvent::new(EventType::InvitationDeliveryFailed, &org, SYSTEM_ACTOR)
-                .about_email(&invitation.email)
-                .fact("invitation_id", invitation.id.to_string())
-                .fact("error", mask_emails_in(&err.message));
+            let error = mask_emails_in(&err.message);
+            let event = NewEvent::invitation_delivery_failed(&org, &invitation, &error);
             store::event::record(&txn, event).await?;
         }
         txn.commit().await?;

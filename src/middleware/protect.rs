@@ -24,7 +24,8 @@ use std::{
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
-use tokio::{sync::watch, time::Timeout};
+use tokio::time::Timeout;
+use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use tower::{Layer, Service};
 
@@ -37,15 +38,11 @@ pub struct ProtectLayer {
     running: Arc<AtomicUsize>,
     max_concurrent: usize,
     max_deadline: Duration,
-    stopping: watch::Receiver<bool>,
+    stopping: CancellationToken,
 }
 
 impl ProtectLayer {
-    pub fn new(
-        max_concurrent: usize,
-        max_deadline: Duration,
-        stopping: watch::Receiver<bool>,
-    ) -> Self {
+    pub fn new(max_concurrent: usize, max_deadline: Duration, stopping: CancellationToken) -> Self {
         Self {
             running: Arc::new(AtomicUsize::new(0)),
             max_concurrent,
@@ -172,7 +169,7 @@ where
         let refused = |err| ProtectFuture::Refused {
             response: Some(refuse(err)),
         };
-        if *self.settings.stopping.borrow() {
+        if self.settings.stopping.is_cancelled() {
             return refused(Error::Unavailable(Reason::ShuttingDown));
         }
         let Some(slot) = Slot::take(&self.settings.running, self.settings.max_concurrent) else {

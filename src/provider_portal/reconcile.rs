@@ -11,13 +11,14 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{
     client::{Developer, PortalError},
     worker::{IdentityWorker, show_change},
 };
+use crate::background::{self, Start, Wait};
 use crate::{
     domain::{
         Error,
@@ -286,50 +287,65 @@ async fn correct(
     Ok(true)
 }
 
-/// Compares periodically (every `interval`) until `stop` turns true.
+/// Compares every `interval` (the first time after one) until `stop` is cancelled.
 pub async fn run_periodically(
     store: Store,
     worker: Arc<IdentityWorker>,
     interval: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
-    let mut last: Option<[(&'static str, usize); 6]> = None;
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            _ = stop.wait_for(|stopped| *stopped) => return,
+    // The last counts logged: a change of them is logged again.
+    let last = &std::sync::Mutex::new(None);
+    let (store, worker) = (&store, &worker);
+    background::repeat(&stop, None, Start::After(interval), move || async move {
+        let logged = last.lock().ok().and_then(|last| *last);
+        if let Some(counts) = reconcile_once(store, worker, logged).await
+            && let Ok(mut last) = last.lock()
+        {
+            *last = Some(counts);
         }
-        let comparison = match compare(&store, &worker).await {
-            Ok(comparison) => comparison,
-            Err(err) => {
-                warn!(error = %err, "periodic reconciliation with the Provider Portal failed");
-                continue;
-            }
-        };
-        let changes = Changes {
-            create_missing: false,
-            delete_unknown: false,
-        };
-        if let Err(err) = apply(&store, &worker, &comparison, changes).await {
-            warn!(error = %err, "periodic reconciliation could not record what it found");
+        Wait::Until(interval)
+    })
+    .await;
+}
+
+/// One periodic comparison: refreshes what it may, exports the counts, and
+/// logs them unless they are `logged` already. The counts, if it got them.
+async fn reconcile_once(
+    store: &Store,
+    worker: &IdentityWorker,
+    logged: Option<[(&'static str, usize); 6]>,
+) -> Option<[(&'static str, usize); 6]> {
+    let comparison = match compare(store, worker).await {
+        Ok(comparison) => comparison,
+        Err(err) => {
+            warn!(error = %err, "periodic reconciliation with the Provider Portal failed");
+            return None;
         }
-        let counts = comparison.counts();
-        if telemetry::metrics_enabled() {
-            for (kind, count) in counts {
-                #[allow(clippy::cast_precision_loss)]
-                metrics::gauge!(RECONCILED, "kind" => kind).set(count as f64);
-            }
-        }
-        if last != Some(counts) {
-            if comparison.missing.is_empty() && comparison.unknown.is_empty() {
-                info!(?counts, "reconciled with the Provider Portal");
-            } else {
-                warn!(
-                    ?counts,
-                    "the Provider Portal and roster differ: run `roster provider-portal reconcile` to see how"
-                );
-            }
-            last = Some(counts);
+    };
+    let changes = Changes {
+        create_missing: false,
+        delete_unknown: false,
+    };
+    if let Err(err) = apply(store, worker, &comparison, changes).await {
+        warn!(error = %err, "periodic reconciliation could not record what it found");
+    }
+    let counts = comparison.counts();
+    if telemetry::metrics_enabled() {
+        for (kind, count) in counts {
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!(RECONCILED, "kind" => kind).set(count as f64);
         }
     }
+    if logged != Some(counts) {
+        if comparison.missing.is_empty() && comparison.unknown.is_empty() {
+            info!(?counts, "reconciled with the Provider Portal");
+        } else {
+            warn!(
+                ?counts,
+                "the Provider Portal and roster differ: run `roster provider-portal reconcile` to see how"
+            );
+        }
+    }
+    Some(counts)
 }

@@ -12,13 +12,21 @@
 //! answers that do not parse) pause the whole worker with backoff, logged
 //! once per change, instead of being tried on every row.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
 
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::client::{PortalClient, PortalError};
 use crate::{
+    background::{self, Start, Wait},
     domain::{
         Error,
         event::{EventType, NewEvent},
@@ -38,8 +46,6 @@ use crate::{
 
 /// Identities claimed per round trip.
 const BATCH: u64 = 20;
-/// After a wake-up, how long the worker lets further intents gather.
-const COALESCE: Duration = Duration::from_millis(20);
 
 /// Metric: calls to the Provider Portal, by operation and outcome.
 pub const ATTEMPTS: &str = "roster_provider_portal_attempts_total";
@@ -153,43 +159,31 @@ impl IdentityWorker {
         matches!(*self.health.borrow(), PortalHealth::Failing { .. })
     }
 
-    /// Delivers due identities until `stop` turns true.
-    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let mut wake = self.wake.subscribe();
-        let mut portal_failures = 0u32;
-        loop {
-            wake.borrow_and_update();
-            let pause = match self.deliver_due().await {
+    /// Delivers due identities until `stop` is cancelled.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        // Rounds in a row the portal failed as a whole: the pause grows.
+        let portal_failures = &AtomicU32::new(0);
+        let this = &*self;
+        background::repeat(&stop, Some(&self.wake), Start::Now, move || async move {
+            let wait = match this.deliver_due().await {
                 Ok(Round::Done) => {
-                    portal_failures = 0;
-                    None
+                    portal_failures.store(0, Ordering::Relaxed);
+                    Wait::Until(this.poll)
                 }
                 Ok(Round::PortalFailing) => {
-                    let pause = backoff(portal_failures, self.max_backoff);
-                    portal_failures = portal_failures.saturating_add(1);
-                    Some(pause)
+                    let failures = portal_failures.load(Ordering::Relaxed);
+                    portal_failures.store(failures.saturating_add(1), Ordering::Relaxed);
+                    Wait::Pause(backoff(failures, this.max_backoff))
                 }
                 Err(err) => {
                     warn!(error = %err, "developer identity outbox round failed; will retry");
-                    Some(self.poll)
+                    Wait::Pause(this.poll)
                 }
             };
-            self.sample_waiting().await;
-            if let Some(pause) = pause {
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => continue,
-                    _ = stop.wait_for(|stopped| *stopped) => return,
-                }
-            }
-            let woken = tokio::select! {
-                _ = wake.changed() => true,
-                () = tokio::time::sleep(self.poll) => false,
-                _ = stop.wait_for(|stopped| *stopped) => return,
-            };
-            if woken {
-                tokio::time::sleep(COALESCE).await;
-            }
-        }
+            this.sample_waiting().await;
+            wait
+        })
+        .await;
     }
 
     async fn sample_waiting(&self) {
@@ -439,34 +433,18 @@ pub(crate) async fn show_change(
         )
         .await?;
     }
-    let state = |i: &Option<Identity>| i.as_ref().map(|i| i.state);
-    let error = |i: &Option<Identity>| i.as_ref().map(|i| i.last_error.clone());
-    if state(&was) == state(&now_is) && error(&was) == error(&now_is) {
-        return Ok(false);
-    }
-    let event_type = match (state(&was), state(&now_is)) {
-        (_, None) => EventType::IdentityDeprovisioned,
-        (
-            Some(IdentityState::Provisioning | IdentityState::Failing | IdentityState::Local)
-            | None,
-            Some(IdentityState::Active | IdentityState::PendingApproval),
-        ) => EventType::IdentityProvisioned,
-        _ => EventType::IdentityChanged,
-    };
-    let name = |s: Option<IdentityState>| s.map(IdentityState::as_str).unwrap_or_default();
-    let mut event = NewEvent::about_identity(
-        event_type,
+    let Some(event) = NewEvent::identity_changed(
         after.organization_id,
         &after.developer_id,
-    )
-    .change("identity_state", name(state(&was)), name(state(&now_is)));
+        was.as_ref(),
+        now_is.as_ref(),
+    ) else {
+        return Ok(false);
+    };
     if let Some(identity) = now_is
         .as_ref()
         .filter(|i| i.state == IdentityState::Failing)
     {
-        event = event
-            .fact("identity_attempts", identity.attempts.to_string())
-            .fact("identity_last_error", identity.last_error.clone());
         warn!(
             developer_id = %after.developer_id,
             org_id = %after.organization_id,
@@ -478,9 +456,9 @@ pub(crate) async fn show_change(
         info!(
             developer_id = %after.developer_id,
             org_id = %after.organization_id,
-            state = name(state(&now_is)),
+            state = now_is.as_ref().map(|i| i.state.as_str()).unwrap_or_default(),
             "developer identity {}",
-            match event_type {
+            match event.event_type {
                 EventType::IdentityProvisioned => "provisioned",
                 EventType::IdentityDeprovisioned => "deprovisioned",
                 _ => "changed",

@@ -79,13 +79,13 @@ impl Roster {
         };
         let stream = async_stream::try_stream! {
             let _permit = permit;
-            let mut stop = self.stop.clone();
+            let stop = self.stop.clone();
             // A shutdown ends the stream with UNAVAILABLE, never OK: the
             // client must resume from its cursor on another replica, not
             // conclude the log has ended.
             let shutting_down = || Error::Unavailable(Reason::ShuttingDown);
             let subscription = loop {
-                if *stop.borrow() {
+                if stop.is_cancelled() {
                     Err(shutting_down())?;
                 }
                 let page =
@@ -111,12 +111,12 @@ impl Roster {
                 if empty {
                     tokio::select! {
                         () = tokio::time::sleep(BEHIND_RETRY) => {}
-                        _ = stop.wait_for(|stopped| *stopped) => {}
+                        () = stop.cancelled() => {}
                     }
                 }
             };
             loop {
-                if *stop.borrow() {
+                if stop.is_cancelled() {
                     Err(shutting_down())?;
                 }
                 match subscription.take_next() {
@@ -129,7 +129,7 @@ impl Roster {
                     Next::Empty => {
                         tokio::select! {
                             () = subscription.ready() => {}
-                            _ = stop.wait_for(|stopped| *stopped) => {}
+                            () = stop.cancelled() => {}
                         }
                     }
                 }

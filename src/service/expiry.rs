@@ -10,16 +10,13 @@
 
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{Roster, now};
 use crate::{
-    domain::{
-        Error,
-        event::{EventType, NewEvent, SYSTEM_ACTOR},
-        model::InvitationState,
-    },
+    background::{self, Start, Wait},
+    domain::{Error, event::NewEvent, model::InvitationState},
     store::{self, invitation::Guard},
 };
 
@@ -39,7 +36,7 @@ impl Roster {
                 return Ok(expired);
             }
             for invitation in lapsed {
-                let txn = self.store.begin_write().await?;
+                let txn = self.begin_write().await?;
                 let Some(org) = store::organization::lock(&txn, invitation.organization_id).await?
                 else {
                     continue;
@@ -54,13 +51,11 @@ impl Roster {
                 )
                 .await?
                 {
-                    store::event::record(
-                        &txn,
-                        NewEvent::new(EventType::InvitationExpired, &org, SYSTEM_ACTOR)
-                            .about_email(&invitation.email)
-                            .fact("invitation_id", invitation.id.to_string())
-                            .change("state", "pending", "expired"),
-                    )
+                    txn.record(NewEvent::invitation_expired(
+                        &org,
+                        invitation.id,
+                        &invitation.email,
+                    ))
                     .await?;
                     self.commit(txn).await?;
                     expired += 1;
@@ -84,23 +79,24 @@ impl Roster {
         }
     }
 
-    /// Sweeps every `interval` until `stop` turns true.
-    pub async fn run_expiry_sweeper(&self, interval: Duration, mut stop: watch::Receiver<bool>) {
-        loop {
-            match self.expire_lapsed_invitations().await {
-                Ok(0) => {}
-                Ok(count) => info!(count, "expired lapsed invitations"),
-                Err(err) => warn!(error = %err, "invitation expiry sweep failed; will retry"),
-            }
-            match self.purge_lapsed_slugs().await {
-                Ok(0) => {}
-                Ok(count) => info!(count, "purged old slugs past their retention"),
-                Err(err) => warn!(error = %err, "old slug purge failed; will retry"),
-            }
-            tokio::select! {
-                () = tokio::time::sleep(interval) => {}
-                _ = stop.wait_for(|stopped| *stopped) => return,
-            }
+    /// Sweeps at once and then every `interval` until `stop` is cancelled.
+    pub async fn run_expiry_sweeper(&self, interval: Duration, stop: &CancellationToken) {
+        background::repeat(stop, None, Start::Now, || self.sweep_once(interval)).await;
+    }
+
+    /// One sweep: invitations, then old slugs; failures are logged and
+    /// retried at the next.
+    async fn sweep_once(&self, interval: Duration) -> Wait {
+        match self.expire_lapsed_invitations().await {
+            Ok(0) => {}
+            Ok(count) => info!(count, "expired lapsed invitations"),
+            Err(err) => warn!(error = %err, "invitation expiry sweep failed; will retry"),
         }
+        match self.purge_lapsed_slugs().await {
+            Ok(0) => {}
+            Ok(count) => info!(count, "purged old slugs past their retention"),
+            Err(err) => warn!(error = %err, "old slug purge failed; will retry"),
+        }
+        Wait::Until(interval)
     }
 }

@@ -9,7 +9,7 @@ use sea_orm::DatabaseTransaction;
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::{OrganizationWrite, Roster, expiry, now};
+use super::{OrganizationWrite, Roster, Write, expiry, now};
 use crate::{
     auth::{
         Caller,
@@ -17,8 +17,8 @@ use crate::{
     },
     domain::{
         Error, Reason, Resource,
-        event::{EventCursor, EventType, NewEvent, SYSTEM_ACTOR},
-        ids::{InvitationId, OrganizationId},
+        event::{EventCursor, NewEvent},
+        ids::{InvitationId, OrganizationId, UserId},
         input::Email,
         model::{Invitation, InvitationDelivery, InvitationState, Member, Organization, Role},
         page::{Page, PageRequest},
@@ -68,15 +68,9 @@ impl Roster {
         let lapsed =
             store::invitation::expire_lapsed_for_email(&txn, organization, email.folded(), now)
                 .await?;
-        for lapsed_id in lapsed {
-            store::event::record(
-                &txn,
-                NewEvent::new(EventType::InvitationExpired, &org, SYSTEM_ACTOR)
-                    .about_email(email.as_str())
-                    .fact("invitation_id", lapsed_id.to_string())
-                    .change("state", "pending", "expired"),
-            )
-            .await?;
+        for (lapsed_id, lapsed_email) in lapsed {
+            txn.record(NewEvent::invitation_expired(&org, lapsed_id, &lapsed_email))
+                .await?;
         }
         if store::membership::email_is_member(&txn, organization, email.folded()).await? {
             return Err(Error::AlreadyExists(Reason::AlreadyMember));
@@ -119,15 +113,10 @@ impl Roster {
             link: None,
         };
         let invitation = self.with_link(invitation, true);
-        let event = NewEvent::new(EventType::InvitationCreated, &org, caller.user_id.as_str())
-            .about_email(&invitation.email)
-            .fact("invitation_id", invitation.id.to_string())
-            .fact("delivery", delivery.as_str())
-            .change("role", "", invitation.role.as_str())
-            .change("expire_time", "", invitation.expires_at.to_rfc3339());
+        let event = NewEvent::invitation_created(&org, &caller.user_id, &invitation);
         self.queue_invitation_email(&txn, caller, &invitation, &org, event.id)
             .await?;
-        store::event::record(&txn, event).await?;
+        txn.record(event).await?;
         self.commit(txn).await?;
         Ok(invitation)
     }
@@ -254,7 +243,7 @@ impl Roster {
     ) -> Result<(Invitation, Member, EventCursor), Error> {
         let invitation = self.recipient_invitation(caller, id).await?;
         let organization = invitation.organization_id;
-        let txn = self.store.begin_write().await?;
+        let txn = self.begin_write().await?;
         let org = store::organization::lock(&txn, organization)
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;
@@ -278,27 +267,19 @@ impl Roster {
         let invitation = store::invitation::find(&txn, id)
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;
-        let actor = caller.user_id.as_str();
-        store::event::record(
-            &txn,
-            about_answer(
-                NewEvent::new(EventType::InvitationAccepted, &org, actor)
-                    .about_user(&caller.user_id),
-                &invitation,
-            ),
-        )
-        .await?;
-        let revision = store::event::record(
-            &txn,
-            NewEvent::new(EventType::MemberAdded, &org, actor)
-                .about_user(&caller.user_id)
-                .about_email(&invitation.email)
-                .fact("invitation_id", invitation.id.to_string())
-                .change("role", "", member.role.as_str()),
-        )
-        .await?;
+        let user = &caller.user_id;
+        txn.record(NewEvent::invitation_accepted(&org, user, &invitation))
+            .await?;
+        let revision = txn
+            .record(NewEvent::member_added(
+                &org,
+                user,
+                user,
+                member.role,
+                Some(&invitation),
+            ))
+            .await?;
         self.commit(txn).await?;
-        self.cache.invalidate_role(organization, &caller.user_id);
         Ok((self.with_link(invitation, true), member, revision))
     }
 
@@ -310,15 +291,14 @@ impl Roster {
         id: InvitationId,
     ) -> Result<Invitation, Error> {
         let invitation = self.recipient_invitation(caller, id).await?;
-        let txn = self.store.begin_write().await?;
+        let txn = self.begin_write().await?;
         let org = store::organization::lock(&txn, invitation.organization_id)
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;
-        let event = NewEvent::new(EventType::InvitationRejected, &org, caller.user_id.as_str())
-            .about_user(&caller.user_id);
-        let invitation = answer_and_record(&txn, id, InvitationState::Rejected, event).await?;
-        self.commit(txn).await?;
-        Ok(self.with_link(invitation, true))
+        let by = &caller.user_id;
+        let to = InvitationState::Rejected;
+        self.settle(txn, &org, id, by, to, NewEvent::invitation_rejected)
+            .await
     }
 
     /// An owner or admin withdraws a pending invitation.
@@ -333,12 +313,28 @@ impl Roster {
             .begin_organization_write(caller, Action::CancelInvitation, organization)
             .await
             .map_err(hide_organization)?;
-        let event = NewEvent::new(
-            EventType::InvitationCancelled,
-            &org,
-            caller.user_id.as_str(),
-        );
-        let invitation = answer_and_record(&txn, id, InvitationState::Cancelled, event).await?;
+        let by = &caller.user_id;
+        let to = InvitationState::Cancelled;
+        self.settle(txn, &org, id, by, to, NewEvent::invitation_cancelled)
+            .await
+    }
+
+    /// Moves the invitation out of pending to `to`, by `by`, records the
+    /// `event` that says so and commits; the invitation as it then stands.
+    async fn settle(
+        &self,
+        txn: Write,
+        org: &Organization,
+        id: InvitationId,
+        by: &UserId,
+        to: InvitationState,
+        event: Settled,
+    ) -> Result<Invitation, Error> {
+        answer(&txn, id, to, now()).await?;
+        let invitation = store::invitation::find(&txn, id)
+            .await?
+            .ok_or(Error::NotFound(Resource::Invitation))?;
+        txn.record(event(org, by, &invitation)).await?;
         self.commit(txn).await?;
         Ok(self.with_link(invitation, true))
     }
@@ -378,21 +374,11 @@ impl Roster {
         let invitation = store::invitation::find(&txn, id)
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;
-        let mut event = NewEvent::new(EventType::InvitationResent, &org, caller.user_id.as_str())
-            .about_email(&invitation.email)
-            .fact("invitation_id", invitation.id.to_string())
-            .fact("delivery", invitation.delivery.as_str())
-            .change(
-                "expire_time",
-                before.expires_at.to_rfc3339(),
-                invitation.expires_at.to_rfc3339(),
-            );
-        if reviving {
-            event = event.change("state", "expired", "pending");
-        }
+        let event =
+            NewEvent::invitation_resent(&org, &caller.user_id, &before, &invitation, reviving);
         self.queue_invitation_email(&txn, caller, &invitation, &org, event.id)
             .await?;
-        store::event::record(&txn, event).await?;
+        txn.record(event).await?;
         self.commit(txn).await?;
         Ok(self.with_link(invitation, true))
     }
@@ -445,29 +431,8 @@ async fn answer(
     })
 }
 
-/// Moves the invitation out of pending and records `event` about it (with
-/// the address, the invitation id and the state change filled in).
-async fn answer_and_record(
-    txn: &DatabaseTransaction,
-    id: InvitationId,
-    to: InvitationState,
-    event: NewEvent,
-) -> Result<Invitation, Error> {
-    answer(txn, id, to, now()).await?;
-    let invitation = store::invitation::find(txn, id)
-        .await?
-        .ok_or(Error::NotFound(Resource::Invitation))?;
-    store::event::record(txn, about_answer(event, &invitation)).await?;
-    Ok(invitation)
-}
-
-/// Fills in an event about an invitation that left `pending` (answered or cancelled).
-fn about_answer(event: NewEvent, invitation: &Invitation) -> NewEvent {
-    event
-        .about_email(&invitation.email)
-        .fact("invitation_id", invitation.id.to_string())
-        .change("state", "pending", invitation.stored_state.as_str())
-}
+/// The event of an invitation that left pending, by whom.
+type Settled = fn(&Organization, &UserId, &Invitation) -> NewEvent;
 
 /// Whether the caller's token names the invitation's address (verified or not).
 /// Whether the caller is the person the invitation is for. A service

@@ -11,7 +11,7 @@ use crate::{
     auth::{Caller, policy::Action},
     domain::{
         Error, Resource,
-        event::{EventCursor, EventType, NewEvent},
+        event::{EventCursor, NewEvent},
         ids::{OrganizationId, UserId},
         model::{Member, Role},
         page::{MemberFilter, Page, PageRequest},
@@ -90,15 +90,16 @@ impl Roster {
             rules::check_owner_remains(owners, OwnerLoss::ByAnother)?;
         }
         store::membership::set_role(&txn, organization, &user, role, now()).await?;
-        let revision = store::event::record(
-            &txn,
-            NewEvent::new(EventType::MemberRoleChanged, &org, caller.user_id.as_str())
-                .about_user(&user)
-                .change("role", target.role.as_str(), role.as_str()),
-        )
-        .await?;
+        let revision = txn
+            .record(NewEvent::member_role_changed(
+                &org,
+                &caller.user_id,
+                &user,
+                target.role,
+                role,
+            ))
+            .await?;
         self.commit(txn).await?;
-        self.cache.invalidate_role(organization, &user);
         target.role = role;
         Ok((target, Some(revision)))
     }
@@ -133,15 +134,15 @@ impl Roster {
         }
         store::membership::delete(&txn, organization, &user).await?;
         store::user::clear_active_organization(&txn, &user, organization).await?;
-        let revision = store::event::record(
-            &txn,
-            NewEvent::new(EventType::MemberRemoved, &org, caller.user_id.as_str())
-                .about_user(&user)
-                .change("role", target.as_str(), ""),
-        )
-        .await?;
+        let revision = txn
+            .record(NewEvent::member_removed(
+                &org,
+                &caller.user_id,
+                &user,
+                target,
+            ))
+            .await?;
         self.commit(txn).await?;
-        self.cache.invalidate_role(organization, &user);
         Ok(revision)
     }
 
@@ -161,15 +162,15 @@ impl Roster {
         }
         store::membership::delete(&txn, organization, &caller.user_id).await?;
         store::user::clear_active_organization(&txn, &caller.user_id, organization).await?;
-        let revision = store::event::record(
-            &txn,
-            NewEvent::new(EventType::MemberRemoved, &org, caller.user_id.as_str())
-                .about_user(&caller.user_id)
-                .change("role", role.as_str(), ""),
-        )
-        .await?;
+        let revision = txn
+            .record(NewEvent::member_removed(
+                &org,
+                &caller.user_id,
+                &caller.user_id,
+                role,
+            ))
+            .await?;
         self.commit(txn).await?;
-        self.cache.invalidate_role(organization, &caller.user_id);
         Ok(revision)
     }
 
@@ -200,26 +201,27 @@ impl Roster {
         let now = now();
         store::membership::set_role(&txn, organization, &new_owner, Role::Owner, now).await?;
         store::membership::set_role(&txn, organization, &caller.user_id, Role::Admin, now).await?;
-        let actor = caller.user_id.as_str();
+        let actor = &caller.user_id;
         if target.role != Role::Owner {
-            store::event::record(
-                &txn,
-                NewEvent::new(EventType::MemberRoleChanged, &org, actor)
-                    .about_user(&new_owner)
-                    .change("role", target.role.as_str(), Role::Owner.as_str()),
-            )
+            txn.record(NewEvent::member_role_changed(
+                &org,
+                actor,
+                &new_owner,
+                target.role,
+                Role::Owner,
+            ))
             .await?;
         }
-        let revision = store::event::record(
-            &txn,
-            NewEvent::new(EventType::MemberRoleChanged, &org, actor)
-                .about_user(&caller.user_id)
-                .change("role", previous.role.as_str(), Role::Admin.as_str()),
-        )
-        .await?;
+        let revision = txn
+            .record(NewEvent::member_role_changed(
+                &org,
+                actor,
+                actor,
+                previous.role,
+                Role::Admin,
+            ))
+            .await?;
         self.commit(txn).await?;
-        self.cache.invalidate_role(organization, &new_owner);
-        self.cache.invalidate_role(organization, &caller.user_id);
         target.role = Role::Owner;
         previous.role = Role::Admin;
         Ok((target, previous, revision))

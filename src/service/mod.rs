@@ -18,12 +18,12 @@ mod lookup;
 mod membership;
 mod organization;
 mod read_cache;
+mod write;
 
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseTransaction;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 pub use crate::signal::Signal;
 pub use authorization::{CheckAnswer, CheckInput, OrganizationRef};
@@ -36,6 +36,7 @@ pub use organization::{
     NewOrganization, OrganizationDetail, OrganizationKey, OrganizationUpdate, SlugAvailability,
 };
 pub use read_cache::ReadCache;
+use write::Write;
 
 use crate::{
     auth::{
@@ -82,8 +83,8 @@ pub struct Roster {
     events: Signal,
     /// Rung after every commit that queued an email.
     mail: Signal,
-    /// Turns true when the server shuts down; long-lived calls end then.
-    stop: watch::Receiver<bool>,
+    /// Cancelled when the server shuts down; long-lived calls end then.
+    stop: CancellationToken,
     /// New events for the live streams, read once by the cache's follower.
     feed: Arc<EventFeed>,
     /// Roles in memory, for permission checks and read authorization.
@@ -103,7 +104,7 @@ impl std::fmt::Debug for Roster {
 }
 
 impl Roster {
-    pub fn new(store: Store, settings: Settings, stop: watch::Receiver<bool>) -> Self {
+    pub fn new(store: Store, settings: Settings, stop: CancellationToken) -> Self {
         let cache = ReadCache::new(settings.cache_capacity, settings.max_staleness);
         let feed = Arc::new(EventFeed::new(settings.event_streams));
         Self {
@@ -135,9 +136,18 @@ impl Roster {
         &self.mail
     }
 
-    /// Commits a write and wakes whoever waits for its events or emails.
-    async fn commit(&self, txn: DatabaseTransaction) -> Result<(), Error> {
-        txn.commit().await?;
+    /// Opens a use-case's write transaction.
+    async fn begin_write(&self) -> Result<Write, Error> {
+        Ok(Write::new(self.store.begin_write().await?))
+    }
+
+    /// Commits a write, applies the events it recorded to the read cache
+    /// (so the very next read here sees the change), and wakes whoever
+    /// waits for its events or emails.
+    async fn commit(&self, write: Write) -> Result<(), Error> {
+        for event in write.commit().await? {
+            self.cache.apply_committed(&event);
+        }
         self.events.notify();
         self.mail.notify();
         Ok(())
@@ -184,7 +194,7 @@ impl Roster {
         action: Action,
         organization: OrganizationId,
     ) -> Result<OrganizationWrite, Error> {
-        let txn = self.store.begin_write().await?;
+        let txn = self.begin_write().await?;
         let org = store::organization::lock(&txn, organization)
             .await?
             .ok_or(Error::NotFound(Resource::Organization))?;
@@ -199,7 +209,7 @@ impl Roster {
 
 /// A write transaction holding an organization's lock, with the caller's role.
 struct OrganizationWrite {
-    txn: DatabaseTransaction,
+    txn: Write,
     org: Organization,
     role: Role,
 }

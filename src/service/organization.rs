@@ -14,7 +14,7 @@ use crate::{
     },
     domain::{
         Error, Reason, Resource,
-        event::{EventCursor, EventType, NewEvent, SLUG_FIELD},
+        event::{EventCursor, EventType, NewEvent},
         identity::{Identity, IdentityState},
         ids::{DeveloperId, OrganizationId, UserId},
         input::{OrganizationName, Slug, SlugProblem},
@@ -90,7 +90,7 @@ impl Roster {
         input: NewOrganization,
     ) -> Result<(OrganizationDetail, Option<EventCursor>), Error> {
         let now = now();
-        let txn = self.store.begin_write().await?;
+        let txn = self.begin_write().await?;
         // Also locks the caller's row (PostgreSQL), serializing this user's
         // creations so the ownership limit and the retry check below hold.
         store::user::upsert_profile(&txn, &caller.profile(), now).await?;
@@ -101,7 +101,7 @@ impl Roster {
             let revision =
                 store::event::first_cursor(&txn, existing.id, EventType::MemberAdded).await?;
             let logo_image = store::organization::logo_image(&txn, &existing).await?;
-            txn.commit().await?;
+            self.commit(txn).await?;
             let organization = OrganizationDetail {
                 organization: existing,
                 logo_image,
@@ -140,26 +140,19 @@ impl Roster {
                 .await?;
         }
         store::membership::insert(&txn, organization.id, &caller.user_id, Role::Owner, now).await?;
-        let actor = caller.user_id.as_str();
-        store::event::record(
-            &txn,
-            NewEvent::new(EventType::OrganizationCreated, &organization, actor)
-                .change("name", "", &organization.name)
-                .change(SLUG_FIELD, "", &organization.slug)
-                .change("logo_url", "", organization.logo.describe())
-                .change("identity_state", "", identity.as_str()),
-        )
-        .await?;
-        let revision = store::event::record(
-            &txn,
-            NewEvent::new(EventType::MemberAdded, &organization, actor)
-                .about_user(&caller.user_id)
-                .change("role", "", Role::Owner.as_str()),
-        )
-        .await?;
+        let actor = &caller.user_id;
+        txn.record(NewEvent::organization_created(&organization, actor))
+            .await?;
+        let revision = txn
+            .record(NewEvent::member_added(
+                &organization,
+                actor,
+                actor,
+                Role::Owner,
+                None,
+            ))
+            .await?;
         self.commit(txn).await?;
-        self.cache.invalidate_role(organization.id, &caller.user_id);
-        self.cache.invalidate_slug(&organization.slug);
         let organization = self.await_identity(organization).await;
         let logo_image = match input.logo {
             NewLogo::Image(image) => Some(image),
@@ -350,30 +343,19 @@ impl Roster {
             let retain_until = expiry(now, self.settings.old_slug_ttl);
             store::slug::rename(&txn, org.id, &org.slug, new_slug, retain_until, now).await?;
         }
-        let mut event = NewEvent::new(
-            EventType::OrganizationUpdated,
-            &updated,
-            caller.user_id.as_str(),
-        );
-        if org.name != updated.name {
-            event = event.change("name", &org.name, &updated.name);
-        }
-        if org.slug != updated.slug {
-            event = event.change(SLUG_FIELD, &org.slug, &updated.slug);
-        }
-        if org.logo != updated.logo {
-            event = event.change("logo_url", org.logo.describe(), updated.logo.describe());
-        }
-        let revision = store::event::record(&txn, event).await?;
+        let revision = txn
+            .record(NewEvent::organization_updated(
+                &org,
+                &updated,
+                &caller.user_id,
+            ))
+            .await?;
         let logo_image = match update.logo {
             Some(NewLogo::Image(image)) => Some(image),
             Some(NewLogo::None | NewLogo::Url(_)) => None,
             None => store::organization::logo_image(&txn, &updated).await?,
         };
         self.commit(txn).await?;
-        self.cache.invalidate_organization(updated.id);
-        self.cache.invalidate_slug(&org.slug);
-        self.cache.invalidate_slug(&updated.slug);
         let updated = OrganizationDetail {
             organization: updated,
             logo_image,
@@ -404,24 +386,14 @@ impl Roster {
         } else {
             None
         };
-        let revision = store::event::record(
-            &txn,
-            NewEvent::new(
-                EventType::OrganizationDeleted,
+        let revision = txn
+            .record(NewEvent::organization_deleted(
                 &org,
-                caller.user_id.as_str(),
-            )
-            .change("name", &org.name, "")
-            .change(SLUG_FIELD, &org.slug, "")
-            .change(
-                "identity_state",
-                org.identity.state.as_str(),
-                identity.map(IdentityState::as_str).unwrap_or_default(),
-            ),
-        )
-        .await?;
+                &caller.user_id,
+                identity,
+            ))
+            .await?;
         self.commit(txn).await?;
-        self.cache.forget_organization(org.id);
         if let Some(worker) = &self.identities {
             worker.wake_signal().notify();
         }
@@ -480,7 +452,7 @@ impl Roster {
             .await?;
         store::user::upsert_profile(&txn, &caller.profile(), now()).await?;
         store::user::set_active_organization(&txn, &caller.user_id, Some(org.id)).await?;
-        txn.commit().await?;
+        self.commit(txn).await?;
         Ok(Some((self.with_logo_image(org).await?, role)))
     }
 

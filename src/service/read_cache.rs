@@ -13,7 +13,8 @@
 //!
 //! Freshness:
 //! - A change made through this replica invalidates what it touched before
-//!   the call returns: the very next read here sees it.
+//!   the call returns: committing a use-case applies the events it recorded
+//!   ([`ReadCache::apply_committed`]), so the very next read here sees it.
 //! - Changes made through other replicas arrive through the change log: a
 //!   follower applies every event (woken by PostgreSQL's NOTIFY, or a slow
 //!   poll as the safety net) and invalidates what it touched.
@@ -46,23 +47,21 @@ use std::{
 
 use moka::sync::Cache;
 use sea_orm::ConnectionTrait;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::{Roster, Signal, now};
 use crate::{
+    background::{self, Start, Wait},
     domain::{
         Error,
-        event::{Event, EventCursor, EventType, SLUG_FIELD},
+        event::{Event, EventCursor, EventType, FieldChange, NewEvent, SLUG_FIELD},
         ids::{OrganizationId, UserId},
         model::{Organization, Role, SlugTarget},
     },
     store,
 };
 
-/// After a wake-up, how long the follower lets further commits gather
-/// before it reads: one query then covers a burst of writes.
-const FOLLOW_COALESCE: Duration = Duration::from_millis(20);
 /// Invalidation epochs per cache, keys hashed onto them: an invalidation
 /// bumps its key's epoch, and a load that began before it is not stored.
 /// More epochs, fewer loads discarded because an unrelated key changed.
@@ -297,25 +296,25 @@ impl ReadCache {
     }
 
     /// Forgets where `slug` leads.
-    pub fn invalidate_slug(&self, slug: &str) {
+    fn invalidate_slug(&self, slug: &str) {
         if !slug.is_empty() {
             self.slugs.invalidate(&slug.to_owned());
         }
     }
 
     /// Forgets `user`'s role in `organization`.
-    pub fn invalidate_role(&self, organization: OrganizationId, user: &UserId) {
+    fn invalidate_role(&self, organization: OrganizationId, user: &UserId) {
         self.roles.invalidate(&(organization, user.clone()));
     }
 
     /// Forgets the organization's name, logo and version.
-    pub fn invalidate_organization(&self, organization: OrganizationId) {
+    fn invalidate_organization(&self, organization: OrganizationId) {
         self.organizations.invalidate(&organization);
     }
 
     /// Forgets the organization, every role in it and every slug that led
     /// to it (it was deleted).
-    pub fn forget_organization(&self, organization: OrganizationId) {
+    fn forget_organization(&self, organization: OrganizationId) {
         self.organizations.invalidate(&organization);
         self.roles
             .invalidate_where(move |key, _| key.0 == organization);
@@ -324,34 +323,73 @@ impl ReadCache {
         });
     }
 
-    /// Applies one event of the change log.
+    /// Applies an event this replica has just committed: forgets what it
+    /// touched, before the use-case answers. How far the follower has
+    /// applied the log does not move (earlier events may still be on
+    /// their way); the follower applies the event again later, harmlessly.
+    pub fn apply_committed(&self, event: &NewEvent) {
+        self.forget_touched(
+            Some(event.event_type),
+            event.organization_id,
+            &event.subject_user_id,
+            &event.changes,
+        );
+    }
+
+    /// Applies one event of the change log (of any replica).
     pub fn apply(&self, event: &Event) {
-        // Created, renamed, deleted: the slugs named, old and new.
-        for change in event.changes.iter().filter(|c| c.field == SLUG_FIELD) {
+        self.forget_touched(
+            EventType::parse(&event.event_type),
+            event.organization_id,
+            &event.subject_user_id,
+            &event.changes,
+        );
+        self.set_applied(event.cursor);
+    }
+
+    /// Forgets what an event of `event_type` about `organization` (and
+    /// member `subject_user`) touched. Every type says what it does to the
+    /// cache: a new one does not compile until someone decides.
+    fn forget_touched(
+        &self,
+        event_type: Option<EventType>,
+        organization: OrganizationId,
+        subject_user: &str,
+        changes: &[FieldChange],
+    ) {
+        // Created, renamed, deleted, imported: the slugs named, old and new.
+        for change in changes.iter().filter(|c| c.field == SLUG_FIELD) {
             self.invalidate_slug(&change.old);
             self.invalidate_slug(&change.new);
         }
-        let kind = event.event_type.as_str();
-        let is = |t: EventType| t.as_str() == kind;
-        if is(EventType::MemberAdded)
-            || is(EventType::MemberRoleChanged)
-            || is(EventType::MemberRemoved)
-        {
-            self.invalidate_role(
-                event.organization_id,
-                &UserId::from_trusted(event.subject_user_id.clone()),
-            );
-        } else if is(EventType::OrganizationUpdated)
-            || is(EventType::IdentityProvisioned)
-            || is(EventType::IdentityDeprovisioned)
-            || is(EventType::IdentityChanged)
-        {
-            self.invalidate_organization(event.organization_id);
-        } else if is(EventType::OrganizationDeleted) || is(EventType::OrganizationImported) {
+        let Some(event_type) = event_type else {
+            // Written by a newer roster (during a rolling upgrade): not
+            // knowing what it changed, forget all of the organization.
+            self.forget_organization(organization);
+            return;
+        };
+        match event_type {
+            EventType::MemberAdded | EventType::MemberRoleChanged | EventType::MemberRemoved => {
+                self.invalidate_role(organization, &UserId::from_trusted(subject_user.to_owned()));
+            }
+            EventType::OrganizationCreated
+            | EventType::OrganizationUpdated
+            | EventType::IdentityProvisioned
+            | EventType::IdentityDeprovisioned
+            | EventType::IdentityChanged => self.invalidate_organization(organization),
             // An import writes an organization with all its members at once.
-            self.forget_organization(event.organization_id);
+            EventType::OrganizationDeleted | EventType::OrganizationImported => {
+                self.forget_organization(organization);
+            }
+            // The cache holds no invitations: they are read from the database.
+            EventType::InvitationCreated
+            | EventType::InvitationResent
+            | EventType::InvitationAccepted
+            | EventType::InvitationRejected
+            | EventType::InvitationCancelled
+            | EventType::InvitationExpired
+            | EventType::InvitationDeliveryFailed => {}
         }
-        self.set_applied(event.cursor);
     }
 }
 
@@ -419,41 +457,33 @@ impl Roster {
     }
 
     /// Applies the change log to the cache, and hands it to the live event
-    /// streams, until `stop` turns true. One reader for the whole process:
+    /// streams, until `stop` is cancelled. One reader for the whole process:
     /// however many streams follow, a batch of new events costs one query.
-    pub async fn follow_changes(&self, wake: Signal, mut stop: watch::Receiver<bool>) {
-        let mut wake = wake.subscribe();
-        let mut pending = None;
-        let mut held_back_retry = HELD_BACK_RETRY;
-        loop {
-            // Seen *before* reading: a commit during the read makes the
-            // wait below return at once.
-            wake.borrow_and_update();
-            let delay = match self.follow_once(&mut pending).await {
-                Ok(Round::More) => continue,
+    pub async fn follow_changes(&self, wake: &Signal, stop: &CancellationToken) {
+        // What a round leaves the next: the confirmation it waits for, and
+        // how soon to look again while events are held back.
+        let between = &tokio::sync::Mutex::new((None, HELD_BACK_RETRY));
+        background::repeat(stop, Some(wake), Start::Now, move || async move {
+            let mut between = between.lock().await;
+            let (pending, held_back_retry) = &mut *between;
+            match self.follow_once(pending).await {
+                Ok(Round::More) => Wait::None,
                 Ok(Round::HeldBack) => {
-                    let delay = held_back_retry;
-                    held_back_retry = (held_back_retry * 2).min(FOLLOW_POLL);
-                    delay
+                    let delay = *held_back_retry;
+                    *held_back_retry = (delay * 2).min(FOLLOW_POLL);
+                    Wait::Until(delay)
                 }
                 Ok(Round::Done) => {
-                    held_back_retry = HELD_BACK_RETRY;
-                    FOLLOW_POLL
+                    *held_back_retry = HELD_BACK_RETRY;
+                    Wait::Until(FOLLOW_POLL)
                 }
                 Err(err) => {
                     warn!(error = %err, "read cache follower: cannot read events");
-                    FOLLOW_POLL
+                    Wait::Until(FOLLOW_POLL)
                 }
-            };
-            let woken = tokio::select! {
-                _ = wake.changed() => true,
-                () = tokio::time::sleep(delay) => false,
-                _ = stop.wait_for(|stopped| *stopped) => return,
-            };
-            if woken {
-                tokio::time::sleep(FOLLOW_COALESCE).await;
             }
-        }
+        })
+        .await;
     }
 }
 
@@ -471,6 +501,85 @@ enum Round {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{identity::Identity, ids::DeveloperId, logo::Logo};
+
+    fn organization() -> Organization {
+        Organization {
+            id: OrganizationId::new(),
+            developer_id: DeveloperId::new(),
+            name: "Acme".into(),
+            slug: "acme".into(),
+            logo: Logo::None,
+            version: 1,
+            created_at: now(),
+            updated_at: now(),
+            identity: Identity::new(crate::domain::identity::IdentityState::Local),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_committed_event_forgets_what_it_touched_but_not_how_far_the_log_is_applied() {
+        let cache = ReadCache::new(100, Duration::from_secs(60));
+        let org = organization();
+        let (alice, bob) = (
+            UserId::from_trusted("alice".into()),
+            UserId::from_trusted("bob".into()),
+        );
+        let applied = EventCursor { txid: 0, seq: 7 };
+        cache.set_applied(applied);
+        for user in [&alice, &bob] {
+            let key = (org.id, user.clone());
+            let cached = cache
+                .roles
+                .get_or_load(key, async { Ok(Some(Role::Admin)) })
+                .await;
+            assert_eq!(cached.ok(), Some(Some(Role::Admin)));
+        }
+        let slug = cache
+            .slugs
+            .get_or_load("acme".into(), async { Ok(None) })
+            .await;
+        assert_eq!(slug.ok(), Some(None));
+
+        cache.apply_committed(&NewEvent::member_removed(&org, &alice, &bob, Role::Admin));
+        assert_eq!(
+            cache.roles.entries.get(&(org.id, bob.clone())),
+            None,
+            "bob's role is gone"
+        );
+        assert_eq!(
+            cache.roles.entries.get(&(org.id, alice.clone())),
+            Some(Some(Role::Admin)),
+            "alice's stays"
+        );
+        cache.apply_committed(&NewEvent::organization_created(&org, &alice));
+        assert_eq!(
+            cache.slugs.entries.get("acme"),
+            None,
+            "the slug it names is forgotten"
+        );
+        assert_eq!(
+            cache.applied(),
+            applied,
+            "earlier events may still be on their way: only the follower moves the cursor"
+        );
+        // Applied again from the log: harmless, and now the cursor moves.
+        let event = NewEvent::member_removed(&org, &alice, &bob, Role::Admin);
+        cache.apply(&Event {
+            cursor: EventCursor { txid: 0, seq: 8 },
+            id: event.id,
+            event_type: event.event_type.as_str().to_owned(),
+            organization_id: event.organization_id,
+            developer_id: event.developer_id.clone(),
+            actor_id: event.actor_id.clone(),
+            subject_user_id: event.subject_user_id.clone(),
+            subject_email: event.subject_email.clone(),
+            changes: event.changes.clone(),
+            created_at: now(),
+        });
+        assert_eq!(cache.roles.entries.get(&(org.id, bob)), None);
+        assert_eq!(cache.applied(), EventCursor { txid: 0, seq: 8 });
+    }
 
     #[tokio::test]
     async fn a_load_that_races_an_invalidation_is_not_kept() {

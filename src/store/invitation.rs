@@ -218,17 +218,19 @@ pub async fn list_lapsed(
 
 /// Stores `expired` on the organization's pending invitations for
 /// `email_lower` that have run out, so a fresh invitation may take their
-/// place under the one-pending-per-email index. Returns the ones it expired.
+/// place under the one-pending-per-email index. Returns the ones it expired,
+/// with their addresses as stored.
 #[instrument(skip(conn, email_lower))]
 pub async fn expire_lapsed_for_email(
     conn: &impl ConnectionTrait,
     organization: OrganizationId,
     email_lower: &str,
     now: DateTime<Utc>,
-) -> Result<Vec<InvitationId>, Error> {
-    let lapsed: Vec<Uuid> = invitations::Entity::find()
+) -> Result<Vec<(InvitationId, String)>, Error> {
+    let lapsed: Vec<(Uuid, String)> = invitations::Entity::find()
         .select_only()
         .column(invitations::Column::Id)
+        .column(invitations::Column::Email)
         .filter(invitations::Column::OrganizationId.eq(organization.0))
         .filter(invitations::Column::EmailLower.eq(email_lower))
         .filter(invitations::Column::State.eq(InvitationState::Pending.as_str()))
@@ -236,7 +238,7 @@ pub async fn expire_lapsed_for_email(
         .into_tuple()
         .all(conn)
         .await?;
-    for id in &lapsed {
+    for (id, _) in &lapsed {
         transition(
             conn,
             InvitationId(*id),
@@ -246,7 +248,10 @@ pub async fn expire_lapsed_for_email(
         )
         .await?;
     }
-    Ok(lapsed.into_iter().map(InvitationId).collect())
+    Ok(lapsed
+        .into_iter()
+        .map(|(id, email)| (InvitationId(id), email))
+        .collect())
 }
 
 /// Which rows a [`transition`] may move.

@@ -5,14 +5,14 @@
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::PgListener;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::{Store, event::NOTIFY_CHANNEL};
 use crate::signal::Signal;
 
-/// Rings `signal` on every notification until `stop` turns true.
-pub async fn relay_notifications(store: Store, signal: Signal, mut stop: watch::Receiver<bool>) {
+/// Rings `signal` on every notification until `stop` is cancelled.
+pub async fn relay_notifications(store: Store, signal: Signal, stop: CancellationToken) {
     let pool = store.db().get_postgres_connection_pool().clone();
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
@@ -21,7 +21,7 @@ pub async fn relay_notifications(store: Store, signal: Signal, mut stop: watch::
                 warn!(error = %err, "cannot listen for event notifications; retrying");
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = stop.wait_for(|s| *s) => return,
+                    () = stop.cancelled() => return,
                 }
             }
         };
@@ -44,7 +44,7 @@ pub async fn relay_notifications(store: Store, signal: Signal, mut stop: watch::
                         break;
                     }
                 },
-                _ = stop.wait_for(|s| *s) => return,
+                () = stop.cancelled() => return,
             }
         }
     }

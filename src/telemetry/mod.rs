@@ -6,14 +6,18 @@ use std::{net::SocketAddr, sync::OnceLock, time::Duration};
 
 use metrics_exporter_prometheus::PrometheusBuilder;
 use sea_orm::DbBackend;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::warn;
 use tracing_subscriber::{
     EnvFilter, Layer, Registry, fmt, layer::SubscriberExt as _, util::SubscriberInitExt as _,
 };
 
 pub use self::traces::{Exporter, OtlpExport};
-use crate::{config::LogFormat, store::Store};
+use crate::{
+    background::{self, Start, Wait},
+    config::LogFormat,
+    store::Store,
+};
 
 /// Installs the global subscriber: log lines at the level `RUST_LOG` says
 /// (default `info`) in `format`, and, with `traces`, the span exporter,
@@ -72,42 +76,46 @@ pub fn install_metrics(address: SocketAddr) -> Result<(), String> {
         .clone()
 }
 
-/// Samples the gauges every `interval` until `stop` turns true.
-pub async fn sample_gauges(store: Store, interval: Duration, mut stop: watch::Receiver<bool>) {
-    loop {
-        let (size, idle) = match store.backend() {
-            DbBackend::Postgres => {
-                let pool = store.db().get_postgres_connection_pool();
-                (pool.size(), pool.num_idle())
-            }
-            _ => {
-                // The readers and, on a file, the one writer beside them.
-                let pools = std::iter::once(store.db().get_sqlite_connection_pool())
-                    .chain(store.sqlite_writer_pool());
-                pools.fold((0, 0), |(size, idle), pool| {
-                    (size + pool.size(), idle + pool.num_idle())
-                })
-            }
-        };
-        let idle = u32::try_from(idle).unwrap_or(u32::MAX);
-        metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(f64::from(idle));
-        metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "in_use")
-            .set(f64::from(size.saturating_sub(idle)));
-        match crate::store::event::latest_visible(store.db()).await {
-            Ok(cursor) => {
-                #[allow(clippy::cast_precision_loss)]
-                metrics::gauge!(EVENTS_NEWEST_SEQ).set(cursor.seq.max(0) as f64);
-            }
-            Err(err) => warn!(error = %err, "metrics: cannot read the event log head"),
+/// Samples the gauges at once and then every `interval` until `stop` is cancelled.
+pub async fn sample_gauges(store: Store, interval: Duration, stop: CancellationToken) {
+    let store = &store;
+    background::repeat(&stop, None, Start::Now, move || async move {
+        sample_once(store).await;
+        Wait::Until(interval)
+    })
+    .await;
+}
+
+/// Sets every gauge once.
+async fn sample_once(store: &Store) {
+    let (size, idle) = match store.backend() {
+        DbBackend::Postgres => {
+            let pool = store.db().get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
         }
-        match crate::store::mail::pending_count(store.db()).await {
+        _ => {
+            // The readers and, on a file, the one writer beside them.
+            let pools = std::iter::once(store.db().get_sqlite_connection_pool())
+                .chain(store.sqlite_writer_pool());
+            pools.fold((0, 0), |(size, idle), pool| {
+                (size + pool.size(), idle + pool.num_idle())
+            })
+        }
+    };
+    let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+    metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(f64::from(idle));
+    metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "in_use")
+        .set(f64::from(size.saturating_sub(idle)));
+    match crate::store::event::latest_visible(store.db()).await {
+        Ok(cursor) => {
             #[allow(clippy::cast_precision_loss)]
-            Ok(count) => metrics::gauge!(MAIL_UNDELIVERED).set(count as f64),
-            Err(err) => warn!(error = %err, "metrics: cannot count the email outbox"),
+            metrics::gauge!(EVENTS_NEWEST_SEQ).set(cursor.seq.max(0) as f64);
         }
-        tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            _ = stop.wait_for(|stopped| *stopped) => return,
-        }
+        Err(err) => warn!(error = %err, "metrics: cannot read the event log head"),
+    }
+    match crate::store::mail::pending_count(store.db()).await {
+        #[allow(clippy::cast_precision_loss)]
+        Ok(count) => metrics::gauge!(MAIL_UNDELIVERED).set(count as f64),
+        Err(err) => warn!(error = %err, "metrics: cannot count the email outbox"),
     }
 }

@@ -120,6 +120,7 @@ backend_tests!(
     a_late_commit_is_never_skipped,
     the_audit_log_shows_an_organizations_events_newest_first_to_owners_and_admins,
     the_sweeper_expires_lapsed_invitations_as_the_system,
+    inviting_a_lapsed_address_again_records_its_expiry_as_the_sweep_would,
     cursors_are_validated,
     a_stream_ended_by_a_shutdown_ends_unavailable,
 );
@@ -669,6 +670,56 @@ async fn the_sweeper_expires_lapsed_invitations_as_the_system(backend: Backend) 
         .map(|e| e.subject_email.as_str())
         .collect();
     assert_eq!(expiries, ["bob@example.com", "carol@example.com"]);
+}
+
+async fn inviting_a_lapsed_address_again_records_its_expiry_as_the_sweep_would(backend: Backend) {
+    // No sweep after the first (at start): the new invitation expires the
+    // lapsed one itself.
+    let app = TestApp::spawn_with(&backend, |c| {
+        c.invitation_ttl = Duration::from_secs(1);
+        c.expiry_sweep_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let org = app.create_org("alice", "acme").await;
+    let invite = |email: &str| {
+        let mut members = app.members("alice");
+        let request = pb::CreateInvitationRequest {
+            organization_id: org.id.clone(),
+            email: email.to_owned(),
+            role: pb::Role::Member.into(),
+            ..Default::default()
+        };
+        async move { members.create_invitation(request).await }
+    };
+    let first = invite("Dave@Example.com")
+        .await
+        .expect("first invitation")
+        .into_inner()
+        .invitation
+        .expect("invitation in reply");
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    invite("dave@example.com").await.expect("second invitation");
+    let events = list_all(&mut app.event_follower(), String::new()).await;
+    let expired: Vec<_> = events
+        .iter()
+        .filter(|e| e.r#type == "invitation.expired")
+        .collect();
+    assert_eq!(expired.len(), 1, "{expired:?}");
+    let expired = expired[0];
+    assert_eq!(expired.actor_user_id, "system");
+    // The lapsed invitation's address as it was invited (and as the sweep
+    // records it), not the new invitation's spelling.
+    assert_eq!(expired.subject_email, first.email);
+    assert_eq!(expired.subject_email, "Dave@Example.com");
+    assert_eq!(
+        change(expired, "invitation_id").map(|c| c.0),
+        Some(first.id.as_str())
+    );
+    assert_eq!(
+        change(expired, "state"),
+        Some(("pending", "expired")),
+        "{expired:?}"
+    );
 }
 
 async fn cursors_are_validated(backend: Backend) {
