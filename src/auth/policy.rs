@@ -7,7 +7,13 @@
 //! organization; no handler compares roles itself.
 
 use super::Caller;
-use crate::domain::{Error, Reason, Resource, ids::UserId, model::Role, permission::Permission};
+use crate::domain::{
+    Error, Reason, Resource,
+    ids::UserId,
+    input::Email,
+    model::{Invitation, Role},
+    permission::Permission,
+};
 
 /// What a person calling an RPC must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +225,71 @@ pub fn authorize(action: Action, role: Option<Role>) -> Result<Role, Error> {
     }
 }
 
+/// How the caller stands to an invitation [`authorize_recipient`] let them see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Its recipient, with a verified email.
+    Recipient,
+    /// Anyone else: a [`Requirement::MemberOrRecipient`] action goes on to
+    /// [`authorize`] with the caller's role in the invitation's organization.
+    Other,
+}
+
+/// Checks the recipient half of `action`'s requirement against the
+/// invitation the request named (`found`: `None` if there is none), and
+/// hands it back with how the caller stands to it.
+///
+/// - [`Requirement::Recipient`] (accept, reject): the caller's email must be
+///   verified, and that is checked first, whatever was found: a caller whose
+///   unverified email names the invitation's address gets the answer a
+///   random id gets, or the refusal would tell them that an invitation to
+///   that address exists. An invitation addressed to someone else is
+///   answered exactly as an id that does not exist (`NOT_FOUND`): telling
+///   the two apart would let anyone probe which invitation ids exist.
+/// - [`Requirement::MemberOrRecipient`] (get): its recipient must have a
+///   verified email; anyone else is [`Standing::Other`].
+pub fn authorize_recipient(
+    caller: &Caller,
+    action: Action,
+    found: Option<Invitation>,
+) -> Result<(Invitation, Standing), Error> {
+    let not_found = || Error::NotFound(Resource::Invitation);
+    match action.requirement() {
+        Requirement::Recipient => {
+            caller.verified_email()?;
+            let invitation = found
+                .filter(|invitation| is_recipient(caller, invitation))
+                .ok_or_else(not_found)?;
+            Ok((invitation, Standing::Recipient))
+        }
+        Requirement::MemberOrRecipient(_) => {
+            let invitation = found.ok_or_else(not_found)?;
+            if !is_recipient(caller, &invitation) {
+                return Ok((invitation, Standing::Other));
+            }
+            caller.verified_email()?;
+            Ok((invitation, Standing::Recipient))
+        }
+        Requirement::Authenticated
+        | Requirement::Member(_)
+        | Requirement::ServicesOnly
+        | Requirement::OnlySelf(_) => Err(Error::internal(format!(
+            "{action:?} is not authorized by recipient"
+        ))),
+    }
+}
+
+/// Whether the caller's token names the invitation's address (verified or
+/// not). A service principal never is the person an invitation is for,
+/// whatever email its token carries.
+fn is_recipient(caller: &Caller, invitation: &Invitation) -> bool {
+    !caller.is_service()
+        && caller
+            .email
+            .as_deref()
+            .is_some_and(|email| Email::fold(email) == Email::fold(&invitation.email))
+}
+
 /// Whether an invitation's `link` is shown: it opens the invitation, so its
 /// recipient sees it, and so do members who may manage invitations (they
 /// may hand it over themselves); other members see the invitation without.
@@ -329,6 +400,98 @@ mod tests {
         assert!(matches!(
             admit(&caller(&[AUTHZ_CHECK]), Action::ListEvents),
             Err(Error::PermissionDenied(Reason::MissingScope))
+        ));
+    }
+
+    fn invitation_to(email: &str) -> Invitation {
+        let now = crate::domain::now();
+        Invitation {
+            id: crate::domain::ids::InvitationId::new(),
+            organization_id: crate::domain::ids::OrganizationId::new(),
+            organization_name: "Acme".into(),
+            organization_slug: "acme".into(),
+            email: email.into(),
+            role: Role::Member,
+            stored_state: crate::domain::model::InvitationState::Pending,
+            inviter_id: UserId::from_trusted("inviter".into()),
+            expires_at: now,
+            created_at: now,
+            updated_at: now,
+            delivery: crate::domain::model::InvitationDelivery::Email,
+            link: None,
+        }
+    }
+
+    fn reason(result: Result<(Invitation, Standing), Error>) -> Result<Standing, String> {
+        result
+            .map(|(_, standing)| standing)
+            .map_err(|err| match err {
+                Error::NotFound(resource) => resource.reason().to_owned(),
+                Error::FailedPrecondition(reason) | Error::Unauthenticated(reason) => {
+                    reason.as_str().to_owned()
+                }
+                other => other.to_string(),
+            })
+    }
+
+    #[test]
+    fn only_the_verified_recipient_answers_and_others_learn_nothing() {
+        let recipient = caller(&[]);
+        let unverified = Caller {
+            email_verified: false,
+            ..caller(&[])
+        };
+        let found = || Some(invitation_to(" SomeOne@Example.com"));
+        let other = || Some(invitation_to("else@example.com"));
+        for action in [Action::AcceptInvitation, Action::RejectInvitation] {
+            let check = |caller: &Caller, found| reason(authorize_recipient(caller, action, found));
+            assert_eq!(check(&recipient, found()), Ok(Standing::Recipient));
+            assert_eq!(
+                check(&recipient, other()),
+                Err("INVITATION_NOT_FOUND".into())
+            );
+            assert_eq!(check(&recipient, None), Err("INVITATION_NOT_FOUND".into()));
+            // Unverified: the same answer for an invitation to them, to
+            // someone else, and for none at all.
+            let email_first =
+                Err("EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION".into());
+            assert_eq!(check(&unverified, found()), email_first);
+            assert_eq!(check(&unverified, other()), email_first);
+            assert_eq!(check(&unverified, None), email_first);
+            // A service is never the recipient, whatever its token's email.
+            let service = caller(&[ORGANIZATIONS_READ]);
+            assert_eq!(check(&service, found()), Err("INVITATION_NOT_FOUND".into()));
+        }
+    }
+
+    #[test]
+    fn anyone_but_the_recipient_reads_an_invitation_as_a_member() {
+        let check = |caller: &Caller, found| {
+            reason(authorize_recipient(caller, Action::GetInvitation, found))
+        };
+        let recipient = caller(&[]);
+        let unverified = Caller {
+            email_verified: false,
+            ..caller(&[])
+        };
+        let found = || Some(invitation_to("someone@example.com"));
+        let other = || Some(invitation_to("else@example.com"));
+        assert_eq!(check(&recipient, found()), Ok(Standing::Recipient));
+        assert_eq!(check(&recipient, other()), Ok(Standing::Other));
+        assert_eq!(check(&recipient, None), Err("INVITATION_NOT_FOUND".into()));
+        assert_eq!(
+            check(&unverified, found()),
+            Err("EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION".into())
+        );
+        assert_eq!(check(&unverified, other()), Ok(Standing::Other));
+        assert_eq!(
+            check(&caller(&[ORGANIZATIONS_READ]), found()),
+            Ok(Standing::Other)
+        );
+        // Only the recipient RPCs are decided here.
+        assert!(matches!(
+            authorize_recipient(&recipient, Action::ListInvitations, found()),
+            Err(Error::Internal(_))
         ));
     }
 }

@@ -19,12 +19,24 @@ use image::{
     codecs::{jpeg::JpegEncoder, webp::WebPEncoder},
 };
 use sha2::{Digest as _, Sha256};
+use strum::VariantArray as _;
 use url::Url;
 
 use super::FieldViolation;
 
 /// The image formats a logo may have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum ImageFormat {
     Png,
     Jpeg,
@@ -33,21 +45,9 @@ pub enum ImageFormat {
 }
 
 impl ImageFormat {
-    pub const ALL: [ImageFormat; 4] = [
-        ImageFormat::Png,
-        ImageFormat::Jpeg,
-        ImageFormat::Webp,
-        ImageFormat::Gif,
-    ];
-
     /// The stored name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ImageFormat::Png => "png",
-            ImageFormat::Jpeg => "jpeg",
-            ImageFormat::Webp => "webp",
-            ImageFormat::Gif => "gif",
-        }
+        self.into()
     }
 
     pub fn media_type(self) -> &'static str {
@@ -61,14 +61,13 @@ impl ImageFormat {
 
     /// Reads a stored name; `None` for anything the schema's CHECK would refuse.
     pub fn from_db(value: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|format| format.as_str() == value)
+        value.parse().ok()
     }
 
     fn from_media_type(value: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
+        Self::VARIANTS
+            .iter()
+            .copied()
             .find(|format| format.media_type().eq_ignore_ascii_case(value))
     }
 
