@@ -422,75 +422,64 @@ mod tests {
         }
     }
 
-    fn reason(result: Result<(Invitation, Standing), Error>) -> Result<Standing, String> {
+    fn outcome(result: Result<(Invitation, Standing), Error>) -> Result<Standing, String> {
         result
             .map(|(_, standing)| standing)
             .map_err(|err| match err {
                 Error::NotFound(resource) => resource.reason().to_owned(),
-                Error::FailedPrecondition(reason) | Error::Unauthenticated(reason) => {
-                    reason.as_str().to_owned()
-                }
+                Error::FailedPrecondition(reason) => reason.as_str().to_owned(),
                 other => other.to_string(),
             })
     }
 
     #[test]
-    fn only_the_verified_recipient_answers_and_others_learn_nothing() {
+    fn the_verified_recipient_answers_and_reads_and_others_learn_nothing() {
+        const GONE: &str = "INVITATION_NOT_FOUND";
+        const VERIFY: &str = "EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION";
         let recipient = caller(&[]);
         let unverified = Caller {
             email_verified: false,
             ..caller(&[])
         };
-        let found = || Some(invitation_to(" SomeOne@Example.com"));
-        let other = || Some(invitation_to("else@example.com"));
-        for action in [Action::AcceptInvitation, Action::RejectInvitation] {
-            let check = |caller: &Caller, found| reason(authorize_recipient(caller, action, found));
-            assert_eq!(check(&recipient, found()), Ok(Standing::Recipient));
-            assert_eq!(
-                check(&recipient, other()),
-                Err("INVITATION_NOT_FOUND".into())
-            );
-            assert_eq!(check(&recipient, None), Err("INVITATION_NOT_FOUND".into()));
-            // Unverified: the same answer for an invitation to them, to
-            // someone else, and for none at all.
-            let email_first =
-                Err("EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION".into());
-            assert_eq!(check(&unverified, found()), email_first);
-            assert_eq!(check(&unverified, other()), email_first);
-            assert_eq!(check(&unverified, None), email_first);
-            // A service is never the recipient, whatever its token's email.
-            let service = caller(&[ORGANIZATIONS_READ]);
-            assert_eq!(check(&service, found()), Err("INVITATION_NOT_FOUND".into()));
+        // A service is never the recipient, whatever its token's email.
+        let service = caller(&[ORGANIZATIONS_READ]);
+        // An invitation to the caller's address (written otherwise), one to
+        // someone else, and none.
+        let found = |which: usize| {
+            [" SomeOne@Example.com", "else@example.com"]
+                .get(which)
+                .map(|email| invitation_to(email))
+        };
+        let (me, other) = (Ok(Standing::Recipient), Ok(Standing::Other));
+        let gone = || Err(GONE.to_owned());
+        let verify = || Err(VERIFY.to_owned());
+        // Unverified, accepting or rejecting: the same answer for an
+        // invitation to them, to someone else, and for none at all.
+        let answering = [
+            (&recipient, [me.clone(), gone(), gone()]),
+            (&unverified, [verify(), verify(), verify()]),
+            (&service, [gone(), gone(), gone()]),
+        ];
+        let reading = [
+            (&recipient, [me.clone(), other.clone(), gone()]),
+            (&unverified, [verify(), other.clone(), gone()]),
+            (&service, [other.clone(), other, gone()]),
+        ];
+        for (action, table) in [
+            (Action::AcceptInvitation, &answering),
+            (Action::RejectInvitation, &answering),
+            (Action::GetInvitation, &reading),
+        ] {
+            for (caller, wants) in table {
+                for (which, want) in wants.iter().enumerate() {
+                    let got = outcome(authorize_recipient(caller, action, found(which)));
+                    assert_eq!(&got, want, "{action:?} {which} {caller:?}");
+                }
+            }
         }
-    }
-
-    #[test]
-    fn anyone_but_the_recipient_reads_an_invitation_as_a_member() {
-        let check = |caller: &Caller, found| {
-            reason(authorize_recipient(caller, Action::GetInvitation, found))
-        };
-        let recipient = caller(&[]);
-        let unverified = Caller {
-            email_verified: false,
-            ..caller(&[])
-        };
-        let found = || Some(invitation_to("someone@example.com"));
-        let other = || Some(invitation_to("else@example.com"));
-        assert_eq!(check(&recipient, found()), Ok(Standing::Recipient));
-        assert_eq!(check(&recipient, other()), Ok(Standing::Other));
-        assert_eq!(check(&recipient, None), Err("INVITATION_NOT_FOUND".into()));
-        assert_eq!(
-            check(&unverified, found()),
-            Err("EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION".into())
-        );
-        assert_eq!(check(&unverified, other()), Ok(Standing::Other));
-        assert_eq!(
-            check(&caller(&[ORGANIZATIONS_READ]), found()),
-            Ok(Standing::Other)
-        );
         // Only the recipient RPCs are decided here.
         assert!(matches!(
-            authorize_recipient(&recipient, Action::ListInvitations, found()),
+            authorize_recipient(&recipient, Action::ListInvitations, found(0)),
             Err(Error::Internal(_))
         ));
     }

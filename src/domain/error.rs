@@ -6,9 +6,11 @@
 //! existing backend already has a name for a failure, we use that name, so the
 //! portal's messages map one to one.
 
+use strum::{IntoStaticStr, VariantArray};
+
 /// Why a request was refused (or a slug is unavailable), as a stable
 /// upper-case name: the variant's own name, unless it says otherwise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, VariantArray)]
 #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum Reason {
     // Identity
@@ -264,3 +266,28 @@ impl_all_valid!(a: A, b: B);
 impl_all_valid!(a: A, b: B, c: C);
 impl_all_valid!(a: A, b: B, c: C, d: D);
 impl_all_valid!(a: A, b: B, c: C, d: D, e: E);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Clients match on these names and most are derived from the variants'
+    /// names: renaming a variant must not rename what clients read.
+    #[test]
+    fn reason_names_never_change() {
+        let names: Vec<&str> = Reason::VARIANTS.iter().map(|r| r.as_str()).collect();
+        let pinned = "MISSING_CREDENTIALS INVALID_TOKEN INVALID_EMAIL_CLAIM INVALID_ARGUMENT \
+            INSUFFICIENT_PERMISSION OWNER_ROLE_REQUIRED MISSING_SCOPE CAN_ONLY_CHECK_OWN_PERMISSIONS \
+            CAN_ONLY_LIST_OWN_ORGANIZATIONS SERVICE_PRINCIPAL_NOT_ALLOWED \
+            ORGANIZATION_SLUG_ALREADY_TAKEN USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION \
+            USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION SLUG_INVALID SLUG_RESERVED SLUG_RETAINED \
+            EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION \
+            YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER \
+            YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER INVITATION_EXPIRED \
+            INVITATION_NOT_PENDING YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_ORGANIZATIONS \
+            ORGANIZATION_MEMBERSHIP_LIMIT_REACHED INVITATION_LIMIT_REACHED \
+            EVENT_STREAM_LIMIT_REACHED ETAG_MISMATCH EVENT_STREAM_FELL_BEHIND SERVER_OVERLOADED \
+            SHUTTING_DOWN DEADLINE_EXCEEDED DATABASE_UNAVAILABLE";
+        assert_eq!(names.join(" "), pinned);
+    }
+}

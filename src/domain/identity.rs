@@ -9,20 +9,12 @@
 
 use std::time::Duration;
 
+use strum::{EnumString, IntoStaticStr, VariantArray};
+
 use super::ids::{DeveloperId, OrganizationId};
 
 /// What reads show of an organization's identity.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, EnumString, VariantArray)]
 #[strum(serialize_all = "snake_case")]
 pub enum IdentityState {
     /// No Provider Portal is configured: the identity exists only in roster
@@ -41,15 +33,6 @@ pub enum IdentityState {
 }
 
 impl IdentityState {
-    /// The stored (and logged, and change-log) name.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn from_db(value: &str) -> Option<Self> {
-        value.parse().ok()
-    }
-
     /// Whether delivery is still going on (a create waits for this to end).
     pub fn is_in_flight(self) -> bool {
         matches!(
@@ -80,27 +63,17 @@ impl Identity {
 }
 
 /// Whether the identity should exist in the Provider Portal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, EnumString)]
 #[strum(serialize_all = "snake_case")]
 pub enum Desired {
     Present,
     Absent,
 }
 
-impl Desired {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn from_db(value: &str) -> Option<Self> {
-        value.parse().ok()
-    }
-}
-
 /// What roster knows of the identity in the Provider Portal. A new intent
 /// starts `Unknown`: from the first attempt on, a create may have happened
 /// even if its answer never arrived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, EnumString)]
 #[strum(serialize_all = "snake_case")]
 pub enum Confirmed {
     Present,
@@ -108,18 +81,8 @@ pub enum Confirmed {
     Unknown,
 }
 
-impl Confirmed {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn from_db(value: &str) -> Option<Self> {
-        value.parse().ok()
-    }
-}
-
 /// The Provider Portal's `status` of a developer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, EnumString)]
 #[strum(serialize_all = "snake_case")]
 pub enum PortalStatus {
     /// Not known yet.
@@ -131,15 +94,7 @@ pub enum PortalStatus {
     Active,
 }
 
-impl PortalStatus {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn from_db(value: &str) -> Option<Self> {
-        value.parse().ok()
-    }
-}
+stored_names!(IdentityState, Desired, Confirmed, PortalStatus);
 
 /// The delivery intent of one developer identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,7 +152,6 @@ pub fn backoff(attempts: u32, max: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strum::VariantArray as _;
 
     fn intent(desired: Desired, confirmed: Confirmed) -> IdentityIntent {
         IdentityIntent {

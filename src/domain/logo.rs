@@ -19,23 +19,13 @@ use image::{
     codecs::{jpeg::JpegEncoder, webp::WebPEncoder},
 };
 use sha2::{Digest as _, Sha256};
-use strum::VariantArray as _;
+use strum::{EnumString, IntoStaticStr, VariantArray};
 use url::Url;
 
 use super::FieldViolation;
 
 /// The image formats a logo may have.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, EnumString, VariantArray)]
 #[strum(serialize_all = "snake_case")]
 pub enum ImageFormat {
     Png,
@@ -45,11 +35,6 @@ pub enum ImageFormat {
 }
 
 impl ImageFormat {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
     pub fn media_type(self) -> &'static str {
         match self {
             ImageFormat::Png => "image/png",
@@ -57,11 +42,6 @@ impl ImageFormat {
             ImageFormat::Webp => "image/webp",
             ImageFormat::Gif => "image/gif",
         }
-    }
-
-    /// Reads a stored name; `None` for anything the schema's CHECK would refuse.
-    pub fn from_db(value: &str) -> Option<Self> {
-        value.parse().ok()
     }
 
     fn from_media_type(value: &str) -> Option<Self> {
@@ -80,6 +60,8 @@ impl ImageFormat {
         }
     }
 }
+
+stored_names!(ImageFormat);
 
 /// A verified, re-encoded logo image.
 #[derive(Clone, PartialEq, Eq)]

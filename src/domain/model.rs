@@ -1,6 +1,7 @@
 //! The resources roster keeps, as plain values.
 
 use chrono::{DateTime, Utc};
+use strum::{EnumString, IntoStaticStr, VariantArray};
 
 use super::{
     error::FieldViolation,
@@ -10,34 +11,12 @@ use super::{
 };
 
 /// A member's role in one organization.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, EnumString, VariantArray)]
 #[strum(serialize_all = "snake_case")]
 pub enum Role {
     Owner,
     Admin,
     Member,
-}
-
-impl Role {
-    /// The stored (and logged) name.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    /// Reads a stored name; `None` for anything the schema's CHECK would refuse.
-    pub fn from_db(value: &str) -> Option<Self> {
-        value.parse().ok()
-    }
 }
 
 /// A role an invitation may offer: admin or member (owners are made, not
@@ -63,7 +42,7 @@ impl InvitableRole {
 }
 
 /// Where an invitation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, EnumString)]
 #[strum(serialize_all = "snake_case")]
 pub enum InvitationState {
     Pending,
@@ -73,20 +52,8 @@ pub enum InvitationState {
     Expired,
 }
 
-impl InvitationState {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn from_db(value: &str) -> Option<Self> {
-        value.parse().ok()
-    }
-}
-
 /// How an invitation reaches its recipient.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, strum::IntoStaticStr, strum::EnumString,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, IntoStaticStr, EnumString)]
 #[strum(serialize_all = "snake_case")]
 pub enum InvitationDelivery {
     /// roster emails the link (and again on every resend).
@@ -96,15 +63,7 @@ pub enum InvitationDelivery {
     LinkOnly,
 }
 
-impl InvitationDelivery {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn from_db(value: &str) -> Option<Self> {
-        value.parse().ok()
-    }
-}
+stored_names!(Role, InvitationState, InvitationDelivery);
 
 /// An organization (and, through `developer_id`, a developer identity).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,22 +4,12 @@
 //! services ask for them by name. The RPC policy (`auth::policy`) and the
 //! permission checks other services make read this same table.
 
-use strum::VariantArray as _;
+use strum::{EnumString, IntoStaticStr, VariantArray};
 
 use super::model::Role;
 
 /// A named power within one organization.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, EnumString, VariantArray)]
 pub enum Permission {
     #[strum(serialize = "organization.read")]
     OrganizationRead,
