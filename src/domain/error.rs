@@ -61,6 +61,7 @@ pub enum Reason {
     // Concurrency
     EtagMismatch,
     EventStreamFellBehind,
+    TransactionConflict,
     // The server itself
     ServerOverloaded,
     ShuttingDown,
@@ -125,6 +126,10 @@ impl Reason {
             Reason::EventStreamFellBehind => {
                 "the stream was ended because its client did not keep up and its buffer \
                  filled; resume from the last cursor received"
+            }
+            Reason::TransactionConflict => {
+                "the write collided with a concurrent one (a deadlock or serialization \
+                 failure) and was rolled back with nothing changed; retry it"
             }
             Reason::ServerOverloaded => {
                 "the server is at its concurrency limit; retry with backoff"
@@ -277,17 +282,20 @@ mod tests {
     fn reason_names_never_change() {
         let names: Vec<&str> = Reason::VARIANTS.iter().map(|r| r.as_str()).collect();
         let pinned = "MISSING_CREDENTIALS INVALID_TOKEN INVALID_EMAIL_CLAIM INVALID_ARGUMENT \
-            INSUFFICIENT_PERMISSION OWNER_ROLE_REQUIRED MISSING_SCOPE CAN_ONLY_CHECK_OWN_PERMISSIONS \
-            CAN_ONLY_LIST_OWN_ORGANIZATIONS SERVICE_PRINCIPAL_NOT_ALLOWED \
-            ORGANIZATION_SLUG_ALREADY_TAKEN USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION \
-            USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION SLUG_INVALID SLUG_RESERVED SLUG_RETAINED \
+            INSUFFICIENT_PERMISSION OWNER_ROLE_REQUIRED MISSING_SCOPE \
+            CAN_ONLY_CHECK_OWN_PERMISSIONS CAN_ONLY_LIST_OWN_ORGANIZATIONS \
+            SERVICE_PRINCIPAL_NOT_ALLOWED ORGANIZATION_SLUG_ALREADY_TAKEN \
+            USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION \
+            USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION SLUG_INVALID SLUG_RESERVED \
+            SLUG_RETAINED \
             EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION \
             YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER \
             YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER INVITATION_EXPIRED \
             INVITATION_NOT_PENDING YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_ORGANIZATIONS \
             ORGANIZATION_MEMBERSHIP_LIMIT_REACHED INVITATION_LIMIT_REACHED \
-            EVENT_STREAM_LIMIT_REACHED ETAG_MISMATCH EVENT_STREAM_FELL_BEHIND SERVER_OVERLOADED \
-            SHUTTING_DOWN DEADLINE_EXCEEDED DATABASE_UNAVAILABLE";
+            EVENT_STREAM_LIMIT_REACHED ETAG_MISMATCH EVENT_STREAM_FELL_BEHIND \
+            TRANSACTION_CONFLICT SERVER_OVERLOADED SHUTTING_DOWN DEADLINE_EXCEEDED \
+            DATABASE_UNAVAILABLE";
         assert_eq!(names.join(" "), pinned);
     }
 }

@@ -3,9 +3,12 @@
 //! A client must be able to tell "retry later" from "roster is broken":
 //! a database that cannot be reached, a connection that died under a call,
 //! an exhausted pool or a PostgreSQL that is shutting down is `Unavailable`
-//! (`DATABASE_UNAVAILABLE`), which standard retry policies retry; a unique
-//! index violation is the conflict its caller names ([`conflict_on`]);
-//! everything else is a roster bug, `Internal`.
+//! (`DATABASE_UNAVAILABLE`), which standard retry policies retry; a
+//! transaction PostgreSQL rolled back to break a deadlock or a serialization
+//! failure is `Aborted` (`TRANSACTION_CONFLICT`): nothing was written and the
+//! same call may simply be made again; a unique index violation is the
+//! conflict its caller names ([`conflict_on`]); everything else is a roster
+//! bug, `Internal`.
 
 use sea_orm::{
     DbErr, RuntimeErr, SqlErr,
@@ -21,6 +24,8 @@ impl From<DbErr> for Error {
             // Not a bug, but an operator wants to see it: once, here.
             warn!(error = %err, "the database is unavailable");
             Error::Unavailable(Reason::DatabaseUnavailable)
+        } else if is_conflict(&err) {
+            Error::Aborted(Reason::TransactionConflict)
         } else {
             Error::internal(err)
         }
@@ -37,6 +42,28 @@ fn is_unavailable(err: &DbErr) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether the database rolled the transaction back because it collided
+/// with a concurrent one: PostgreSQL's class 40 transaction rollbacks
+/// (40001 serialization failure, 40P01 deadlock detected; 40002 and 40003
+/// too). SQLite has no such error: its writers take turns on one lock.
+fn is_conflict(err: &DbErr) -> bool {
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(err)) | DbErr::Query(RuntimeErr::SqlxError(err)) => {
+            match &**err {
+                sqlx::Error::Database(db) => db
+                    .try_downcast_ref::<PgDatabaseError>()
+                    .is_some_and(|pg| pg_conflict(pg.code())),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+fn pg_conflict(sqlstate: &str) -> bool {
+    sqlstate.starts_with("40")
 }
 
 fn sqlx_unavailable(err: &sqlx::Error) -> bool {
@@ -144,6 +171,12 @@ mod tests {
         }
         for code in ["23505", "22021", "40001", "42P01", "57014"] {
             assert!(!pg_unavailable(code), "{code}");
+        }
+        for code in ["40001", "40P01", "40002"] {
+            assert!(pg_conflict(code), "{code}");
+        }
+        for code in ["23505", "08006", "57P01", "42P01"] {
+            assert!(!pg_conflict(code), "{code}");
         }
         // SQLITE_BUSY_SNAPSHOT (517) is BUSY; SQLITE_CONSTRAINT_UNIQUE (2067) is not an outage.
         assert!(sqlite_unavailable(5));

@@ -17,7 +17,7 @@ use std::{
 };
 
 use roster::pb;
-use sea_orm::{ConnectionTrait, Database, Statement};
+use sea_orm::{ConnectionTrait, Database, Statement, TransactionTrait};
 use tonic::Code;
 
 use crate::helpers::{Backend, TestApp, reason};
@@ -120,4 +120,104 @@ async fn connections_killed_under_calls_answer_unavailable_not_internal() {
 
     // Once the connections stop dying, roster serves again.
     app.create_org("alice", "after").await;
+}
+
+/// Issue 9, noticed with item 5: PostgreSQL breaking a deadlock answered
+/// `INTERNAL`. Another session holds a member's row and then asks for the
+/// organization's row, which roster's UpdateMemberRole holds while it waits
+/// for the member's: a real deadlock, which PostgreSQL breaks by rolling
+/// back roster's transaction (roster's session waits first, so its
+/// `deadlock_timeout` of 1 s fires first; the other session's is 60 s).
+/// The call must answer `ABORTED TRANSACTION_CONFLICT`, having changed
+/// nothing, and the same call made again succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "TEST_DATABASE_URL was not set when the tests were built"
+)]
+async fn a_deadlock_with_another_session_answers_aborted_and_changes_nothing() {
+    let app = TestApp::spawn(&Backend::required_postgres()).await;
+    let org = app.create_org("alice", "acme").await;
+    app.add_member("alice", &org.id, "bob", pb::Role::Member)
+        .await;
+
+    let other = Database::connect(&app.config.database_url).await.unwrap();
+    let backend = other.get_database_backend();
+    let sql = |text: String| Statement::from_string(backend, text);
+    let held = other.begin().await.unwrap();
+    held.execute_raw(sql("SET LOCAL deadlock_timeout = '60s'".into()))
+        .await
+        .unwrap();
+    held.execute_raw(sql(format!(
+        "UPDATE memberships SET updated_at = updated_at \
+         WHERE organization_id = '{}' AND user_id = 'bob'",
+        org.id
+    )))
+    .await
+    .unwrap();
+
+    let mut members = app.members("alice");
+    let change = pb::UpdateMemberRoleRequest {
+        organization_id: org.id.clone(),
+        user_id: "bob".into(),
+        role: pb::Role::Admin.into(),
+    };
+    let call = tokio::spawn({
+        let change = change.clone();
+        async move { members.update_member_role(change).await }
+    });
+    // Roster's transaction now holds the organization's row and waits for
+    // bob's: wait until PostgreSQL says a session of this database waits
+    // on a lock, then close the cycle within its deadlock_timeout.
+    let observer = Database::connect(&app.config.database_url).await.unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let row = observer
+            .query_one_raw(sql("SELECT COUNT(*) AS n FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                .into()))
+            .await
+            .unwrap()
+            .unwrap();
+        if row.try_get::<i64>("", "n").unwrap() > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "roster's UpdateMemberRole never waited for the held row"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    held.execute_raw(sql(format!(
+        "SELECT id FROM organizations WHERE id = '{}' FOR UPDATE",
+        org.id
+    )))
+    .await
+    .unwrap();
+
+    let answer = call.await.unwrap();
+    let status = answer.expect_err("the deadlock's victim cannot have succeeded");
+    assert_eq!(
+        (status.code(), reason(&status).as_str()),
+        (Code::Aborted, "TRANSACTION_CONFLICT"),
+        "{status:?}"
+    );
+    held.rollback().await.unwrap();
+    assert_eq!(
+        app.role_of("alice", &org.id, "bob").await,
+        Some(pb::Role::Member),
+        "nothing changed"
+    );
+
+    // The same call again, with no one in the way, succeeds.
+    app.members("alice")
+        .update_member_role(change)
+        .await
+        .expect("the retried call");
+    assert_eq!(
+        app.role_of("alice", &org.id, "bob").await,
+        Some(pb::Role::Admin)
+    );
+    other.close().await.unwrap();
+    observer.close().await.unwrap();
 }
