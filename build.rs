@@ -37,6 +37,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // - the browser test: the same `node`, driving Chromium through
     //   tests/browser (after `npm ci --prefix tests/browser`);
     test_cfg("browser_tests", "ROSTER_TEST_NODE", |path| !path.is_empty());
+    // - the portal proxy example: the same `node`, running
+    //   examples/portal-proxy (after `npm ci --prefix examples/portal-proxy`);
+    test_cfg("portal_proxy_tests", "ROSTER_TEST_NODE", |path| {
+        !path.is_empty()
+    });
     // - the health test with a PostgreSQL of its own (initdb, root).
     test_cfg(
         "private_postgres_tests",

@@ -30,7 +30,7 @@ use axum::{
     Json, Router,
     body::Bytes,
     extract::{Path, Query, State},
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
     routing::{delete, get},
 };
@@ -72,11 +72,31 @@ struct Inner {
     max_in_flight: u32,
     /// Every request: method and developer id (empty for listings).
     log: Vec<(String, String)>,
+    /// Every request for a developer's resources, as it arrived.
+    resource_requests: Vec<ResourceRequest>,
     faults: Faults,
     approval_required: bool,
     /// Error bodies as the TypeScript SDK reads them (`error_msg`).
     sdk_error_bodies: bool,
     seq: u64,
+}
+
+/// A request for a developer's resources (`/api/applications...`), as the
+/// fake received it.
+#[derive(Debug, Clone)]
+pub struct ResourceRequest {
+    pub method: String,
+    /// With the query, e.g. `/api/applications?page=1`.
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl ResourceRequest {
+    /// The value of header `name`, if it was sent once, as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -119,6 +139,7 @@ impl FakePortal {
         let app = Router::new()
             .route("/api/developers", get(list).post(create))
             .route("/api/developers/{developer_id}", delete(remove))
+            .fallback(resource)
             .with_state(self.state.clone());
         self.server = Some(tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -207,6 +228,11 @@ impl FakePortal {
 
     pub fn request_count(&self) -> usize {
         self.with(|s| s.log.len())
+    }
+
+    /// Every request for a developer's resources so far, in order.
+    pub fn resource_requests(&self) -> Vec<ResourceRequest> {
+        self.with(|s| s.resource_requests.clone())
     }
 }
 
@@ -454,4 +480,49 @@ async fn list(
         Json(json!({ "list": list, "total": total })).into_response()
     })
     .await
+}
+
+/// A developer's resources: recorded, then answered with an echo of the
+/// request if the token and the developer are right.
+async fn resource(
+    State(state): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let developer = headers
+        .get("x-portal-developer-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut s = state.lock().unwrap();
+    s.resource_requests.push(ResourceRequest {
+        method: method.to_string(),
+        path: path.clone(),
+        headers: headers.clone(),
+        body: body.clone(),
+    });
+    let expected = format!("Bearer {}", s.token);
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        drop(s);
+        return error(&state, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    if !path.starts_with("/api/") || !s.developers.contains_key(&developer) {
+        drop(s);
+        return error(&state, StatusCode::NOT_FOUND, "resource not found");
+    }
+    let status = if method == Method::POST {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let echo = json!({
+        "method": method.as_str(),
+        "path": path,
+        "developer_id": developer,
+        "body": String::from_utf8_lossy(&body),
+    });
+    (status, [("x-fake-portal", "echo")], Json(echo)).into_response()
 }

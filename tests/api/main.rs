@@ -24,6 +24,7 @@ mod lookups;
 mod membership;
 mod organization;
 mod outage;
+mod portal_proxy;
 mod production;
 mod properties;
 mod protocols;

@@ -283,9 +283,10 @@ pub(crate) fn start_with_metrics(database_url: &str) -> (Server, u16) {
     panic!("roster with metrics did not start: {last:?}");
 }
 
-/// `message` as `user`, with a token signed by the development secret.
-pub fn as_user<T>(user: &str, message: T) -> Request<T> {
-    let token = mint_hs256(
+/// A token for `user` (with a verified `<user>@example.com`), signed by
+/// the development secret, as a roster started without a secret accepts.
+pub fn user_token(user: &str) -> String {
+    mint_hs256(
         DEVELOPMENT_SECRET,
         &TokenRequest {
             sub: user.to_owned(),
@@ -295,7 +296,12 @@ pub fn as_user<T>(user: &str, message: T) -> Request<T> {
             ..TokenRequest::default()
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// `message` as `user`, with a token signed by the development secret.
+pub fn as_user<T>(user: &str, message: T) -> Request<T> {
+    let token = user_token(user);
     let mut request = Request::new(message);
     request
         .metadata_mut()
