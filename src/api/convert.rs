@@ -14,11 +14,10 @@ use crate::{
         input::{Email, OrganizationName, SearchPrefix, Slug},
         logo::{LogoImage, NewLogo},
         model::{
-            Invitation, InvitationDelivery, InvitationState, Member, Organization, Role,
-            UserOrganization,
+            InvitableRole, Invitation, InvitationDelivery, InvitationState, Member, Organization,
+            Role, UserOrganization,
         },
         page::{MemberFilter, PageRequest},
-        rules,
     },
     pb,
     service::{
@@ -376,24 +375,24 @@ pub fn transfer(req: pb::TransferOwnershipRequest) -> Result<(OrganizationId, Us
     ))
 }
 
-pub struct NewInvitation {
+/// A validated `CreateInvitation`.
+pub struct CreateInvitationInput {
     pub organization: OrganizationId,
     pub email: Email,
-    pub role: Role,
+    pub role: InvitableRole,
     pub request_id: Option<uuid::Uuid>,
     pub delivery: InvitationDelivery,
 }
 
-pub fn new_invitation(req: pb::CreateInvitationRequest) -> Result<NewInvitation, Error> {
+pub fn create_invitation(req: pb::CreateInvitationRequest) -> Result<CreateInvitationInput, Error> {
     let (organization, email, role, request_id, delivery) = all_valid((
         parse_organization("organization_id", &req.organization_id),
         Email::parse("email", &req.email),
-        role("role", req.role),
+        role("role", req.role).and_then(|role| InvitableRole::parse("role", role)),
         parse_request_id("request_id", &req.request_id),
         delivery("delivery", req.delivery),
     ))?;
-    rules::check_invitable("role", role)?;
-    Ok(NewInvitation {
+    Ok(CreateInvitationInput {
         organization,
         email,
         role,

@@ -124,7 +124,7 @@ impl MembershipService for MembershipApi {
         request: Request<pb::CreateInvitationRequest>,
     ) -> Reply<pb::CreateInvitationResponse> {
         let caller = request.caller()?;
-        let input = convert::new_invitation(request.into_inner())?;
+        let input = convert::create_invitation(request.into_inner())?;
         let invitation = self
             .roster
             .create_invitation(

@@ -115,7 +115,7 @@ impl OrganizationService for OrganizationApi {
         let availability = self.roster.check_slug(&request.into_inner().slug).await?;
         let (reason, message) = availability
             .unavailable
-            .map(|(reason, message)| (reason.to_owned(), message))
+            .map(|(reason, message)| (reason.as_str().to_owned(), message))
             .unwrap_or_default();
         Ok(Response::new(pb::CheckSlugResponse {
             available: reason.is_empty(),

@@ -7,7 +7,13 @@
 //! organization; no handler compares roles itself.
 
 use super::Caller;
-use crate::domain::{Error, Reason, Resource, ids::UserId, model::Role, permission::Permission};
+use crate::domain::{
+    Error, Reason, Resource,
+    ids::UserId,
+    input::Email,
+    model::{Invitation, Role},
+    permission::Permission,
+};
 
 /// What a person calling an RPC must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +225,71 @@ pub fn authorize(action: Action, role: Option<Role>) -> Result<Role, Error> {
     }
 }
 
+/// How the caller stands to an invitation [`authorize_recipient`] let them see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Its recipient, with a verified email.
+    Recipient,
+    /// Anyone else: a [`Requirement::MemberOrRecipient`] action goes on to
+    /// [`authorize`] with the caller's role in the invitation's organization.
+    Other,
+}
+
+/// Checks the recipient half of `action`'s requirement against the
+/// invitation the request named (`found`: `None` if there is none), and
+/// hands it back with how the caller stands to it.
+///
+/// - [`Requirement::Recipient`] (accept, reject): the caller's email must be
+///   verified, and that is checked first, whatever was found: a caller whose
+///   unverified email names the invitation's address gets the answer a
+///   random id gets, or the refusal would tell them that an invitation to
+///   that address exists. An invitation addressed to someone else is
+///   answered exactly as an id that does not exist (`NOT_FOUND`): telling
+///   the two apart would let anyone probe which invitation ids exist.
+/// - [`Requirement::MemberOrRecipient`] (get): its recipient must have a
+///   verified email; anyone else is [`Standing::Other`].
+pub fn authorize_recipient(
+    caller: &Caller,
+    action: Action,
+    found: Option<Invitation>,
+) -> Result<(Invitation, Standing), Error> {
+    let not_found = || Error::NotFound(Resource::Invitation);
+    match action.requirement() {
+        Requirement::Recipient => {
+            caller.verified_email()?;
+            let invitation = found
+                .filter(|invitation| is_recipient(caller, invitation))
+                .ok_or_else(not_found)?;
+            Ok((invitation, Standing::Recipient))
+        }
+        Requirement::MemberOrRecipient(_) => {
+            let invitation = found.ok_or_else(not_found)?;
+            if !is_recipient(caller, &invitation) {
+                return Ok((invitation, Standing::Other));
+            }
+            caller.verified_email()?;
+            Ok((invitation, Standing::Recipient))
+        }
+        Requirement::Authenticated
+        | Requirement::Member(_)
+        | Requirement::ServicesOnly
+        | Requirement::OnlySelf(_) => Err(Error::internal(format!(
+            "{action:?} is not authorized by recipient"
+        ))),
+    }
+}
+
+/// Whether the caller's token names the invitation's address (verified or
+/// not). A service principal never is the person an invitation is for,
+/// whatever email its token carries.
+fn is_recipient(caller: &Caller, invitation: &Invitation) -> bool {
+    !caller.is_service()
+        && caller
+            .email
+            .as_deref()
+            .is_some_and(|email| Email::fold(email) == Email::fold(&invitation.email))
+}
+
 /// Whether an invitation's `link` is shown: it opens the invitation, so its
 /// recipient sees it, and so do members who may manage invitations (they
 /// may hand it over themselves); other members see the invitation without.
@@ -329,6 +400,87 @@ mod tests {
         assert!(matches!(
             admit(&caller(&[AUTHZ_CHECK]), Action::ListEvents),
             Err(Error::PermissionDenied(Reason::MissingScope))
+        ));
+    }
+
+    fn invitation_to(email: &str) -> Invitation {
+        let now = crate::domain::now();
+        Invitation {
+            id: crate::domain::ids::InvitationId::new(),
+            organization_id: crate::domain::ids::OrganizationId::new(),
+            organization_name: "Acme".into(),
+            organization_slug: "acme".into(),
+            email: email.into(),
+            role: Role::Member,
+            stored_state: crate::domain::model::InvitationState::Pending,
+            inviter_id: UserId::from_trusted("inviter".into()),
+            expires_at: now,
+            created_at: now,
+            updated_at: now,
+            delivery: crate::domain::model::InvitationDelivery::Email,
+            link: None,
+        }
+    }
+
+    fn outcome(result: Result<(Invitation, Standing), Error>) -> Result<Standing, String> {
+        result
+            .map(|(_, standing)| standing)
+            .map_err(|err| match err {
+                Error::NotFound(resource) => resource.reason().to_owned(),
+                Error::FailedPrecondition(reason) => reason.as_str().to_owned(),
+                other => other.to_string(),
+            })
+    }
+
+    #[test]
+    fn the_verified_recipient_answers_and_reads_and_others_learn_nothing() {
+        const GONE: &str = "INVITATION_NOT_FOUND";
+        const VERIFY: &str = "EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION";
+        let recipient = caller(&[]);
+        let unverified = Caller {
+            email_verified: false,
+            ..caller(&[])
+        };
+        // A service is never the recipient, whatever its token's email.
+        let service = caller(&[ORGANIZATIONS_READ]);
+        // An invitation to the caller's address (written otherwise), one to
+        // someone else, and none.
+        let found = |which: usize| {
+            [" SomeOne@Example.com", "else@example.com"]
+                .get(which)
+                .map(|email| invitation_to(email))
+        };
+        let (me, other) = (Ok(Standing::Recipient), Ok(Standing::Other));
+        let gone = || Err(GONE.to_owned());
+        let verify = || Err(VERIFY.to_owned());
+        // Unverified, accepting or rejecting: the same answer for an
+        // invitation to them, to someone else, and for none at all.
+        let answering = [
+            (&recipient, [me.clone(), gone(), gone()]),
+            (&unverified, [verify(), verify(), verify()]),
+            (&service, [gone(), gone(), gone()]),
+        ];
+        let reading = [
+            (&recipient, [me.clone(), other.clone(), gone()]),
+            (&unverified, [verify(), other.clone(), gone()]),
+            (&service, [other.clone(), other, gone()]),
+        ];
+        for (action, table) in [
+            (Action::AcceptInvitation, &answering),
+            (Action::RejectInvitation, &answering),
+            (Action::GetInvitation, &reading),
+        ] {
+            for (caller, wants) in table {
+                for (which, want) in wants.iter().enumerate() {
+                    let got = outcome(authorize_recipient(caller, action, found(which)));
+                    assert_eq!(&got, want, "{action:?} {which} {caller:?}");
+                }
+            }
+        }
+        // Only the recipient RPCs are decided here.
+        assert!(matches!(
+            authorize_recipient(&recipient, Action::ListInvitations, found(0)),
+            Err(Error::Internal(_))
         ));
     }
 }

@@ -6,13 +6,16 @@
 //! existing backend already has a name for a failure, we use that name, so the
 //! portal's messages map one to one.
 
-/// Why a request was refused, as a stable upper-case name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use strum::{IntoStaticStr, VariantArray};
+
+/// Why a request was refused (or a slug is unavailable), as a stable
+/// upper-case name: the variant's own name, unless it says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, VariantArray)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum Reason {
     // Identity
     MissingCredentials,
     InvalidToken,
-    EmailRequired,
     InvalidEmailClaim,
     // Input
     InvalidArgument,
@@ -20,23 +23,40 @@ pub enum Reason {
     InsufficientPermission,
     OwnerRoleRequired,
     MissingScope,
+    #[strum(serialize = "CAN_ONLY_CHECK_OWN_PERMISSIONS")]
     OnlyOwnPermissions,
+    #[strum(serialize = "CAN_ONLY_LIST_OWN_ORGANIZATIONS")]
     OnlyOwnOrganizations,
+    #[strum(serialize = "SERVICE_PRINCIPAL_NOT_ALLOWED")]
     PeopleOnly,
     // Conflicts
+    #[strum(serialize = "ORGANIZATION_SLUG_ALREADY_TAKEN")]
     SlugTaken,
+    #[strum(serialize = "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION")]
     AlreadyMember,
+    #[strum(serialize = "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION")]
     AlreadyInvited,
+    // Slugs `CheckSlug` finds unavailable (besides `SlugTaken`)
+    SlugInvalid,
+    SlugReserved,
+    SlugRetained,
     // Preconditions
+    #[strum(serialize = "EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION")]
     EmailNotVerified,
+    #[strum(serialize = "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER")]
     OnlyOwnerCannotLeave,
+    #[strum(serialize = "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER")]
     NoOwnerLeft,
     InvitationExpired,
     InvitationNotPending,
     // Limits
+    #[strum(serialize = "YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_ORGANIZATIONS")]
     OrganizationLimit,
+    #[strum(serialize = "ORGANIZATION_MEMBERSHIP_LIMIT_REACHED")]
     MembershipLimit,
+    #[strum(serialize = "INVITATION_LIMIT_REACHED")]
     InvitationLimit,
+    #[strum(serialize = "EVENT_STREAM_LIMIT_REACHED")]
     EventStreamLimit,
     // Concurrency
     EtagMismatch,
@@ -52,40 +72,7 @@ pub enum Reason {
 impl Reason {
     /// The name clients match on. Never change one: add a new one.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::MissingCredentials => "MISSING_CREDENTIALS",
-            Reason::InvalidToken => "INVALID_TOKEN",
-            Reason::EmailRequired => "EMAIL_REQUIRED",
-            Reason::InvalidEmailClaim => "INVALID_EMAIL_CLAIM",
-            Reason::InvalidArgument => "INVALID_ARGUMENT",
-            Reason::InsufficientPermission => "INSUFFICIENT_PERMISSION",
-            Reason::OwnerRoleRequired => "OWNER_ROLE_REQUIRED",
-            Reason::MissingScope => "MISSING_SCOPE",
-            Reason::OnlyOwnPermissions => "CAN_ONLY_CHECK_OWN_PERMISSIONS",
-            Reason::OnlyOwnOrganizations => "CAN_ONLY_LIST_OWN_ORGANIZATIONS",
-            Reason::PeopleOnly => "SERVICE_PRINCIPAL_NOT_ALLOWED",
-            Reason::SlugTaken => "ORGANIZATION_SLUG_ALREADY_TAKEN",
-            Reason::AlreadyMember => "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
-            Reason::AlreadyInvited => "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION",
-            Reason::EmailNotVerified => {
-                "EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION"
-            }
-            Reason::OnlyOwnerCannotLeave => "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
-            Reason::NoOwnerLeft => "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER",
-            Reason::InvitationExpired => "INVITATION_EXPIRED",
-            Reason::InvitationNotPending => "INVITATION_NOT_PENDING",
-            Reason::OrganizationLimit => "YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_ORGANIZATIONS",
-            Reason::MembershipLimit => "ORGANIZATION_MEMBERSHIP_LIMIT_REACHED",
-            Reason::InvitationLimit => "INVITATION_LIMIT_REACHED",
-            Reason::EventStreamLimit => "EVENT_STREAM_LIMIT_REACHED",
-            Reason::EtagMismatch => "ETAG_MISMATCH",
-            Reason::EventStreamFellBehind => "EVENT_STREAM_FELL_BEHIND",
-            Reason::TransactionConflict => "TRANSACTION_CONFLICT",
-            Reason::ServerOverloaded => "SERVER_OVERLOADED",
-            Reason::ShuttingDown => "SHUTTING_DOWN",
-            Reason::DeadlineExceeded => "DEADLINE_EXCEEDED",
-            Reason::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
-        }
+        self.into()
     }
 
     /// A sentence for people reading the error.
@@ -93,7 +80,6 @@ impl Reason {
         match self {
             Reason::MissingCredentials => "an `authorization: Bearer <token>` header is required",
             Reason::InvalidToken => "the bearer token is invalid or expired",
-            Reason::EmailRequired => "the token carries no email claim",
             Reason::InvalidEmailClaim => {
                 "the token's email claim is longer than 254 characters or contains control \
                  characters; roster cannot use it"
@@ -116,6 +102,12 @@ impl Reason {
             Reason::SlugTaken => "organization slug already taken",
             Reason::AlreadyMember => "user is already a member of this organization",
             Reason::AlreadyInvited => "user is already invited to this organization",
+            Reason::SlugInvalid => "the slug breaks the slug rules",
+            Reason::SlugReserved => "this slug is reserved",
+            Reason::SlugRetained => {
+                "an organization was renamed from this slug recently; its old links still lead \
+                 to it, so the slug is not available yet"
+            }
             Reason::EmailNotVerified => {
                 "email verification required before accepting or rejecting an invitation"
             }
@@ -279,3 +271,31 @@ impl_all_valid!(a: A, b: B);
 impl_all_valid!(a: A, b: B, c: C);
 impl_all_valid!(a: A, b: B, c: C, d: D);
 impl_all_valid!(a: A, b: B, c: C, d: D, e: E);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Clients match on these names and most are derived from the variants'
+    /// names: renaming a variant must not rename what clients read.
+    #[test]
+    fn reason_names_never_change() {
+        let names: Vec<&str> = Reason::VARIANTS.iter().map(|r| r.as_str()).collect();
+        let pinned = "MISSING_CREDENTIALS INVALID_TOKEN INVALID_EMAIL_CLAIM INVALID_ARGUMENT \
+            INSUFFICIENT_PERMISSION OWNER_ROLE_REQUIRED MISSING_SCOPE \
+            CAN_ONLY_CHECK_OWN_PERMISSIONS CAN_ONLY_LIST_OWN_ORGANIZATIONS \
+            SERVICE_PRINCIPAL_NOT_ALLOWED ORGANIZATION_SLUG_ALREADY_TAKEN \
+            USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION \
+            USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION SLUG_INVALID SLUG_RESERVED \
+            SLUG_RETAINED \
+            EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION \
+            YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER \
+            YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER INVITATION_EXPIRED \
+            INVITATION_NOT_PENDING YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_ORGANIZATIONS \
+            ORGANIZATION_MEMBERSHIP_LIMIT_REACHED INVITATION_LIMIT_REACHED \
+            EVENT_STREAM_LIMIT_REACHED ETAG_MISMATCH EVENT_STREAM_FELL_BEHIND \
+            TRANSACTION_CONFLICT SERVER_OVERLOADED SHUTTING_DOWN DEADLINE_EXCEEDED \
+            DATABASE_UNAVAILABLE";
+        assert_eq!(names.join(" "), pinned);
+    }
+}

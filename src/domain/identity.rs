@@ -9,10 +9,13 @@
 
 use std::time::Duration;
 
+use strum::{EnumString, IntoStaticStr, VariantArray};
+
 use super::ids::{DeveloperId, OrganizationId};
 
 /// What reads show of an organization's identity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, EnumString, VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum IdentityState {
     /// No Provider Portal is configured: the identity exists only in roster
     /// (and its change log).
@@ -30,31 +33,6 @@ pub enum IdentityState {
 }
 
 impl IdentityState {
-    pub const ALL: [IdentityState; 6] = [
-        IdentityState::Local,
-        IdentityState::Provisioning,
-        IdentityState::Active,
-        IdentityState::PendingApproval,
-        IdentityState::Deprovisioning,
-        IdentityState::Failing,
-    ];
-
-    /// The stored (and logged, and change-log) name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IdentityState::Local => "local",
-            IdentityState::Provisioning => "provisioning",
-            IdentityState::Active => "active",
-            IdentityState::PendingApproval => "pending_approval",
-            IdentityState::Deprovisioning => "deprovisioning",
-            IdentityState::Failing => "failing",
-        }
-    }
-
-    pub fn from_db(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|state| state.as_str() == value)
-    }
-
     /// Whether delivery is still going on (a create waits for this to end).
     pub fn is_in_flight(self) -> bool {
         matches!(
@@ -85,57 +63,30 @@ impl Identity {
 }
 
 /// Whether the identity should exist in the Provider Portal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum Desired {
     Present,
     Absent,
 }
 
-impl Desired {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Desired::Present => "present",
-            Desired::Absent => "absent",
-        }
-    }
-
-    pub fn from_db(value: &str) -> Option<Self> {
-        [Desired::Present, Desired::Absent]
-            .into_iter()
-            .find(|d| d.as_str() == value)
-    }
-}
-
 /// What roster knows of the identity in the Provider Portal. A new intent
 /// starts `Unknown`: from the first attempt on, a create may have happened
 /// even if its answer never arrived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum Confirmed {
     Present,
     Absent,
     Unknown,
 }
 
-impl Confirmed {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Confirmed::Present => "present",
-            Confirmed::Absent => "absent",
-            Confirmed::Unknown => "unknown",
-        }
-    }
-
-    pub fn from_db(value: &str) -> Option<Self> {
-        [Confirmed::Present, Confirmed::Absent, Confirmed::Unknown]
-            .into_iter()
-            .find(|c| c.as_str() == value)
-    }
-}
-
 /// The Provider Portal's `status` of a developer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum PortalStatus {
     /// Not known yet.
+    #[strum(serialize = "")]
     Unknown,
     /// `pending`: the provider has not approved the developer.
     Pending,
@@ -143,25 +94,7 @@ pub enum PortalStatus {
     Active,
 }
 
-impl PortalStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PortalStatus::Unknown => "",
-            PortalStatus::Pending => "pending",
-            PortalStatus::Active => "active",
-        }
-    }
-
-    pub fn from_db(value: &str) -> Option<Self> {
-        [
-            PortalStatus::Unknown,
-            PortalStatus::Pending,
-            PortalStatus::Active,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == value)
-    }
-}
+stored_names!(IdentityState, Desired, Confirmed, PortalStatus);
 
 /// The delivery intent of one developer identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,7 +200,7 @@ mod tests {
 
     #[test]
     fn stored_names_round_trip() {
-        for state in IdentityState::ALL {
+        for &state in IdentityState::VARIANTS {
             assert_eq!(IdentityState::from_db(state.as_str()), Some(state));
         }
     }

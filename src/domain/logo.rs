@@ -19,12 +19,14 @@ use image::{
     codecs::{jpeg::JpegEncoder, webp::WebPEncoder},
 };
 use sha2::{Digest as _, Sha256};
+use strum::{EnumString, IntoStaticStr, VariantArray};
 use url::Url;
 
 use super::FieldViolation;
 
 /// The image formats a logo may have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, EnumString, VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum ImageFormat {
     Png,
     Jpeg,
@@ -33,23 +35,6 @@ pub enum ImageFormat {
 }
 
 impl ImageFormat {
-    pub const ALL: [ImageFormat; 4] = [
-        ImageFormat::Png,
-        ImageFormat::Jpeg,
-        ImageFormat::Webp,
-        ImageFormat::Gif,
-    ];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ImageFormat::Png => "png",
-            ImageFormat::Jpeg => "jpeg",
-            ImageFormat::Webp => "webp",
-            ImageFormat::Gif => "gif",
-        }
-    }
-
     pub fn media_type(self) -> &'static str {
         match self {
             ImageFormat::Png => "image/png",
@@ -59,16 +44,10 @@ impl ImageFormat {
         }
     }
 
-    /// Reads a stored name; `None` for anything the schema's CHECK would refuse.
-    pub fn from_db(value: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|format| format.as_str() == value)
-    }
-
     fn from_media_type(value: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
+        Self::VARIANTS
+            .iter()
+            .copied()
             .find(|format| format.media_type().eq_ignore_ascii_case(value))
     }
 
@@ -81,6 +60,8 @@ impl ImageFormat {
         }
     }
 }
+
+stored_names!(ImageFormat);
 
 /// A verified, re-encoded logo image.
 #[derive(Clone, PartialEq, Eq)]

@@ -1,46 +1,49 @@
 //! The resources roster keeps, as plain values.
 
 use chrono::{DateTime, Utc};
+use strum::{EnumString, IntoStaticStr, VariantArray};
 
 use super::{
+    error::FieldViolation,
     identity::Identity,
     ids::{DeveloperId, InvitationId, MembershipId, OrganizationId, UserId},
     logo::Logo,
 };
 
 /// A member's role in one organization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, EnumString, VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum Role {
     Owner,
     Admin,
     Member,
 }
 
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Owner, Role::Admin, Role::Member];
+/// A role an invitation may offer: admin or member (owners are made, not
+/// invited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvitableRole(Role);
 
-    /// The stored (and logged) name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Owner => "owner",
-            Role::Admin => "admin",
-            Role::Member => "member",
+impl InvitableRole {
+    /// `role`, if an invitation may offer it.
+    pub fn parse(field: &str, role: Role) -> Result<Self, FieldViolation> {
+        match role {
+            Role::Admin | Role::Member => Ok(Self(role)),
+            Role::Owner => Err(FieldViolation::new(
+                field,
+                "invitations offer ROLE_ADMIN or ROLE_MEMBER only",
+            )),
         }
     }
 
-    /// Reads a stored name; `None` for anything the schema's CHECK would refuse.
-    pub fn from_db(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|role| role.as_str() == value)
-    }
-
-    /// Invitations offer admin or member only: owners are made, not invited.
-    pub fn is_invitable(self) -> bool {
-        matches!(self, Role::Admin | Role::Member)
+    pub fn role(self) -> Role {
+        self.0
     }
 }
 
 /// Where an invitation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum InvitationState {
     Pending,
     Accepted,
@@ -49,32 +52,9 @@ pub enum InvitationState {
     Expired,
 }
 
-impl InvitationState {
-    pub const ALL: [InvitationState; 5] = [
-        InvitationState::Pending,
-        InvitationState::Accepted,
-        InvitationState::Rejected,
-        InvitationState::Cancelled,
-        InvitationState::Expired,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InvitationState::Pending => "pending",
-            InvitationState::Accepted => "accepted",
-            InvitationState::Rejected => "rejected",
-            InvitationState::Cancelled => "cancelled",
-            InvitationState::Expired => "expired",
-        }
-    }
-
-    pub fn from_db(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|state| state.as_str() == value)
-    }
-}
-
 /// How an invitation reaches its recipient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, IntoStaticStr, EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum InvitationDelivery {
     /// roster emails the link (and again on every resend).
     #[default]
@@ -83,21 +63,7 @@ pub enum InvitationDelivery {
     LinkOnly,
 }
 
-impl InvitationDelivery {
-    pub const ALL: [InvitationDelivery; 2] =
-        [InvitationDelivery::Email, InvitationDelivery::LinkOnly];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InvitationDelivery::Email => "email",
-            InvitationDelivery::LinkOnly => "link_only",
-        }
-    }
-
-    pub fn from_db(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.as_str() == value)
-    }
-}
+stored_names!(Role, InvitationState, InvitationDelivery);
 
 /// An organization (and, through `developer_id`, a developer identity).
 #[derive(Debug, Clone, PartialEq, Eq)]

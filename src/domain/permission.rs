@@ -4,91 +4,68 @@
 //! services ask for them by name. The RPC policy (`auth::policy`) and the
 //! permission checks other services make read this same table.
 
+use strum::{EnumString, IntoStaticStr, VariantArray};
+
 use super::model::Role;
 
 /// A named power within one organization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, EnumString, VariantArray)]
 pub enum Permission {
+    #[strum(serialize = "organization.read")]
     OrganizationRead,
+    #[strum(serialize = "organization.update")]
     OrganizationUpdate,
+    #[strum(serialize = "organization.delete")]
     OrganizationDelete,
+    #[strum(serialize = "members.read")]
     MembersRead,
+    #[strum(serialize = "members.manage")]
     MembersManage,
     /// Granting or taking the owner role, acting on an owner, transferring ownership.
+    #[strum(serialize = "owners.manage")]
     OwnersManage,
+    #[strum(serialize = "invitations.read")]
     InvitationsRead,
+    #[strum(serialize = "invitations.manage")]
     InvitationsManage,
     /// Reading the organization's audit log.
+    #[strum(serialize = "audit.read")]
     AuditRead,
+    #[strum(serialize = "applications.read")]
     ApplicationsRead,
+    #[strum(serialize = "applications.create")]
     ApplicationsCreate,
+    #[strum(serialize = "applications.update")]
     ApplicationsUpdate,
+    #[strum(serialize = "applications.delete")]
     ApplicationsDelete,
+    #[strum(serialize = "subscriptions.read")]
     SubscriptionsRead,
+    #[strum(serialize = "subscriptions.create")]
     SubscriptionsCreate,
+    #[strum(serialize = "subscriptions.update")]
     SubscriptionsUpdate,
+    #[strum(serialize = "subscriptions.delete")]
     SubscriptionsDelete,
+    #[strum(serialize = "credentials.read")]
     CredentialsRead,
+    #[strum(serialize = "credentials.create")]
     CredentialsCreate,
+    #[strum(serialize = "credentials.update")]
     CredentialsUpdate,
+    #[strum(serialize = "credentials.delete")]
     CredentialsDelete,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 21] = [
-        Permission::OrganizationRead,
-        Permission::OrganizationUpdate,
-        Permission::OrganizationDelete,
-        Permission::MembersRead,
-        Permission::MembersManage,
-        Permission::OwnersManage,
-        Permission::InvitationsRead,
-        Permission::InvitationsManage,
-        Permission::AuditRead,
-        Permission::ApplicationsRead,
-        Permission::ApplicationsCreate,
-        Permission::ApplicationsUpdate,
-        Permission::ApplicationsDelete,
-        Permission::SubscriptionsRead,
-        Permission::SubscriptionsCreate,
-        Permission::SubscriptionsUpdate,
-        Permission::SubscriptionsDelete,
-        Permission::CredentialsRead,
-        Permission::CredentialsCreate,
-        Permission::CredentialsUpdate,
-        Permission::CredentialsDelete,
-    ];
-
     /// The name other services use.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Permission::OrganizationRead => "organization.read",
-            Permission::OrganizationUpdate => "organization.update",
-            Permission::OrganizationDelete => "organization.delete",
-            Permission::MembersRead => "members.read",
-            Permission::MembersManage => "members.manage",
-            Permission::OwnersManage => "owners.manage",
-            Permission::InvitationsRead => "invitations.read",
-            Permission::InvitationsManage => "invitations.manage",
-            Permission::AuditRead => "audit.read",
-            Permission::ApplicationsRead => "applications.read",
-            Permission::ApplicationsCreate => "applications.create",
-            Permission::ApplicationsUpdate => "applications.update",
-            Permission::ApplicationsDelete => "applications.delete",
-            Permission::SubscriptionsRead => "subscriptions.read",
-            Permission::SubscriptionsCreate => "subscriptions.create",
-            Permission::SubscriptionsUpdate => "subscriptions.update",
-            Permission::SubscriptionsDelete => "subscriptions.delete",
-            Permission::CredentialsRead => "credentials.read",
-            Permission::CredentialsCreate => "credentials.create",
-            Permission::CredentialsUpdate => "credentials.update",
-            Permission::CredentialsDelete => "credentials.delete",
-        }
+        self.into()
     }
 
     /// Looks a permission up by name; `None` for an unknown name.
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == name)
+        name.parse().ok()
     }
 
     /// The least role that holds this permission. Owners hold everything;
@@ -140,8 +117,9 @@ impl Role {
 impl Permission {
     /// The roles that hold this permission.
     pub fn holders(self) -> Vec<Role> {
-        Role::ALL
-            .into_iter()
+        Role::VARIANTS
+            .iter()
+            .copied()
             .filter(|role| role.grants(self))
             .collect()
     }
@@ -153,7 +131,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for p in Permission::ALL {
+        for &p in Permission::VARIANTS {
             assert_eq!(Permission::from_name(p.as_str()), Some(p));
         }
         assert_eq!(Permission::from_name("applications.fly"), None);
@@ -161,7 +139,7 @@ mod tests {
 
     #[test]
     fn the_table_matches_the_product() {
-        for p in Permission::ALL {
+        for &p in Permission::VARIANTS {
             assert!(Role::Owner.grants(p), "owners hold {}", p.as_str());
             let owner_only = matches!(p, Permission::OrganizationDelete | Permission::OwnersManage);
             assert_eq!(

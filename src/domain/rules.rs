@@ -83,18 +83,6 @@ pub fn check_may_own_another(limits: &Limits, owned: u64) -> Result<(), Error> {
     Ok(())
 }
 
-/// Invitations offer admin or member only.
-pub fn check_invitable(field: &str, role: Role) -> Result<(), Error> {
-    if role.is_invitable() {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            field,
-            "invitations offer ROLE_ADMIN or ROLE_MEMBER only",
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,11 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
 
 use crate::{
-    domain::{Error, event::NewEvent, model::InvitationState},
+    domain::{
+        Error,
+        event::NewEvent,
+        model::{InvitationDelivery, InvitationState},
+    },
     store::{self, Store},
 };
 
@@ -146,17 +150,19 @@ async fn write(txn: &DatabaseTransaction, plan: &Plan) -> Result<Applied, Import
             .await?;
         }
         for invitation in &planned.invitations {
-            store::import::insert_invitation(
+            store::invitation::insert(
                 txn,
-                store::import::ImportedInvitation {
+                store::invitation::InvitationRow {
                     id: invitation.id,
                     organization: organization.id,
-                    email: invitation.email.as_str(),
-                    email_lower: invitation.email.folded(),
+                    email: &invitation.email,
                     role: invitation.role,
                     state: invitation.state,
                     inviter: &invitation.inviter,
+                    request_id: None,
                     expires_at: invitation.expires_at,
+                    // Better Auth emailed its invitations itself.
+                    delivery: InvitationDelivery::Email,
                     created_at: invitation.created_at,
                 },
             )

@@ -38,10 +38,6 @@ pub const REQUESTS_TOTAL: &str = "roster_rpc_requests_total";
 /// Metric: call latency by service and method, in seconds.
 pub const REQUEST_DURATION: &str = "roster_rpc_request_duration_seconds";
 
-/// The request id of the current call, in the request's extensions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(pub String);
-
 /// The status code of a reply whose protocol does not carry it in a
 /// `grpc-status` header or trailer (a Connect reply), put in the reply's
 /// extensions by the layer that knows it.
@@ -90,7 +86,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let started = Instant::now();
         let (service, method) = split_path(request.uri().path());
         let request_id = request
@@ -129,7 +125,6 @@ where
         let labels =
             crate::telemetry::metrics_enabled().then(|| (service.to_owned(), method.to_owned()));
         let header = HeaderValue::from_str(&request_id).ok();
-        request.extensions_mut().insert(RequestId(request_id));
         // Entered while the inner layers' `call` runs, so the auth layer can
         // record the caller on this span.
         let inner = {

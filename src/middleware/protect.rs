@@ -14,17 +14,17 @@
 
 use std::{
     pin::Pin,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
-use tokio::time::Timeout;
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore},
+    time::Timeout,
+};
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use tower::{Layer, Service};
@@ -35,8 +35,8 @@ use crate::domain::{Error, Reason};
 /// Settings of [`ProtectLayer`].
 #[derive(Clone, Debug)]
 pub struct ProtectLayer {
-    running: Arc<AtomicUsize>,
-    max_concurrent: usize,
+    /// One permit per call that may run at once.
+    slots: Arc<Semaphore>,
     max_deadline: Duration,
     stopping: CancellationToken,
 }
@@ -44,8 +44,7 @@ pub struct ProtectLayer {
 impl ProtectLayer {
     pub fn new(max_concurrent: usize, max_deadline: Duration, stopping: CancellationToken) -> Self {
         Self {
-            running: Arc::new(AtomicUsize::new(0)),
-            max_concurrent,
+            slots: Arc::new(Semaphore::new(max_concurrent.min(Semaphore::MAX_PERMITS))),
             max_deadline,
             stopping,
         }
@@ -68,26 +67,6 @@ impl<S> Layer<S> for ProtectLayer {
 pub struct Protect<S> {
     inner: S,
     settings: ProtectLayer,
-}
-
-/// One of the calls counted against the limit; uncounted when dropped.
-pub struct Slot(Arc<AtomicUsize>);
-
-impl Slot {
-    fn take(running: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
-        let taken = running
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .is_ok();
-        taken.then(|| Slot(running.clone()))
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 /// The deadline a `grpc-timeout` header asks for (`<digits><unit>`).
@@ -118,8 +97,9 @@ pin_project! {
         Passthrough { #[pin] inner: F },
         /// Refused before it started.
         Refused { response: Option<Response<B>> },
-        /// Running, counted, under its deadline.
-        Guarded { #[pin] inner: Timeout<F>, slot: Slot },
+        /// Running, holding one of the permits (given back when the reply
+        /// is dropped), under its deadline.
+        Guarded { #[pin] inner: Timeout<F>, slot: OwnedSemaphorePermit },
     }
 }
 
@@ -172,7 +152,8 @@ where
         if self.settings.stopping.is_cancelled() {
             return refused(Error::Unavailable(Reason::ShuttingDown));
         }
-        let Some(slot) = Slot::take(&self.settings.running, self.settings.max_concurrent) else {
+        // Never waits: a call over the limit is refused, not queued.
+        let Ok(slot) = self.settings.slots.clone().try_acquire_owned() else {
             return refused(Error::ResourceExhausted(Reason::ServerOverloaded));
         };
         let deadline = request

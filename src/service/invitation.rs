@@ -13,21 +13,23 @@ use super::{OrganizationWrite, Roster, Write, expiry, now};
 use crate::{
     auth::{
         Caller,
-        policy::{Action, may_see_invitation_link},
+        policy::{Action, Standing, authorize_recipient, may_see_invitation_link},
     },
     domain::{
         Error, Reason, Resource,
         event::{EventCursor, NewEvent},
         ids::{InvitationId, OrganizationId, UserId},
         input::Email,
-        model::{Invitation, InvitationDelivery, InvitationState, Member, Organization, Role},
+        model::{
+            InvitableRole, Invitation, InvitationDelivery, InvitationState, Member, Organization,
+        },
         page::{Page, PageRequest},
         rules::{self, SeatUsage},
     },
     mail,
     store::{
         self,
-        invitation::{Addressee, Guard, NewInvitation},
+        invitation::{Addressee, Guard, InvitationRow},
     },
 };
 
@@ -42,16 +44,17 @@ impl Roster {
     /// Invites `email` to the organization as `role` (admin or member) and,
     /// unless `delivery` is link-only, emails them the link. A retry with
     /// the same `request_id` returns the first invitation.
-    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization, role = role.as_str()))]
+    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %organization, role = role.role().as_str()))]
     pub async fn create_invitation(
         &self,
         caller: &Caller,
         organization: OrganizationId,
         email: Email,
-        role: Role,
+        role: InvitableRole,
         request_id: Option<Uuid>,
         delivery: InvitationDelivery,
     ) -> Result<Invitation, Error> {
+        let role = role.role();
         let OrganizationWrite { txn, org, .. } = self
             .begin_organization_write(caller, Action::CreateInvitation, organization)
             .await?;
@@ -79,17 +82,17 @@ impl Roster {
         let expires_at = expiry(now, self.settings.invitation_ttl);
         store::invitation::insert(
             &txn,
-            NewInvitation {
+            InvitationRow {
                 id,
                 organization,
-                email: email.as_str(),
-                email_lower: email.folded(),
+                email: &email,
                 role,
+                state: InvitationState::Pending,
                 inviter: &caller.user_id,
                 request_id,
                 expires_at,
                 delivery,
-                now,
+                created_at: now,
             },
         )
         .await?;
@@ -173,11 +176,9 @@ impl Roster {
         caller: &Caller,
         id: InvitationId,
     ) -> Result<Invitation, Error> {
-        let invitation = store::invitation::find(self.store.db(), id)
-            .await?
-            .ok_or(Error::NotFound(Resource::Invitation))?;
-        if is_addressed_to(caller, &invitation) {
-            caller.verified_email()?;
+        let found = store::invitation::find(self.store.db(), id).await?;
+        let (invitation, standing) = authorize_recipient(caller, Action::GetInvitation, found)?;
+        if standing == Standing::Recipient {
             return Ok(self.with_link(invitation, true));
         }
         let role = self
@@ -241,7 +242,9 @@ impl Roster {
         caller: &Caller,
         id: InvitationId,
     ) -> Result<(Invitation, Member, EventCursor), Error> {
-        let invitation = self.recipient_invitation(caller, id).await?;
+        let invitation = self
+            .recipient_invitation(caller, Action::AcceptInvitation, id)
+            .await?;
         let organization = invitation.organization_id;
         let txn = self.begin_write().await?;
         let org = store::organization::lock(&txn, organization)
@@ -290,7 +293,9 @@ impl Roster {
         caller: &Caller,
         id: InvitationId,
     ) -> Result<Invitation, Error> {
-        let invitation = self.recipient_invitation(caller, id).await?;
+        let invitation = self
+            .recipient_invitation(caller, Action::RejectInvitation, id)
+            .await?;
         let txn = self.begin_write().await?;
         let org = store::organization::lock(&txn, invitation.organization_id)
             .await?
@@ -383,25 +388,16 @@ impl Roster {
         Ok(self.with_link(invitation, true))
     }
 
-    /// The invitation, if the caller is its recipient with a verified email.
-    ///
-    /// An invitation addressed to someone else is answered exactly as an id
-    /// that does not exist: telling the two apart would let anyone probe
-    /// which invitation ids exist (and so that an organization is inviting).
+    /// The invitation, if the caller is its recipient with a verified email
+    /// (see [`authorize_recipient`]).
     async fn recipient_invitation(
         &self,
         caller: &Caller,
+        action: Action,
         id: InvitationId,
     ) -> Result<Invitation, Error> {
-        // The email is checked before the invitation is looked up: a caller
-        // whose (unverified) email names the invitation's address must get
-        // the answer a random id gets, or the refusal would tell them that
-        // an invitation to that address exists.
-        caller.verified_email()?;
-        store::invitation::find(self.store.db(), id)
-            .await?
-            .filter(|invitation| is_addressed_to(caller, invitation))
-            .ok_or(Error::NotFound(Resource::Invitation))
+        let found = store::invitation::find(self.store.db(), id).await?;
+        authorize_recipient(caller, action, found).map(|(invitation, _)| invitation)
     }
 
     async fn invitation_organization(&self, id: InvitationId) -> Result<OrganizationId, Error> {
@@ -433,17 +429,6 @@ async fn answer(
 
 /// The event of an invitation that left pending, by whom.
 type Settled = fn(&Organization, &UserId, &Invitation) -> NewEvent;
-
-/// Whether the caller's token names the invitation's address (verified or not).
-/// Whether the caller is the person the invitation is for. A service
-/// principal never is, whatever email its token carries.
-fn is_addressed_to(caller: &Caller, invitation: &Invitation) -> bool {
-    !caller.is_service()
-        && caller
-            .email
-            .as_deref()
-            .is_some_and(|email| Email::fold(email) == Email::fold(&invitation.email))
-}
 
 /// Outsiders asking about an invitation learn nothing about its organization.
 fn hide_organization(err: Error) -> Error {

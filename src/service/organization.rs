@@ -3,6 +3,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
+use strum::VariantArray as _;
 use tracing::{instrument, warn};
 use uuid::Uuid;
 
@@ -39,9 +40,6 @@ pub struct NewOrganization {
     pub request_id: Option<Uuid>,
 }
 
-/// `CheckSlug`'s reason for an old slug an organization still retains.
-pub const SLUG_RETAINED: &str = "SLUG_RETAINED";
-
 /// How `GetOrganization` names the organization.
 #[derive(Debug)]
 pub enum OrganizationKey {
@@ -77,7 +75,7 @@ pub struct OrganizationDetail {
 pub struct SlugAvailability {
     pub normalized: String,
     /// `None` when available; otherwise the reason and a sentence.
-    pub unavailable: Option<(&'static str, String)>,
+    pub unavailable: Option<(Reason, String)>,
 }
 
 impl Roster {
@@ -297,7 +295,7 @@ impl Roster {
             page
         };
         let only = caller.organizations.as_deref();
-        let rows = store::membership::list_for_user(db, &user, &Role::ALL, only, &page).await?;
+        let rows = store::membership::list_for_user(db, &user, Role::VARIANTS, only, &page).await?;
         let page = page.finish(rows, |(id, _)| id.0).map(|(_, org)| org);
         let mut images = if include_logos {
             store::organization::logo_images(db, page.items.iter().map(|e| &e.organization)).await?
@@ -406,24 +404,15 @@ impl Roster {
     #[instrument(skip(self))]
     pub async fn check_slug(&self, slug: &str) -> Result<SlugAvailability, Error> {
         let normalized = Slug::normalize(slug);
+        let because = |reason: Reason| Some((reason, reason.message().to_owned()));
         let unavailable = match Slug::check(slug) {
-            Err(SlugProblem::Invalid(rule)) => Some(("SLUG_INVALID", format!("slug {rule}"))),
-            Err(SlugProblem::Reserved) => {
-                Some(("SLUG_RESERVED", "this slug is reserved".to_owned()))
-            }
+            Err(SlugProblem::Invalid(rule)) => Some((Reason::SlugInvalid, format!("slug {rule}"))),
+            Err(SlugProblem::Reserved) => because(Reason::SlugReserved),
             Ok(valid) => {
                 match store::slug::resolve(self.store.db(), valid.as_str(), now()).await? {
                     None => None,
-                    Some(target) if target.retained_until.is_none() => Some((
-                        Reason::SlugTaken.as_str(),
-                        Reason::SlugTaken.message().to_owned(),
-                    )),
-                    Some(_) => Some((
-                        SLUG_RETAINED,
-                        "an organization was renamed from this slug recently; its old links \
-                     still lead to it, so the slug is not available yet"
-                            .to_owned(),
-                    )),
+                    Some(target) if target.retained_until.is_none() => because(Reason::SlugTaken),
+                    Some(_) => because(Reason::SlugRetained),
                 }
             }
         };

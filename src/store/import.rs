@@ -11,12 +11,12 @@ use uuid::Uuid;
 
 use super::{
     conflict_on,
-    entity::{invitations, memberships, organization_slugs, organizations, users},
+    entity::{memberships, organization_slugs, organizations, users},
 };
 use crate::domain::{
     Error, Reason,
-    ids::{InvitationId, MembershipId, OrganizationId, UserId},
-    model::{InvitationDelivery, InvitationState, Role},
+    ids::{MembershipId, OrganizationId, UserId},
+    model::Role,
 };
 
 /// Every organization's id, developer id and slug.
@@ -111,52 +111,6 @@ pub async fn insert_membership(
     .insert(conn)
     .await
     .map_err(|err| conflict_on(err, "user_id", Error::AlreadyExists(Reason::AlreadyMember)))?;
-    Ok(())
-}
-
-/// An invitation as it stands elsewhere, in any state.
-#[derive(Debug)]
-pub struct ImportedInvitation<'a> {
-    pub id: InvitationId,
-    pub organization: OrganizationId,
-    pub email: &'a str,
-    pub email_lower: &'a str,
-    pub role: Role,
-    pub state: InvitationState,
-    pub inviter: &'a UserId,
-    pub expires_at: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
-}
-
-#[instrument(skip_all, fields(invitation_id = %invitation.id))]
-pub async fn insert_invitation(
-    conn: &impl ConnectionTrait,
-    invitation: ImportedInvitation<'_>,
-) -> Result<(), Error> {
-    invitations::ActiveModel {
-        id: Set(invitation.id.0),
-        organization_id: Set(invitation.organization.0),
-        email: Set(invitation.email.to_owned()),
-        email_lower: Set(invitation.email_lower.to_owned()),
-        role: Set(invitation.role.as_str().to_owned()),
-        state: Set(invitation.state.as_str().to_owned()),
-        inviter_id: Set(invitation.inviter.as_str().to_owned()),
-        create_request_id: Set(None),
-        expires_at: Set(invitation.expires_at),
-        created_at: Set(invitation.created_at),
-        updated_at: Set(invitation.created_at),
-        // Better Auth emailed its invitations itself.
-        delivery: Set(InvitationDelivery::Email.as_str().to_owned()),
-    }
-    .insert(conn)
-    .await
-    .map_err(|err| {
-        conflict_on(
-            err,
-            "email_lower",
-            Error::AlreadyExists(Reason::AlreadyInvited),
-        )
-    })?;
     Ok(())
 }
 

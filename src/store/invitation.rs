@@ -20,6 +20,7 @@ use super::{
 use crate::domain::{
     Error, Reason,
     ids::{InvitationId, OrganizationId, UserId},
+    input::Email,
     model::{Invitation, InvitationDelivery, InvitationState, Role},
     page::PageRequest,
 };
@@ -78,38 +79,39 @@ fn in_state(state: InvitationState, now: DateTime<Utc>) -> Condition {
     }
 }
 
-/// A new invitation to insert.
+/// An invitation to insert: a new one (pending), or one imported in the
+/// state it stands in elsewhere.
 #[derive(Debug)]
-pub struct NewInvitation<'a> {
+pub struct InvitationRow<'a> {
     pub id: InvitationId,
     pub organization: OrganizationId,
-    pub email: &'a str,
-    pub email_lower: &'a str,
+    pub email: &'a Email,
     pub role: Role,
+    pub state: InvitationState,
     pub inviter: &'a UserId,
     pub request_id: Option<Uuid>,
     pub expires_at: DateTime<Utc>,
     pub delivery: InvitationDelivery,
-    pub now: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
 }
 
-/// Inserts a pending invitation. A second pending invitation for the same
-/// email and organization is refused by the partial unique index.
-#[instrument(skip_all, fields(invitation_id = %new.id, org_id = %new.organization))]
-pub async fn insert(conn: &impl ConnectionTrait, new: NewInvitation<'_>) -> Result<(), Error> {
+/// Inserts an invitation. A second pending invitation for the same email
+/// and organization is refused by the partial unique index.
+#[instrument(skip_all, fields(invitation_id = %row.id, org_id = %row.organization))]
+pub async fn insert(conn: &impl ConnectionTrait, row: InvitationRow<'_>) -> Result<(), Error> {
     invitations::ActiveModel {
-        id: Set(new.id.0),
-        organization_id: Set(new.organization.0),
-        email: Set(new.email.to_owned()),
-        email_lower: Set(new.email_lower.to_owned()),
-        role: Set(new.role.as_str().to_owned()),
-        state: Set(InvitationState::Pending.as_str().to_owned()),
-        inviter_id: Set(new.inviter.as_str().to_owned()),
-        create_request_id: Set(new.request_id),
-        expires_at: Set(new.expires_at),
-        created_at: Set(new.now),
-        updated_at: Set(new.now),
-        delivery: Set(new.delivery.as_str().to_owned()),
+        id: Set(row.id.0),
+        organization_id: Set(row.organization.0),
+        email: Set(row.email.as_str().to_owned()),
+        email_lower: Set(row.email.folded().to_owned()),
+        role: Set(row.role.as_str().to_owned()),
+        state: Set(row.state.as_str().to_owned()),
+        inviter_id: Set(row.inviter.as_str().to_owned()),
+        create_request_id: Set(row.request_id),
+        expires_at: Set(row.expires_at),
+        created_at: Set(row.created_at),
+        updated_at: Set(row.created_at),
+        delivery: Set(row.delivery.as_str().to_owned()),
     }
     .insert(conn)
     .await

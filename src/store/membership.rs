@@ -6,6 +6,7 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::{Expr, ExprTrait, LikeExpr},
 };
+use strum::VariantArray as _;
 use tracing::instrument;
 
 use super::{
@@ -85,7 +86,7 @@ pub async fn list_for_user(
     let mut query = memberships::Entity::find()
         .find_also_related(organizations::Entity)
         .filter(memberships::Column::UserId.eq(user.as_str()));
-    if roles.len() < Role::ALL.len() {
+    if roles.len() < Role::VARIANTS.len() {
         query = query.filter(memberships::Column::Role.is_in(roles.iter().map(|r| r.as_str())));
     }
     if let Some(only) = only {
@@ -131,7 +132,7 @@ pub async fn list_holders(
             memberships::Column::Role,
         ])
         .filter(memberships::Column::OrganizationId.eq(organization.0));
-    if roles.len() < Role::ALL.len() {
+    if roles.len() < Role::VARIANTS.len() {
         query = query.filter(memberships::Column::Role.is_in(roles.iter().map(|r| r.as_str())));
     }
     if let Some(after) = page.after {

@@ -54,27 +54,14 @@ async fn tokens_from_better_auths_jwt_plugin_are_accepted_and_follow_its_key_rot
         .to_owned();
     let first_kid = kid(&alice_token);
     let org = app
-        .orgs_with_token(Some(&alice_token))
-        .create_organization(pb::CreateOrganizationRequest {
-            name: "Acme".into(),
-            slug: "acme".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("Better Auth's token is accepted")
-        .into_inner()
-        .organization
-        .unwrap();
-    let members = app
-        .members_with_token(Some(&alice_token))
-        .list_members(pb::ListMembersRequest {
-            organization_id: org.id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .members;
+        .create_org_with_token(
+            &alice_token,
+            "Acme",
+            "acme",
+            "Better Auth's token is accepted",
+        )
+        .await;
+    let members = app.members_as(&alice_token, &org.id).await;
     assert_eq!(members.len(), 1);
     assert_eq!(members[0].user_id, alice["id"].as_str().unwrap());
     assert_eq!(members[0].email, alice["email"].as_str().unwrap());

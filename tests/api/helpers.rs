@@ -426,17 +426,81 @@ impl TestApp {
 
     /// Creates an organization owned by `owner` and returns it.
     pub async fn create_org(&self, owner: &str, slug: &str) -> pb::Organization {
-        self.orgs(owner)
+        let token = self.token(owner);
+        let name = format!("Org {slug}");
+        self.create_org_with_token(&token, &name, slug, "create organization")
+            .await
+    }
+
+    /// Creates an organization as the bearer of `token` and returns it;
+    /// `expect` says what its success shows.
+    pub async fn create_org_with_token(
+        &self,
+        token: &str,
+        name: &str,
+        slug: &str,
+        expect: &str,
+    ) -> pb::Organization {
+        self.orgs_with_token(Some(token))
             .create_organization(pb::CreateOrganizationRequest {
-                name: format!("Org {slug}"),
+                name: name.to_owned(),
                 slug: slug.to_owned(),
                 ..Default::default()
             })
             .await
-            .expect("create organization")
+            .expect(expect)
             .into_inner()
             .organization
             .expect("organization in reply")
+    }
+
+    /// The members of `org` as the bearer of `token` lists them (one page).
+    pub async fn members_as(&self, token: &str, org: &str) -> Vec<pb::Member> {
+        self.members_with_token(Some(token))
+            .list_members(pb::ListMembersRequest {
+                organization_id: org.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .expect("list members")
+            .into_inner()
+            .members
+    }
+
+    /// The invitations of `org` as the bearer of `token` lists them (one page).
+    pub async fn invitations_as(&self, token: &str, org: &str) -> Vec<pb::Invitation> {
+        self.members_with_token(Some(token))
+            .list_invitations(pb::ListInvitationsRequest {
+                organization_id: org.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .expect("list invitations")
+            .into_inner()
+            .invitations
+    }
+
+    /// `UpdateOrganization` as `user`: `changes` names the organization by
+    /// its id and carries the new values of the fields in `paths`.
+    pub async fn update_org(
+        &self,
+        user: &str,
+        changes: pb::Organization,
+        paths: &[&str],
+    ) -> Result<pb::Organization, Status> {
+        let reply = self
+            .orgs(user)
+            .update_organization(pb::UpdateOrganizationRequest {
+                organization: Some(changes),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: paths.iter().map(|path| (*path).to_owned()).collect(),
+                }),
+            })
+            .await?;
+        Ok(reply
+            .into_inner()
+            .organization
+            .expect("organization in reply"))
     }
 
     /// Invites `user` (as `<user>@example.com`) with `role` on behalf of `inviter`.
@@ -456,6 +520,17 @@ impl TestApp {
             })
             .await
             .expect("create invitation")
+            .into_inner()
+            .invitation
+            .expect("invitation in reply")
+    }
+
+    /// Resends invitation `id` as `user` and returns it.
+    pub async fn resend(&self, user: &str, id: &str) -> pb::Invitation {
+        self.members(user)
+            .resend_invitation(pb::ResendInvitationRequest { id: id.to_owned() })
+            .await
+            .expect("resend invitation")
             .into_inner()
             .invitation
             .expect("invitation in reply")

@@ -252,16 +252,7 @@ async fn compare(app: &TestApp, summary: &Value, kept_ids: bool) {
             .find(|m| s(m, "organizationId") == *source_id && s(m, "role") == "owner")
             .expect("an owner");
         let owner_token = token_of(app, users[s(owner, "userId")]);
-        let members = app
-            .members_with_token(Some(&owner_token))
-            .list_members(pb::ListMembersRequest {
-                organization_id: org_id.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .members;
+        let members = app.members_as(&owner_token, org_id).await;
         let theirs: Vec<&&Value> = e
             .members
             .iter()
@@ -308,16 +299,7 @@ async fn compare(app: &TestApp, summary: &Value, kept_ids: bool) {
             }
         }
 
-        let invitations = app
-            .members_with_token(Some(&owner_token))
-            .list_invitations(pb::ListInvitationsRequest {
-                organization_id: org_id.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .invitations;
+        let invitations = app.invitations_as(&owner_token, org_id).await;
         let theirs: Vec<&&Value> = e
             .invitations
             .iter()

@@ -598,16 +598,7 @@ async fn resending_renews_the_expiry_and_sends_again(backend: Backend) {
         .invite("alice", &org.id, "carol", pb::Role::Member)
         .await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let resent = app
-        .members("bob")
-        .resend_invitation(pb::ResendInvitationRequest {
-            id: invitation.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+    let resent = app.resend("bob", &invitation.id).await;
     assert!(resent.expire_time.unwrap().seconds > invitation.expire_time.unwrap().seconds);
     assert_eq!(resent.state(), pb::InvitationState::Pending);
     assert_eq!(resent.inviter_user_id, "bob");

@@ -42,17 +42,26 @@ fn request(org: &str, user: &str, delivery: pb::InvitationDelivery) -> pb::Creat
     }
 }
 
+/// Invites `user` to `org` as alice, delivered as `delivery`.
+async fn invite(
+    app: &TestApp,
+    org: &str,
+    user: &str,
+    delivery: pb::InvitationDelivery,
+) -> pb::Invitation {
+    app.members("alice")
+        .create_invitation(request(org, user, delivery))
+        .await
+        .expect("create invitation")
+        .into_inner()
+        .invitation
+        .expect("invitation in reply")
+}
+
 async fn the_email_and_the_reply_carry_the_templated_link(backend: Backend) {
     let app = spawn(&backend).await;
     let org = app.create_org("alice", "acme").await;
-    let invitation = app
-        .members("alice")
-        .create_invitation(request(&org.id, "bob", pb::InvitationDelivery::Unspecified))
-        .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+    let invitation = invite(&app, &org.id, "bob", pb::InvitationDelivery::Unspecified).await;
     assert_eq!(invitation.link, link_for(&invitation.id));
     assert_eq!(invitation.delivery(), pb::InvitationDelivery::Email);
     let emails = app.wait_for_emails(1).await;
@@ -140,26 +149,10 @@ async fn the_link_is_shown_to_managers_and_the_recipient_only(backend: Backend) 
 async fn link_only_invitations_send_nothing_now_or_on_resend(backend: Backend) {
     let app = spawn(&backend).await;
     let org = app.create_org("alice", "acme").await;
-    let invitation = app
-        .members("alice")
-        .create_invitation(request(&org.id, "bob", pb::InvitationDelivery::LinkOnly))
-        .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+    let invitation = invite(&app, &org.id, "bob", pb::InvitationDelivery::LinkOnly).await;
     assert_eq!(invitation.link, link_for(&invitation.id));
     assert_eq!(invitation.delivery(), pb::InvitationDelivery::LinkOnly);
-    let resent = app
-        .members("alice")
-        .resend_invitation(pb::ResendInvitationRequest {
-            id: invitation.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .invitation
-        .unwrap();
+    let resent = app.resend("alice", &invitation.id).await;
     assert_eq!(resent.link, invitation.link);
     assert_eq!(resent.delivery(), pb::InvitationDelivery::LinkOnly);
     // An emailed invitation afterwards is sent: once it is, the dispatcher

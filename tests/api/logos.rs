@@ -6,7 +6,6 @@ use std::io::Cursor;
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use image::{DynamicImage, ImageFormat, Rgba, RgbaImage};
-use prost_types::FieldMask;
 use roster::pb;
 use tonic::Status;
 
@@ -351,17 +350,15 @@ async fn refused_logos_change_nothing_on_update(backend: Backend) {
         "https://cdn.example.com/x.png\r\nSet-Cookie: a=b".to_owned(),
     ] {
         let result = app
-            .orgs("alice")
-            .update_organization(pb::UpdateOrganizationRequest {
-                organization: Some(pb::Organization {
+            .update_org(
+                "alice",
+                pb::Organization {
                     id: before.id.clone(),
                     logo_url: bad,
                     ..Default::default()
-                }),
-                update_mask: Some(FieldMask {
-                    paths: vec!["logo_url".into()],
-                }),
-            })
+                },
+                &["logo_url"],
+            )
             .await;
         assert_invalid(result, "organization.logo_url");
         let after = get(&app, &before.id).await;
@@ -370,21 +367,16 @@ async fn refused_logos_change_nothing_on_update(backend: Backend) {
     }
     // A good update replaces the image with a URL, and back.
     let updated = app
-        .orgs("alice")
-        .update_organization(pb::UpdateOrganizationRequest {
-            organization: Some(pb::Organization {
+        .update_org(
+            "alice",
+            pb::Organization {
                 id: before.id.clone(),
                 logo_url: "https://cdn.example.com/new.png".into(),
                 ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["logo_url".into()],
-            }),
-        })
+            },
+            &["logo_url"],
+        )
         .await
-        .unwrap()
-        .into_inner()
-        .organization
         .unwrap();
     assert_eq!(updated.logo_url, "https://cdn.example.com/new.png");
     assert_eq!(
@@ -395,41 +387,31 @@ async fn refused_logos_change_nothing_on_update(backend: Backend) {
     );
     let gif = encoded(&picture(), ImageFormat::Gif);
     let updated = app
-        .orgs("alice")
-        .update_organization(pb::UpdateOrganizationRequest {
-            organization: Some(pb::Organization {
+        .update_org(
+            "alice",
+            pb::Organization {
                 id: before.id.clone(),
                 logo_url: data_url("image/gif", &gif),
                 ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["logo_url".into()],
-            }),
-        })
+            },
+            &["logo_url"],
+        )
         .await
-        .unwrap()
-        .into_inner()
-        .organization
         .unwrap();
     assert!(updated.logo_url.starts_with("data:image/gif;base64,"));
     assert_eq!(get(&app, &before.id).await.logo_url, updated.logo_url);
     // Renaming alone keeps the image, and answers with it.
     let renamed = app
-        .orgs("alice")
-        .update_organization(pb::UpdateOrganizationRequest {
-            organization: Some(pb::Organization {
+        .update_org(
+            "alice",
+            pb::Organization {
                 id: before.id.clone(),
                 name: "Renamed".into(),
                 ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["name".into()],
-            }),
-        })
+            },
+            &["name"],
+        )
         .await
-        .unwrap()
-        .into_inner()
-        .organization
         .unwrap();
     assert_eq!(renamed.logo_url, updated.logo_url);
 }

@@ -75,82 +75,71 @@ fn service(app: &TestApp) -> Authz {
     app.authz_service()
 }
 
-async fn lookup_organizations(
-    authz: &mut Authz,
-    user: &str,
-    permission: &str,
-    page_size: i32,
-    at_least: &str,
-) -> (BTreeSet<(String, pb::Role)>, Vec<EventCursor>) {
-    let mut found = BTreeSet::new();
-    let mut revisions = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = authz
-            .lookup_organizations(pb::LookupOrganizationsRequest {
-                user_id: user.into(),
-                permission: permission.into(),
-                page_size,
-                page_token: page_token.clone(),
-                at_least_revision: at_least.into(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(page.organizations.len() <= page_size as usize);
-        for grant in &page.organizations {
-            assert!(!grant.developer_id.is_empty() && !grant.organization_slug.is_empty());
-            assert!(
-                found.insert((grant.organization_id.clone(), grant.role())),
-                "{grant:?} twice"
-            );
-        }
-        let revision = EventCursor::parse("revision", &page.revision).unwrap();
-        // Later pages never reflect less than earlier ones.
-        assert!(
-            revisions
-                .last()
-                .is_none_or(|previous| *previous <= revision)
-        );
-        revisions.push(revision);
-        if page.next_page_token.is_empty() {
-            return (found, revisions);
-        }
-        page_token = page.next_page_token;
-    }
+/// What a lookup asks for: a user's organizations (`LookupOrganizations`)
+/// or an organization's users (`LookupUsers`).
+#[derive(Clone, Copy)]
+enum Lookup<'a> {
+    OrganizationsOf(&'a str),
+    UsersOf(&'a str),
 }
 
-async fn lookup_users(
-    authz: &mut Authz,
-    org: &str,
+/// Reads every page of a lookup, checking what every page must hold: no
+/// more grants than asked for, none twice, and revisions that never go
+/// back. The grants are (organization or user, role).
+async fn lookup(
+    authz: &Authz,
+    what: Lookup<'_>,
     permission: &str,
     page_size: i32,
     at_least: &str,
 ) -> (BTreeSet<(String, pb::Role)>, Vec<EventCursor>) {
+    let mut authz = authz.clone();
     let mut found = BTreeSet::new();
     let mut revisions = Vec::new();
     let mut page_token = String::new();
     loop {
-        let page = authz
-            .lookup_users(pb::LookupUsersRequest {
-                organization_id: org.into(),
-                permission: permission.into(),
-                page_size,
-                page_token: page_token.clone(),
-                at_least_revision: at_least.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(page.users.len() <= page_size as usize);
-        for grant in &page.users {
-            assert!(
-                found.insert((grant.user_id.clone(), grant.role())),
-                "{grant:?} twice"
-            );
+        let (grants, revision, next_page_token): (Vec<_>, _, _) = match what {
+            Lookup::OrganizationsOf(user) => {
+                let page = authz
+                    .lookup_organizations(pb::LookupOrganizationsRequest {
+                        user_id: user.into(),
+                        permission: permission.into(),
+                        page_size,
+                        page_token,
+                        at_least_revision: at_least.into(),
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                let grants = page.organizations.iter().map(|grant| {
+                    assert!(!grant.developer_id.is_empty() && !grant.organization_slug.is_empty());
+                    (grant.organization_id.clone(), grant.role())
+                });
+                (grants.collect(), page.revision, page.next_page_token)
+            }
+            Lookup::UsersOf(org) => {
+                let page = authz
+                    .lookup_users(pb::LookupUsersRequest {
+                        organization_id: org.into(),
+                        permission: permission.into(),
+                        page_size,
+                        page_token,
+                        at_least_revision: at_least.into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                let grants = page.users.iter();
+                let grants = grants.map(|grant| (grant.user_id.clone(), grant.role()));
+                (grants.collect(), page.revision, page.next_page_token)
+            }
+        };
+        assert!(grants.len() <= page_size as usize);
+        for grant in grants {
+            assert!(found.insert(grant.clone()), "{grant:?} twice");
         }
-        let revision = EventCursor::parse("revision", &page.revision).unwrap();
+        let revision = EventCursor::parse("revision", &revision).unwrap();
         // Later pages never reflect less than earlier ones.
         assert!(
             revisions
@@ -158,10 +147,10 @@ async fn lookup_users(
                 .is_none_or(|previous| *previous <= revision)
         );
         revisions.push(revision);
-        if page.next_page_token.is_empty() {
+        if next_page_token.is_empty() {
             return (found, revisions);
         }
-        page_token = page.next_page_token;
+        page_token = next_page_token;
     }
 }
 
@@ -192,8 +181,14 @@ async fn assert_lookups_match(
                 .map(|((org, _), role)| (org.clone(), *role))
                 .collect();
             let page_size = 1 + random.below(3) as i32;
-            let (got, revisions) =
-                lookup_organizations(&mut authz, &who, permission, page_size, &revision).await;
+            let (got, revisions) = lookup(
+                &authz,
+                Lookup::OrganizationsOf(&who),
+                permission,
+                page_size,
+                &revision,
+            )
+            .await;
             assert_eq!(got, want, "LookupOrganizations({who}, {permission})");
             if let Some(at_least) = at_least {
                 assert!(revisions.iter().all(|r| *r >= at_least), "{revisions:?}");
@@ -206,8 +201,14 @@ async fn assert_lookups_match(
                 .map(|((_, u), role)| (u.clone(), *role))
                 .collect();
             let page_size = 1 + random.below(4) as i32;
-            let (got, revisions) =
-                lookup_users(&mut authz, org, permission, page_size, &revision).await;
+            let (got, revisions) = lookup(
+                &authz,
+                Lookup::UsersOf(org),
+                permission,
+                page_size,
+                &revision,
+            )
+            .await;
             assert_eq!(got, want, "LookupUsers({org}, {permission})");
             if let Some(at_least) = at_least {
                 assert!(revisions.iter().all(|r| *r >= at_least), "{revisions:?}");
@@ -362,9 +363,23 @@ async fn lookups_are_refused_and_bounded_as_checks_are(backend: Backend) {
         .await;
     // A person may look up their own organizations, not someone else's.
     let mut bob = app.authz("bob");
-    let (own, _) = lookup_organizations(&mut bob, "", "applications.read", 10, "").await;
+    let (own, _) = lookup(
+        &bob,
+        Lookup::OrganizationsOf(""),
+        "applications.read",
+        10,
+        "",
+    )
+    .await;
     assert_eq!(own.len(), 1);
-    let (named, _) = lookup_organizations(&mut bob, "bob", "applications.create", 10, "").await;
+    let (named, _) = lookup(
+        &bob,
+        Lookup::OrganizationsOf("bob"),
+        "applications.create",
+        10,
+        "",
+    )
+    .await;
     assert!(named.is_empty());
     let other = bob
         .lookup_organizations(pb::LookupOrganizationsRequest {
@@ -400,9 +415,10 @@ async fn lookups_are_refused_and_bounded_as_checks_are(backend: Backend) {
         .into_inner();
     assert_eq!(by_slug.users.len(), 1);
     assert_eq!(by_slug.users[0].user_id, "alice");
-    let (nobody, _) = lookup_users(
-        &mut service,
-        &uuid::Uuid::now_v7().to_string(),
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let (nobody, _) = lookup(
+        &service,
+        Lookup::UsersOf(&unknown),
         "applications.read",
         10,
         "",

@@ -303,22 +303,17 @@ async fn owners_and_admins_update_name_and_logo_through_a_field_mask(backend: Ba
     app.add_member("alice", &org.id, "bob", pb::Role::Admin)
         .await;
     let renamed = app
-        .orgs("bob")
-        .update_organization(pb::UpdateOrganizationRequest {
-            organization: Some(pb::Organization {
+        .update_org(
+            "bob",
+            pb::Organization {
                 id: org.id.clone(),
                 name: "Acme Renamed".into(),
                 logo_url: "https://ignored.example.com/x.png".into(),
                 ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["name".into()],
-            }),
-        })
+            },
+            &["name"],
+        )
         .await
-        .unwrap()
-        .into_inner()
-        .organization
         .unwrap();
     assert_eq!(renamed.name, "Acme Renamed");
     assert_eq!(renamed.logo_url, "", "logo_url was not in the mask");
@@ -326,42 +321,32 @@ async fn owners_and_admins_update_name_and_logo_through_a_field_mask(backend: Ba
     assert_ne!(renamed.etag, org.etag);
 
     let with_logo = app
-        .orgs("alice")
-        .update_organization(pb::UpdateOrganizationRequest {
-            organization: Some(pb::Organization {
+        .update_org(
+            "alice",
+            pb::Organization {
                 id: org.id.clone(),
                 logo_url: "https://cdn.example.com/logo.png".into(),
                 etag: renamed.etag.clone(),
                 ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["logo_url".into()],
-            }),
-        })
+            },
+            &["logo_url"],
+        )
         .await
-        .unwrap()
-        .into_inner()
-        .organization
         .unwrap();
     assert_eq!(with_logo.logo_url, "https://cdn.example.com/logo.png");
     assert_eq!(with_logo.name, "Acme Renamed");
 
     // Removing the logo: an empty value under the mask.
     let cleared = app
-        .orgs("alice")
-        .update_organization(pb::UpdateOrganizationRequest {
-            organization: Some(pb::Organization {
+        .update_org(
+            "alice",
+            pb::Organization {
                 id: org.id.clone(),
                 ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["logo_url".into()],
-            }),
-        })
+            },
+            &["logo_url"],
+        )
         .await
-        .unwrap()
-        .into_inner()
-        .organization
         .unwrap();
     assert_eq!(cleared.logo_url, "");
 }

@@ -9,7 +9,7 @@ use tonic::Code;
 
 use crate::{
     backend_tests,
-    helpers::{Backend, TestApp, assert_error},
+    helpers::{Backend, TestApp, assert_error, reason},
 };
 
 /// A service token with `scopes` that also carries a verified email, as a
@@ -60,81 +60,79 @@ async fn a_service_token_cannot_act_as_a_person_and_changes_nothing(backend: Bac
         let token = service_token(&app, "billing-service", scopes);
         let mut orgs = app.orgs_with_token(Some(&token));
         let mut members = app.members_with_token(Some(&token));
-        let created = orgs
-            .create_organization(pb::CreateOrganizationRequest {
-                name: "Service Org".into(),
-                slug: "service-org".into(),
-                ..Default::default()
-            })
-            .await;
-        assert_error(
-            created,
-            Code::PermissionDenied,
-            "SERVICE_PRINCIPAL_NOT_ALLOWED",
-        );
-        let accepted = members
-            .accept_invitation(pb::AcceptInvitationRequest {
-                id: invitation.id.clone(),
-            })
-            .await;
-        assert_error(
-            accepted,
-            Code::PermissionDenied,
-            "SERVICE_PRINCIPAL_NOT_ALLOWED",
-        );
-        let rejected = members
-            .reject_invitation(pb::RejectInvitationRequest {
-                id: invitation.id.clone(),
-            })
-            .await;
-        assert_error(
-            rejected,
-            Code::PermissionDenied,
-            "SERVICE_PRINCIPAL_NOT_ALLOWED",
-        );
-        let active = orgs
-            .set_active_organization(pb::SetActiveOrganizationRequest {
-                organization_id: org.id.clone(),
-            })
-            .await;
-        assert_error(
-            active,
-            Code::PermissionDenied,
-            "SERVICE_PRINCIPAL_NOT_ALLOWED",
-        );
-        let cleared = orgs
-            .set_active_organization(pb::SetActiveOrganizationRequest {
-                organization_id: String::new(),
-            })
-            .await;
-        assert_error(
-            cleared,
-            Code::PermissionDenied,
-            "SERVICE_PRINCIPAL_NOT_ALLOWED",
-        );
+        // Each call a person makes for themself, refused before it acts.
+        let people_only = [
+            (
+                "CreateOrganization",
+                orgs.create_organization(pb::CreateOrganizationRequest {
+                    name: "Service Org".into(),
+                    slug: "service-org".into(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            ),
+            (
+                "AcceptInvitation",
+                members
+                    .accept_invitation(pb::AcceptInvitationRequest {
+                        id: invitation.id.clone(),
+                    })
+                    .await
+                    .map(drop),
+            ),
+            (
+                "RejectInvitation",
+                members
+                    .reject_invitation(pb::RejectInvitationRequest {
+                        id: invitation.id.clone(),
+                    })
+                    .await
+                    .map(drop),
+            ),
+            (
+                "SetActiveOrganization",
+                orgs.set_active_organization(pb::SetActiveOrganizationRequest {
+                    organization_id: org.id.clone(),
+                })
+                .await
+                .map(drop),
+            ),
+            (
+                "SetActiveOrganization (clearing)",
+                orgs.set_active_organization(pb::SetActiveOrganizationRequest {
+                    organization_id: String::new(),
+                })
+                .await
+                .map(drop),
+            ),
+            (
+                "ListMyInvitations",
+                members
+                    .list_my_invitations(pb::ListMyInvitationsRequest::default())
+                    .await
+                    .map(drop),
+            ),
+            (
+                "LeaveOrganization",
+                members
+                    .leave_organization(pb::LeaveOrganizationRequest {
+                        organization_id: org.id.clone(),
+                    })
+                    .await
+                    .map(drop),
+            ),
+        ];
+        for (rpc, answer) in people_only {
+            let status = answer.expect_err(rpc);
+            assert_eq!(status.code(), Code::PermissionDenied, "{rpc}: {status:?}");
+            assert_eq!(reason(&status), "SERVICE_PRINCIPAL_NOT_ALLOWED", "{rpc}");
+        }
         // Listing a user's organizations is what `organizations.read` is for.
         let mine = orgs
             .list_organizations(pb::ListOrganizationsRequest::default())
             .await;
         assert_error(mine, Code::PermissionDenied, "MISSING_SCOPE");
-        let my_invitations = members
-            .list_my_invitations(pb::ListMyInvitationsRequest::default())
-            .await;
-        assert_error(
-            my_invitations,
-            Code::PermissionDenied,
-            "SERVICE_PRINCIPAL_NOT_ALLOWED",
-        );
-        let left = members
-            .leave_organization(pb::LeaveOrganizationRequest {
-                organization_id: org.id.clone(),
-            })
-            .await;
-        assert_error(
-            left,
-            Code::PermissionDenied,
-            "SERVICE_PRINCIPAL_NOT_ALLOWED",
-        );
     }
     assert_eq!(footprint(&app).await, before, "a refused call changed rows");
     // The invitation is still there for a person to accept.

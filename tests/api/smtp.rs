@@ -213,21 +213,7 @@ async fn an_address_the_smtp_server_cannot_take_fails_for_good_and_the_inviter_s
         .into_inner()
         .invitation
         .unwrap();
-    app.wait_for_count(
-        "SELECT COUNT(*) AS n FROM mail_outbox WHERE state = 'failed'",
-        1,
-    )
-    .await;
-    let events = app
-        .events("alice")
-        .list_audit_events(pb::ListAuditEventsRequest {
-            organization_id: org.id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let events = audit_log_once_an_email_failed(&app, &org.id).await;
     let failed = events
         .iter()
         .find(|e| e.r#type == "invitation.delivery_failed")
@@ -327,21 +313,7 @@ async fn a_mailbox_the_smtp_server_refuses_for_good_fails_once_and_the_inviter_s
     let invitation = app
         .invite("alice", &org.id, "nobody", pb::Role::Member)
         .await;
-    app.wait_for_count(
-        "SELECT COUNT(*) AS n FROM mail_outbox WHERE state = 'failed'",
-        1,
-    )
-    .await;
-    let events = app
-        .events("alice")
-        .list_audit_events(pb::ListAuditEventsRequest {
-            organization_id: org.id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let events = audit_log_once_an_email_failed(&app, &org.id).await;
     let failed: Vec<_> = events
         .iter()
         .filter(|e| e.r#type == "invitation.delivery_failed")
@@ -484,4 +456,23 @@ async fn a_restart_does_not_send_a_delivered_email_again(backend: Backend) {
         ["bob", "carol"],
         "no duplicate after the restart"
     );
+}
+
+/// The organization's audit log (as its owner alice reads it) once one
+/// email has failed for good.
+async fn audit_log_once_an_email_failed(app: &TestApp, org: &str) -> Vec<pb::Event> {
+    app.wait_for_count(
+        "SELECT COUNT(*) AS n FROM mail_outbox WHERE state = 'failed'",
+        1,
+    )
+    .await;
+    app.events("alice")
+        .list_audit_events(pb::ListAuditEventsRequest {
+            organization_id: org.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events
 }

@@ -235,27 +235,14 @@ async fn token_claims_that_do_not_fit_their_columns_never_fail_a_write(backend: 
     let long_name = format!("B\0ob {}", "é".repeat(1000));
     let bob = token("bob", "bob@example.com".into(), long_name);
     let org = app
-        .orgs_with_token(Some(&bob))
-        .create_organization(pb::CreateOrganizationRequest {
-            name: "Bob's".into(),
-            slug: "bobs".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("a long or odd name claim does not fail the write")
-        .into_inner()
-        .organization
-        .unwrap();
-    let members = app
-        .members_with_token(Some(&bob))
-        .list_members(pb::ListMembersRequest {
-            organization_id: org.id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .members;
+        .create_org_with_token(
+            &bob,
+            "Bob's",
+            "bobs",
+            "a long or odd name claim does not fail the write",
+        )
+        .await;
+    let members = app.members_as(&bob, &org.id).await;
     let name = &members[0].display_name;
     assert!(name.starts_with("Bob éé"), "{name:?}");
     assert_eq!(name.chars().count(), 400, "clipped to the column");
