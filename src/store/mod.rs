@@ -111,20 +111,29 @@ impl Store {
         let store = if is_sqlite_file(url) {
             // The writer first: it creates the file and turns on WAL, which
             // the readers then find.
-            let mut writer = Database::connect(pool_options(url, 1, options, true)).await?;
+            let mut writer =
+                Database::connect(pool_options(url, 1, options, Pool::SqliteWriter)).await?;
             writer.set_metric_callback(count_change_log_reads);
-            let mut db =
-                Database::connect(pool_options(url, options.max_connections, options, false))
-                    .await?;
+            let mut db = Database::connect(pool_options(
+                url,
+                options.max_connections,
+                options,
+                Pool::SqliteReaders,
+            ))
+            .await?;
             db.set_metric_callback(count_change_log_reads);
             Self {
                 db,
                 sqlite_writer: Some(writer),
             }
         } else {
-            let mut db =
-                Database::connect(pool_options(url, options.max_connections, options, false))
-                    .await?;
+            let mut db = Database::connect(pool_options(
+                url,
+                options.max_connections,
+                options,
+                Pool::Shared,
+            ))
+            .await?;
             db.set_metric_callback(count_change_log_reads);
             Self {
                 db,
@@ -211,6 +220,19 @@ impl Store {
     }
 }
 
+/// What a pool is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pool {
+    /// The one writer connection of an SQLite file.
+    SqliteWriter,
+    /// The readers beside it, `query_only`: a write that bypassed the
+    /// writer's queue fails at once (in the tests) instead of competing for
+    /// the file lock with the queue (in production).
+    SqliteReaders,
+    /// The only pool, for reads and writes (PostgreSQL, in-memory SQLite).
+    Shared,
+}
+
 /// Options of one pool on `url`. The SQLite writer skips the liveness test
 /// before each use: a local file connection does not go away, and the test
 /// would be one more round trip on the path every write queues for.
@@ -218,20 +240,26 @@ fn pool_options(
     url: &str,
     max_connections: u32,
     options: StoreOptions,
-    sqlite_writer: bool,
+    pool_for: Pool,
 ) -> ConnectOptions {
     let mut pool = ConnectOptions::new(url);
     pool.max_connections(max_connections)
         .min_connections(1)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .test_before_acquire(!sqlite_writer)
+        .test_before_acquire(pool_for != Pool::SqliteWriter)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |opts| {
-            opts.journal_mode(SqliteJournalMode::Wal)
+            let opts = opts
+                .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(options.sqlite_busy_timeout)
                 .foreign_keys(true)
-                .create_if_missing(true)
+                .create_if_missing(true);
+            if pool_for == Pool::SqliteReaders {
+                opts.pragma("query_only", "ON")
+            } else {
+                opts
+            }
         });
     pool
 }
@@ -280,4 +308,46 @@ pub(crate) fn like_prefix(prefix: &str) -> String {
     }
     pattern.push('%');
     pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On an SQLite file every write goes through the writer's queue; the
+    /// readers' pool refuses one, so a write that slipped past the queue
+    /// cannot pass the tests unnoticed.
+    #[tokio::test]
+    async fn the_sqlite_readers_refuse_writes_and_the_writer_takes_them() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display());
+        let store = Store::connect(&url, 2)
+            .await
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let write = "CREATE TABLE scratch (n INTEGER); INSERT INTO scratch VALUES (1)";
+        let refused = store.db().execute_unprepared(write).await;
+        let Some(refused) = refused.err() else {
+            unreachable!("the readers' pool wrote");
+        };
+        assert!(
+            refused.to_string().contains("readonly"),
+            "SQLITE_READONLY: {refused}"
+        );
+        store
+            .writer()
+            .execute_unprepared(write)
+            .await
+            .unwrap_or_else(|e| unreachable!("the writer: {e}"));
+        // The readers see what the writer wrote.
+        let row = store
+            .db()
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT COUNT(*) AS n FROM scratch",
+            ))
+            .await
+            .unwrap_or_else(|e| unreachable!("{e}"))
+            .unwrap_or_else(|| unreachable!("a count"));
+        assert_eq!(row.try_get::<i64>("", "n").ok(), Some(1));
+    }
 }

@@ -24,6 +24,12 @@ use tokio::{
 use tokio_rustls::server::TlsStream;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
+/// Metric: connections open now (accepted, up to the connection cap).
+pub const CONNECTIONS_OPEN: &str = "roster_connections_open";
+/// Metric: connections closed because their handshake did not complete in
+/// time (TLS or the HTTP preface).
+pub const HANDSHAKE_TIMEOUTS: &str = "roster_connection_handshake_timeouts_total";
+
 /// What an HTTP/2 client sends first (RFC 9113, section 3.4).
 const HTTP2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// The end of an HTTP/1 request head, as the last four bytes read.
@@ -61,6 +67,40 @@ impl Progress {
 struct Pending {
     progress: Progress,
     deadline: Pin<Box<Sleep>>,
+    // Whether its timeout was counted: hyper may read again after the error.
+    counted: bool,
+}
+
+impl Pending {
+    /// The error that closes a connection past its deadline, counted once.
+    fn timed_out(&mut self) -> io::Error {
+        if !std::mem::replace(&mut self.counted, true) {
+            metrics::counter!(HANDSHAKE_TIMEOUTS).increment(1);
+        }
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the client did not complete its handshake in time",
+        )
+    }
+}
+
+/// A place under the connection cap, held until the connection closes;
+/// [`CONNECTIONS_OPEN`] counts the places held.
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Slot {
+    pub fn taken(permit: OwnedSemaphorePermit) -> Self {
+        metrics::gauge!(CONNECTIONS_OPEN).increment(1.0);
+        Self { _permit: permit }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        metrics::gauge!(CONNECTIONS_OPEN).decrement(1.0);
+    }
 }
 
 /// The transport under a connection: plain TCP, or TLS over it.
@@ -77,29 +117,23 @@ pin_project! {
         // `None` once the handshake is complete.
         pending: Option<Pending>,
         // Released when the connection is dropped, i.e. closed.
-        _slot: OwnedSemaphorePermit,
+        _slot: Slot,
     }
 }
 
 impl Connection {
     /// `stream`, holding `slot`, which must complete its handshake by `deadline`.
-    pub fn new(stream: Stream, slot: OwnedSemaphorePermit, deadline: Instant) -> Self {
+    pub fn new(stream: Stream, slot: Slot, deadline: Instant) -> Self {
         Self {
             stream,
             pending: Some(Pending {
                 progress: Progress::default(),
                 deadline: Box::pin(tokio::time::sleep_until(deadline)),
+                counted: false,
             }),
             _slot: slot,
         }
     }
-}
-
-fn timed_out() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::TimedOut,
-        "the client did not complete its handshake in time",
-    )
 }
 
 impl AsyncRead for Connection {
@@ -114,7 +148,7 @@ impl AsyncRead for Connection {
         if let Some(pending) = this.pending.as_mut()
             && pending.deadline.is_elapsed()
         {
-            return Poll::Ready(Err(timed_out()));
+            return Poll::Ready(Err(pending.timed_out()));
         }
         let before = buf.filled().len();
         match this.stream.poll_read(cx, buf) {
@@ -130,15 +164,12 @@ impl AsyncRead for Connection {
             Poll::Pending => {
                 // Polling the timer registers it, so the deadline wakes the
                 // reader.
-                let expired = this
-                    .pending
-                    .as_mut()
-                    .is_some_and(|pending| pending.deadline.as_mut().poll(cx).is_ready());
-                if expired {
-                    Poll::Ready(Err(timed_out()))
-                } else {
-                    Poll::Pending
+                if let Some(pending) = this.pending.as_mut()
+                    && pending.deadline.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(Err(pending.timed_out()));
                 }
+                Poll::Pending
             }
         }
     }

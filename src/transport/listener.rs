@@ -18,13 +18,19 @@ use futures::Stream;
 use rustix::io::Errno;
 use tokio::{
     net::{TcpListener, TcpStream},
-    sync::{OwnedSemaphorePermit, Semaphore, mpsc},
+    sync::{Semaphore, mpsc},
     time::Instant,
 };
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
-use super::handshake::{self, Connection};
+use super::handshake::{self, Connection, HANDSHAKE_TIMEOUTS, Slot};
+
+/// Metric: times the accept loop found every place under the connection
+/// cap taken and held new connections back.
+pub const CONNECTION_CAP_REACHED: &str = "roster_connection_cap_reached_total";
+/// Metric: accepts that failed for lack of file descriptors.
+pub const OUT_OF_DESCRIPTORS: &str = "roster_accept_out_of_descriptors_total";
 
 /// How connections are accepted.
 #[derive(Clone)]
@@ -98,6 +104,7 @@ async fn accept(listener: TcpListener, settings: Settings, ready: mpsc::Sender<C
         let slot = match slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
             Err(_) => {
+                metrics::counter!(CONNECTION_CAP_REACHED).increment(1);
                 if let Some(suppressed) = cap_reached.due() {
                     warn!(
                         max_connections = settings.max_connections,
@@ -120,9 +127,11 @@ async fn accept(listener: TcpListener, settings: Settings, ready: mpsc::Sender<C
         };
         match accepted {
             Ok((tcp, peer)) => {
+                let slot = Slot::taken(slot);
                 tokio::spawn(handshake(tcp, peer, slot, settings.clone(), ready.clone()));
             }
             Err(err) if is_out_of_descriptors(&err) => {
+                metrics::counter!(OUT_OF_DESCRIPTORS).increment(1);
                 if let Some(suppressed) = out_of_descriptors.due() {
                     warn!(
                         error = %err,
@@ -154,7 +163,7 @@ fn is_out_of_descriptors(err: &io::Error) -> bool {
 async fn handshake(
     tcp: TcpStream,
     peer: SocketAddr,
-    slot: OwnedSemaphorePermit,
+    slot: Slot,
     settings: Settings,
     ready: mpsc::Sender<Connection>,
 ) {
@@ -173,6 +182,7 @@ async fn handshake(
                 return;
             }
             Err(_) => {
+                metrics::counter!(HANDSHAKE_TIMEOUTS).increment(1);
                 debug!(%peer, "TLS handshake not completed in time: closed");
                 return;
             }

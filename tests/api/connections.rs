@@ -22,6 +22,7 @@ backend_tests!(
     connections_that_do_not_complete_their_handshake_are_closed_after_the_timeout,
     silent_connections_at_the_cap_hold_a_real_client_only_until_they_time_out,
     running_out_of_file_descriptors_is_logged_and_roster_recovers,
+    the_connection_metrics_count_open_connections_the_cap_and_handshake_timeouts,
 );
 
 /// `roster serve` on a database of its own with `args`; under a
@@ -203,4 +204,76 @@ async fn running_out_of_file_descriptors_is_logged_and_roster_recovers(backend: 
         .await
         .expect("a real client is served within 30 s")
         .unwrap();
+}
+
+/// The connection cap and the handshake timeout on `/metrics`:
+/// `roster_connections_open` follows the connections roster holds,
+/// `roster_connection_cap_reached_total` counts the times new ones were
+/// held back, and `roster_connection_handshake_timeouts_total` the
+/// connections closed for not completing their handshake.
+async fn the_connection_metrics_count_open_connections_the_cap_and_handshake_timeouts(
+    backend: Backend,
+) {
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_listen = format!("127.0.0.1:{metrics_port}");
+    let (server, _db, _script) = spawn(
+        &backend,
+        &[
+            "--max-connections",
+            "3",
+            "--handshake-timeout",
+            "1s",
+            "--metrics-listen",
+            &metrics_listen,
+        ],
+        None,
+    )
+    .await;
+    let address = server.address();
+    let wait_for = |series: &'static str, wanted: f64| async move {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = crate::production::scrape(metrics_port);
+            let value = crate::production::sample(&text, series);
+            if value == Some(wanted) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{series} is {value:?}, not {wanted}:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+
+    // A served client holds one place while its connection is open.
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    HealthClient::new(channel.clone())
+        .check(HealthCheckRequest::default())
+        .await
+        .unwrap();
+    wait_for("roster_connections_open", 1.0).await;
+    drop(channel);
+    wait_for("roster_connections_open", 0.0).await;
+
+    // Three silent sockets take every place; a fourth is held back.
+    let _silent = silent(address, 4).await;
+    wait_for("roster_connections_open", 3.0).await;
+    let text = crate::production::scrape(metrics_port);
+    let reached = crate::production::sample(&text, "roster_connection_cap_reached_total");
+    assert!(
+        reached.is_some_and(|n| n >= 1.0),
+        "the cap was reached: {reached:?}\n{text}"
+    );
+    // All four time out (the fourth once it got a place), each counted once.
+    wait_for("roster_connection_handshake_timeouts_total", 4.0).await;
+    wait_for("roster_connections_open", 0.0).await;
 }
