@@ -20,7 +20,7 @@ use image::{
 };
 use sha2::{Digest as _, Sha256};
 use strum::{EnumString, IntoStaticStr, VariantArray};
-use url::Url;
+use url::{Host, Url};
 
 use super::FieldViolation;
 
@@ -242,6 +242,21 @@ fn parse_https(field: &str, value: &str) -> Result<String, FieldViolation> {
             format!("{RULE} (it has no host)"),
         ));
     }
+    // The URL standard lets a host hold quotes, backticks, braces and the
+    // like (`https:///"` has the host `"`), and the url crate keeps them
+    // verbatim: a logo is fetched from a real server, so its host must be
+    // a domain name (after IDNA: letters, digits, `-`, `_`, `.`) or an IP
+    // address.
+    if let Some(Host::Domain(domain)) = url.host()
+        && !domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(FieldViolation::new(
+            field,
+            format!("{RULE} (its host is not a domain name or an IP address)"),
+        ));
+    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(FieldViolation::new(
             field,
@@ -421,8 +436,22 @@ mod tests {
             "https://user@cdn.example.com/a.png",
             "https://cdn.example.com/a.png\r\nX: y",
             "https://cdn.example.com/a.png\n",
+            // Hosts the URL standard allows but no server has (found by
+            // the property test: ` HTTPS:///" ` became `https://"/`).
+            " HTTPS:///\" ",
+            "https://a\"b.example/logo.png",
+            "https://a'b.example/",
+            "https://a`b{c}.example/",
         ] {
             assert!(NewLogo::parse("logo_url", bad).is_err(), "{bad:?}");
+        }
+        for good in [
+            "https://127.0.0.1/a.png",
+            "https://[::1]:8443/a.png",
+            "https://bücher.example/a.png",
+            "https://my_cdn.example.com/a.png",
+        ] {
+            assert!(NewLogo::parse("logo_url", good).is_ok(), "{good:?}");
         }
         let long = format!("https://example.com/{}", "a".repeat(2048));
         assert!(NewLogo::parse("logo_url", &long).is_err());
