@@ -111,32 +111,14 @@ impl Store {
         let store = if is_sqlite_file(url) {
             // The writer first: it creates the file and turns on WAL, which
             // the readers then find.
-            let mut writer =
-                Database::connect(pool_options(url, 1, options, Pool::SqliteWriter)).await?;
-            writer.set_metric_callback(count_change_log_reads);
-            let mut db = Database::connect(pool_options(
-                url,
-                options.max_connections,
-                options,
-                Pool::SqliteReaders,
-            ))
-            .await?;
-            db.set_metric_callback(count_change_log_reads);
+            let writer = connect_pool(url, options, Pool::SqliteWriter).await?;
             Self {
-                db,
+                db: connect_pool(url, options, Pool::SqliteReaders).await?,
                 sqlite_writer: Some(writer),
             }
         } else {
-            let mut db = Database::connect(pool_options(
-                url,
-                options.max_connections,
-                options,
-                Pool::Shared,
-            ))
-            .await?;
-            db.set_metric_callback(count_change_log_reads);
             Self {
-                db,
+                db: connect_pool(url, options, Pool::Shared).await?,
                 sqlite_writer: None,
             }
         };
@@ -233,15 +215,27 @@ enum Pool {
     Shared,
 }
 
-/// Options of one pool on `url`. The SQLite writer skips the liveness test
-/// before each use: a local file connection does not go away, and the test
-/// would be one more round trip on the path every write queues for.
-fn pool_options(
+/// Connects one pool on `url`, whose statements reading the change log are
+/// counted.
+async fn connect_pool(
     url: &str,
-    max_connections: u32,
     options: StoreOptions,
     pool_for: Pool,
-) -> ConnectOptions {
+) -> Result<DatabaseConnection, Error> {
+    let mut pool = Database::connect(pool_options(url, options, pool_for)).await?;
+    pool.set_metric_callback(count_change_log_reads);
+    Ok(pool)
+}
+
+/// Options of one pool on `url`. The SQLite writer is one connection and
+/// skips the liveness test before each use: a local file connection does
+/// not go away, and the test would be one more round trip on the path
+/// every write queues for.
+fn pool_options(url: &str, options: StoreOptions, pool_for: Pool) -> ConnectOptions {
+    let max_connections = match pool_for {
+        Pool::SqliteWriter => 1,
+        Pool::SqliteReaders | Pool::Shared => options.max_connections,
+    };
     let mut pool = ConnectOptions::new(url);
     pool.max_connections(max_connections)
         .min_connections(1)

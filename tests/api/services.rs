@@ -153,17 +153,8 @@ async fn identity_provider_scopes_leave_a_person_a_person(backend: Backend) {
     // none of it is roster's, so its bearer is a person.
     let token = service_token(&app, "carol", &["openid", "email", "profile"]);
     let created = app
-        .orgs_with_token(Some(&token))
-        .create_organization(pb::CreateOrganizationRequest {
-            name: "Carol's".into(),
-            slug: "carols".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .organization
-        .unwrap();
+        .create_org_with_token(&token, "Carol's", "carols", "a person creates")
+        .await;
     assert_eq!(
         app.role_of("carol", &created.id, "carol").await,
         Some(pb::Role::Owner)
