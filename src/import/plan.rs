@@ -410,20 +410,28 @@ pub fn plan(
         let invitations = invitations_of
             .remove(source.id.as_str())
             .unwrap_or_default();
-        if let Some((organization, logo_image)) =
-            judge_organization(source, id, &mut slugs_taken, &mut findings)
-            && let Some(mut planned) = judge_contents(
-                organization,
-                &members,
-                &invitations,
-                &users,
-                &mut planned_users,
-                &mut findings,
-                now,
-            )
+        let judged = judge_organization(source, id, &mut slugs_taken, &mut findings);
+        // Judged even when the organization is left out, so that one run
+        // reports every problem there is.
+        let contents = judge_contents(
+            &source.id,
+            source.created_at.unwrap_or(now),
+            &members,
+            &invitations,
+            &users,
+            &mut planned_users,
+            &mut findings,
+            now,
+        );
+        if let (Some((organization, logo_image)), Some(created_by)) = (judged, contents.created_by)
         {
-            planned.logo_image = logo_image;
-            plan.organizations.push(planned);
+            plan.organizations.push(PlannedOrganization {
+                organization,
+                logo_image,
+                created_by,
+                members: contents.members,
+                invitations: contents.invitations,
+            });
         }
     }
 
@@ -561,19 +569,27 @@ fn judge_organization(
     Some((organization, image))
 }
 
-/// Members and invitations of one organization; `None` if the
-/// organization is left out (no owner).
+/// What one organization holds, as roster would import it.
+struct Contents {
+    members: Vec<PlannedMember>,
+    invitations: Vec<PlannedInvitation>,
+    /// Its oldest owner; `None` leaves the organization out (no owner).
+    created_by: Option<UserId>,
+}
+
+/// Members and invitations of one organization (Better Auth row `org_row`,
+/// created at `organization_created`).
 #[allow(clippy::too_many_arguments)]
 fn judge_contents(
-    organization: Organization,
+    org_row: &str,
+    organization_created: DateTime<Utc>,
     members: &[&ba::Member],
     invitations: &[&ba::Invitation],
     users: &HashMap<&str, &ba::User>,
     planned_users: &mut BTreeMap<String, PlannedUser>,
     findings: &mut Findings<'_>,
     now: DateTime<Utc>,
-) -> Option<PlannedOrganization> {
-    let org_row = organization.developer_id.as_str().to_owned();
+) -> Contents {
     let mut planned: Vec<PlannedMember> = Vec::new();
     // Oldest first: of duplicate memberships the oldest is kept.
     let mut members = members.to_vec();
@@ -662,7 +678,7 @@ fn judge_contents(
             source_id: member.id.clone(),
             user: user_id,
             role,
-            joined_at: member.created_at.unwrap_or(organization.created_at),
+            joined_at: member.created_at.unwrap_or(organization_created),
         });
     }
     if !planned.iter().any(|m| m.role == Role::Owner) {
@@ -677,7 +693,7 @@ fn judge_contents(
                 findings.push(
                     Kind::NoOwner,
                     "organization",
-                    &org_row,
+                    org_row,
                     message,
                     Resolution::Promoted,
                 );
@@ -685,13 +701,13 @@ fn judge_contents(
             Some(_) => findings.skippable(
                 Kind::NoOwner,
                 "organization",
-                &org_row,
+                org_row,
                 "no owner (--promote-oldest-admin would make the oldest admin owner)".to_owned(),
             ),
             None => findings.skippable(
                 Kind::NoOwner,
                 "organization",
-                &org_row,
+                org_row,
                 "no owner and no admin to promote".to_owned(),
             ),
         }
@@ -699,15 +715,13 @@ fn judge_contents(
     let created_by = planned
         .iter()
         .find(|m| m.role == Role::Owner)
-        .map(|m| m.user.clone())?;
-    let invitations = judge_invitations(&org_row, invitations, findings, now);
-    Some(PlannedOrganization {
-        organization,
-        logo_image: None,
-        created_by,
+        .map(|m| m.user.clone());
+    let invitations = judge_invitations(org_row, invitations, findings, now);
+    Contents {
         members: planned,
         invitations,
-    })
+        created_by,
+    }
 }
 
 fn judge_invitations(

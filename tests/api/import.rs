@@ -496,6 +496,7 @@ async fn problems_are_reported_and_refused_until_a_flag_says_how(backend: Backen
         for expected in [
             "problem [invalid_slug] organization",
             "\"Bad_Slug!\"",
+            "problem [unknown_role] member viewer-in-bad-slug",
             "problem [reserved_slug] organization",
             "problem [invalid_name] organization",
             "problem [slug_taken] organization",

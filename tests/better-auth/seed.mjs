@@ -205,6 +205,12 @@ async function breakRows() {
   // A slug that breaks roster's rules, and one on its reserved list.
   const badSlug = await org("Bad Slug", "bad-slug");
   await sql(`UPDATE ${q(names.organization)} SET slug = ? WHERE id = ?`, ["Bad_Slug!", badSlug.id]);
+  // A member roster cannot hold, in that organization: reported as well,
+  // though the organization is refused already.
+  await sqlUnchecked(
+    `INSERT INTO ${q(names.member)} (id, ${q("organizationId")}, ${q("userId")}, role, ${q("createdAt")}) VALUES (?, ?, ?, ?, ?)`,
+    ["viewer-in-bad-slug", badSlug.id, people.alice.id, "viewer", new Date()],
+  );
   await org("Settings Inc", "settings");
   // A slug in capitals: imported in lower case, with a note.
   const shouty = await org("Shouty", "shouty");
