@@ -20,6 +20,7 @@ backend_tests!(
     erasing_a_person_leaves_no_trace_of_their_address_or_name_in_any_table,
     erasure_is_refused_without_a_new_owner_and_then_changes_nothing,
     every_field_of_an_erasure_is_checked_and_a_bad_one_changes_nothing,
+    an_erasure_racing_the_persons_own_acceptance_leaves_them_in_no_organization,
 );
 
 const SUB: &str = "erin";
@@ -121,8 +122,13 @@ async fn text_columns(db: &impl ConnectionTrait) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Where each needle occurs: (table.column, needle) → rows.
+/// Where Erin's address and name occur: (table.column, needle) → rows.
 async fn search(app: &TestApp) -> BTreeMap<String, i64> {
+    search_for(app, &NEEDLES).await
+}
+
+/// Where each of `needles` (lower case) occurs: (table.column, needle) → rows.
+async fn search_for(app: &TestApp, needles: &[&str]) -> BTreeMap<String, i64> {
     let db = Database::connect(&app.config.database_url).await.unwrap();
     let backend = db.get_database_backend();
     let columns = text_columns(&db).await;
@@ -142,7 +148,7 @@ async fn search(app: &TestApp) -> BTreeMap<String, i64> {
     }
     let mut found = BTreeMap::new();
     for (table, column) in columns {
-        for needle in NEEDLES {
+        for needle in needles {
             let sql = format!(
                 "SELECT COUNT(*) AS n FROM \"{table}\" \
                  WHERE lower(CAST(\"{column}\" AS TEXT)) LIKE '%{needle}%'"
@@ -387,7 +393,7 @@ async fn erasing_a_person_leaves_no_trace_of_their_address_or_name_in_any_table(
     // What the log said about her now reads as erased, her id kept.
     let accepted = events_after
         .iter()
-        .find(|e| e.r#type == "invitation.accepted")
+        .find(|e| e.r#type == "invitation.accepted" && e.subject_user_id == SUB)
         .unwrap();
     assert_eq!(accepted.subject_user_id, SUB);
     assert_eq!(accepted.subject_email, "[erased]");
@@ -561,4 +567,61 @@ async fn every_field_of_an_erasure_is_checked_and_a_bad_one_changes_nothing(back
         app.role_of("carol", shared, SUB).await,
         Some(pb::Role::Owner)
     );
+}
+
+async fn an_erasure_racing_the_persons_own_acceptance_leaves_them_in_no_organization(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(&backend).await;
+    let org = app.create_org("grace", "grace-race").await.id;
+    for round in 0..6 {
+        let sub = format!("racer-{round}");
+        let email = format!("Racer.{round}@Example.com");
+        let name = format!("Racer Number{round}");
+        let token = app.token_with(TokenRequest {
+            sub: sub.clone(),
+            email: Some(email.clone()),
+            name: Some(name.clone()),
+            email_verified: true,
+            ttl: Duration::from_secs(3600),
+            ..TokenRequest::default()
+        });
+        // Known to roster (an organization of their own), and invited.
+        app.create_org_with_token(
+            &token,
+            "Own",
+            &format!("racer-own-{round}"),
+            "racer creates",
+        )
+        .await;
+        let invitation = invite(&app, "grace", &org, &email, pb::Role::Member).await;
+
+        let mut members = app.members_with_token(Some(&token));
+        let accept = members.accept_invitation(pb::AcceptInvitationRequest { id: invitation.id });
+        let (accepted, erased) = tokio::join!(accept, erase(&app, &sub, &[]));
+
+        let erased = erased.expect("the erasure goes through");
+        // Whichever committed first, they are a member of nothing now.
+        assert_eq!(
+            app.role_of("grace", &org, &sub).await,
+            None,
+            "round {round}"
+        );
+        match accepted {
+            // First: the erasure then removed them.
+            Ok(_) => assert_eq!(erased.left_organization_ids, vec![org.clone()]),
+            // Second: the invitation was withdrawn (or no longer theirs).
+            Err(status) => {
+                assert!(
+                    matches!(status.code(), Code::FailedPrecondition | Code::NotFound),
+                    "round {round}: {status:?}"
+                );
+                assert_eq!(erased.cancelled_invitation_ids.len(), 1, "round {round}");
+            }
+        }
+        let needles = [email.to_lowercase(), name.to_lowercase()];
+        let needles: Vec<&str> = needles.iter().map(String::as_str).collect();
+        let left = search_for(&app, &needles).await;
+        assert!(left.is_empty(), "round {round}: {left:?}");
+    }
 }
