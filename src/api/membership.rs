@@ -254,4 +254,24 @@ impl MembershipService for MembershipApi {
             invitation: Some(convert::invitation(invitation, now())),
         }))
     }
+
+    async fn erase_user(
+        &self,
+        request: Request<pb::EraseUserRequest>,
+    ) -> Reply<pb::EraseUserResponse> {
+        let caller = request.caller()?;
+        let erasure = convert::erasure(request.into_inner())?;
+        let erased = self.roster.erase_user(&caller, erasure).await?;
+        let ids = |ids: Vec<_>| ids.into_iter().map(|id| format!("{id}")).collect();
+        Ok(Response::new(pb::EraseUserResponse {
+            revision: convert::revision(erased.revision),
+            left_organization_ids: ids(erased.left),
+            deleted_organization_ids: ids(erased.deleted),
+            cancelled_invitation_ids: erased
+                .cancelled
+                .into_iter()
+                .map(|id| id.to_string())
+                .collect(),
+        }))
+    }
 }

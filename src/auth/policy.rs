@@ -54,8 +54,8 @@ pub const EVENTS_READ: &str = "events.read";
 /// invitations, and any user's organizations.
 pub const ORGANIZATIONS_READ: &str = "organizations.read";
 
-/// Scope of platform administration. Reserved: it opens no RPC yet, but a
-/// token carrying it is a service principal's, never a person's.
+/// Scope of platform administration (`EraseUser`). A token carrying it is
+/// a service principal's, never a person's.
 pub const ORGANIZATIONS_ADMIN: &str = "organizations.admin";
 
 /// Every scope roster grants. A token carrying one of them is a service
@@ -96,7 +96,7 @@ actions! {
     "roster.v1.MembershipService" => {
         ListMembers, GetMember, UpdateMemberRole, RemoveMember, LeaveOrganization,
         TransferOwnership, CreateInvitation, GetInvitation, ListInvitations, ListMyInvitations,
-        AcceptInvitation, RejectInvitation, CancelInvitation, ResendInvitation,
+        AcceptInvitation, RejectInvitation, CancelInvitation, ResendInvitation, EraseUser,
     }
     "roster.v1.EventService" => {
         StreamEvents, ListEvents, ListAuditEvents,
@@ -146,6 +146,7 @@ impl Action {
             Action::RejectInvitation => (Recipient, Refused),
             Action::CancelInvitation => (Member(P::InvitationsManage), Refused),
             Action::ResendInvitation => (Member(P::InvitationsManage), Refused),
+            Action::EraseUser => (ServicesOnly, Scope(ORGANIZATIONS_ADMIN)),
             Action::StreamEvents => (ServicesOnly, Scope(EVENTS_READ)),
             Action::ListEvents => (ServicesOnly, Scope(EVENTS_READ)),
             Action::ListAuditEvents => (Member(P::AuditRead), Refused),
@@ -370,6 +371,7 @@ mod tests {
             name: None,
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             organizations: None,
+            acting_party: None,
         }
     }
 

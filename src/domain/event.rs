@@ -40,10 +40,14 @@ pub enum EventType {
     /// The organization was brought over from another system (with its
     /// members and invitations) by `roster import`, not created here.
     OrganizationImported,
+    /// A person was erased on request (GDPR) by an administrator: about no
+    /// organization ([`NO_ORGANIZATION`]); the member events of the
+    /// erasure come before it.
+    UserErased,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 18] = [
         EventType::OrganizationCreated,
         EventType::OrganizationUpdated,
         EventType::OrganizationDeleted,
@@ -61,6 +65,7 @@ impl EventType {
         EventType::IdentityDeprovisioned,
         EventType::IdentityChanged,
         EventType::OrganizationImported,
+        EventType::UserErased,
     ];
 
     /// The type named `name` ([`EventType::as_str`]), if roster knows it.
@@ -88,6 +93,7 @@ impl EventType {
             EventType::IdentityDeprovisioned => "organization.identity_deprovisioned",
             EventType::IdentityChanged => "organization.identity_changed",
             EventType::OrganizationImported => "organization.imported",
+            EventType::UserErased => "user.erased",
         }
     }
 }
@@ -104,6 +110,10 @@ pub const SLUG_FIELD: &str = "slug";
 /// over: consumers tell an import from a creation by it (and by the event
 /// type, `organization.imported`).
 pub const BETTER_AUTH_IMPORT_ACTOR: &str = "import:better-auth";
+
+/// The organization of an event about none (`user.erased`): the nil
+/// UUID, which no organization has; replies show it as empty.
+pub const NO_ORGANIZATION: OrganizationId = OrganizationId(Uuid::nil());
 
 /// One field's value before and after.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -129,6 +139,9 @@ pub struct NewEvent {
     pub subject_user_id: String,
     pub subject_email: String,
     pub changes: Vec<FieldChange>,
+    /// Who acted for the actor (the token's RFC 8693 `act.sub`), if
+    /// anyone: stamped by the use-case's write, not by the constructors.
+    pub acting_party: Option<String>,
 }
 
 impl NewEvent {
@@ -343,6 +356,29 @@ impl NewEvent {
         .fact("error", error)
     }
 
+    /// `by` (an administrator) erased `user`: left `left` organizations,
+    /// deleted `deleted` of which they were the only member, cancelled
+    /// `cancelled` invitations to their address. Carries nothing personal
+    /// but the user id, which the rest of the log refers to.
+    pub fn user_erased(
+        user: &UserId,
+        by: &UserId,
+        left: usize,
+        deleted: usize,
+        cancelled: usize,
+    ) -> Self {
+        Self::blank(
+            EventType::UserErased,
+            NO_ORGANIZATION,
+            &DeveloperId::from_trusted(String::new()),
+            by.as_str(),
+        )
+        .about_user(user)
+        .change("organizations_left", "", left.to_string())
+        .change("organizations_deleted", "", deleted.to_string())
+        .change("invitations_cancelled", "", cancelled.to_string())
+    }
+
     /// The developer identity of organization `organization_id` (which may
     /// be deleted already) went from `was` to `now_is` as reads show it
     /// (`None`: gone): `organization.identity_provisioned` when it came to
@@ -407,6 +443,7 @@ impl NewEvent {
             subject_user_id: String::new(),
             subject_email: String::new(),
             changes: Vec::new(),
+            acting_party: None,
         }
     }
 
@@ -460,6 +497,8 @@ pub struct Event {
     pub subject_email: String,
     pub changes: Vec<FieldChange>,
     pub created_at: DateTime<Utc>,
+    /// Who acted for the actor (RFC 8693 `act.sub`), if anyone.
+    pub acting_party: Option<String>,
 }
 
 /// A position in the log: the writing transaction's id (0 on SQLite) and

@@ -262,7 +262,7 @@ impl Roster {
             .recipient_invitation(caller, Action::AcceptInvitation, id)
             .await?;
         let organization = invitation.organization_id;
-        let txn = self.begin_write().await?;
+        let txn = self.begin_write(caller).await?;
         let org = store::organization::lock(&txn, organization)
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;
@@ -312,7 +312,7 @@ impl Roster {
         let invitation = self
             .recipient_invitation(caller, Action::RejectInvitation, id)
             .await?;
-        let txn = self.begin_write().await?;
+        let txn = self.begin_write(caller).await?;
         let org = store::organization::lock(&txn, invitation.organization_id)
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;

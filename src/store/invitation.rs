@@ -352,3 +352,46 @@ pub async fn renew(
         })?;
     Ok(result.rows_affected > 0)
 }
+
+/// Every invitation, in any state and organization, addressed to one of
+/// `emails_lower` (case-folded), oldest first.
+#[instrument(skip_all)]
+pub async fn addressed_to(
+    conn: &impl ConnectionTrait,
+    emails_lower: &[String],
+) -> Result<Vec<Invitation>, Error> {
+    if emails_lower.is_empty() {
+        return Ok(Vec::new());
+    }
+    invitations::Entity::find()
+        .find_also_related(organizations::Entity)
+        .filter(invitations::Column::EmailLower.is_in(emails_lower.iter().map(String::as_str)))
+        .order_by_asc(invitations::Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|(row, org)| invitation(row, org))
+        .collect()
+}
+
+/// Replaces the address of every invitation to one of `emails_lower` with
+/// `marker`, and its comparison form with the empty string, which no
+/// caller's email folds to: an erased address is never matched again.
+/// None of them may be pending (the one-pending-per-address index).
+#[instrument(skip_all)]
+pub async fn redact_addressed_to(
+    conn: &impl ConnectionTrait,
+    emails_lower: &[String],
+    marker: &str,
+) -> Result<u64, Error> {
+    if emails_lower.is_empty() {
+        return Ok(0);
+    }
+    let result = invitations::Entity::update_many()
+        .col_expr(invitations::Column::Email, Expr::value(marker))
+        .col_expr(invitations::Column::EmailLower, Expr::value(""))
+        .filter(invitations::Column::EmailLower.is_in(emails_lower.iter().map(String::as_str)))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected)
+}
