@@ -17,8 +17,8 @@ use crate::{
         },
         logo::{LogoImage, NewLogo},
         model::{
-            InvitableRole, Invitation, InvitationDelivery, InvitationState, LimitOverrides,
-            Member, MembershipSource, Organization, Role, UserProfile,
+            InvitableRole, Invitation, InvitationDelivery, InvitationState, LimitOverrides, Member,
+            MembershipSource, Organization, Role, UserProfile,
         },
         page::{MemberFilter, PageRequest},
         rules::{MAX_ORGANIZATION_LIMIT, OrganizationLimits},

@@ -441,8 +441,13 @@ mod tests {
             assert_eq!(admit(&person, action).is_ok(), for_people, "{action:?}");
         }
         assert!(matches!(
-            admit(&caller(&[AUTHZ_CHECK]), Action::CreateOrganization),
+            admit(&caller(&[AUTHZ_CHECK]), Action::SetActiveOrganization),
             Err(Error::PermissionDenied(Reason::PeopleOnly))
+        ));
+        // Only an administrator creates organizations among services.
+        assert!(matches!(
+            admit(&caller(&[AUTHZ_CHECK]), Action::CreateOrganization),
+            Err(Error::PermissionDenied(Reason::MissingScope))
         ));
         assert!(matches!(
             admit(&caller(&[AUTHZ_CHECK]), Action::ListEvents),

@@ -222,7 +222,10 @@ mod tests {
         let shown = LIMITS.for_organization(&own);
         assert_eq!((shown.max_members, shown.max_members_overridden), (2, true));
         assert_eq!(
-            (shown.max_pending_invitations, shown.max_pending_invitations_overridden),
+            (
+                shown.max_pending_invitations,
+                shown.max_pending_invitations_overridden
+            ),
             (3, false)
         );
     }

@@ -60,7 +60,10 @@ impl Roster {
         self.check_seats(&txn, &org).await?;
         // As accepting an invitation does: a first organization becomes
         // the active one.
-        if store::user::active_organization(&txn, user).await?.is_none() {
+        if store::user::active_organization(&txn, user)
+            .await?
+            .is_none()
+        {
             store::user::set_active_organization(&txn, user, Some(org.id)).await?;
         }
         let member = store::membership::find(&txn, org.id, user)

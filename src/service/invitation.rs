@@ -257,8 +257,15 @@ impl Roster {
         answer(&txn, id, InvitationState::Accepted, now).await?;
         store::user::upsert_profile(&txn, &caller.profile(), now).await?;
         let source = MembershipSource::Invitation;
-        store::membership::insert(&txn, organization, &caller.user_id, invitation.role, source, now)
-            .await?;
+        store::membership::insert(
+            &txn,
+            organization,
+            &caller.user_id,
+            invitation.role,
+            source,
+            now,
+        )
+        .await?;
         // The invitation's seat becomes the member's seat; this only bites
         // if the limit was lowered since the invitation was sent.
         self.check_seats(&txn, &org).await?;

@@ -16,10 +16,10 @@ use crate::{
     },
     domain::{
         Error, Reason, Resource,
+        event::Joining,
         event::{EventCursor, EventType, NewEvent},
         identity::{Identity, IdentityState},
         ids::{DeveloperId, OrganizationId, UserId},
-        event::Joining,
         input::{OrganizationName, OrganizationSearch, Slug, SlugProblem},
         logo::{LogoImage, MAX_PAGE_SIZE_WITH_LOGOS, NewLogo},
         model::{LimitOverrides, Organization, Role, UserProfile},
@@ -235,9 +235,7 @@ impl Roster {
 
     /// The limits that hold for `organization`.
     pub(super) fn limits_of(&self, organization: &Organization) -> OrganizationLimits {
-        self.settings
-            .limits
-            .for_organization(&organization.limits)
+        self.settings.limits.for_organization(&organization.limits)
     }
 
     /// Delivers a new organization's identity now and waits for it, up to
@@ -393,9 +391,8 @@ impl Roster {
                     &page,
                 )
                 .await?;
-                page.finish(rows, |(id, _)| id.0).map(|(_, entry)| {
-                    (entry.organization, Some((entry.role, entry.joined_at)))
-                })
+                page.finish(rows, |(id, _)| id.0)
+                    .map(|(_, entry)| (entry.organization, Some((entry.role, entry.joined_at))))
             }
         };
         let mut images = if include_logos {

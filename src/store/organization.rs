@@ -110,7 +110,10 @@ pub async fn set_limits(
     limits: LimitOverrides,
 ) -> Result<(), Error> {
     let column = |limit: Option<u64>| -> Result<Option<i32>, Error> {
-        limit.map(i32::try_from).transpose().map_err(Error::internal)
+        limit
+            .map(i32::try_from)
+            .transpose()
+            .map_err(Error::internal)
     };
     organizations::Entity::update_many()
         .col_expr(

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod admin;
 mod authorization;
 mod authz;
 mod better_auth_jwt;
