@@ -11,6 +11,7 @@ mod m20261201_000001_developer_identities;
 mod m20261202_000001_old_slugs;
 mod m20261202_000002_logos;
 mod m20261203_000001_membership_source;
+mod m20261203_000004_invitation_source_ids;
 
 /// Applies roster's migrations in order.
 pub struct Migrator;
@@ -25,6 +26,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_developer_identities::Migration),
             Box::new(m20261202_000001_old_slugs::Migration),
             Box::new(m20261202_000002_logos::Migration),
+            // Landed on main first: the list's order is the order applied.
+            Box::new(m20261203_000004_invitation_source_ids::Migration),
             Box::new(m20261203_000001_membership_source::Migration),
         ]
     }

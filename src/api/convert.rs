@@ -10,7 +10,7 @@ use crate::{
         error::all_valid,
         event::{Event, EventCursor},
         identity::IdentityState,
-        ids::{DeveloperId, InvitationId, OrganizationId, UserId, parse_request_id},
+        ids::{DeveloperId, InvitationRef, OrganizationId, UserId, parse_request_id},
         input::{
             Email, OrganizationName, OrganizationSearch, SearchPrefix, Slug, person_display_name,
             person_email,
@@ -201,6 +201,7 @@ pub fn invitation(invitation: Invitation, now: DateTime<Utc>) -> pb::Invitation 
         expire_time: Some(timestamp(invitation.expires_at)),
         link: invitation.link.unwrap_or_default(),
         delivery: delivery_to_proto(invitation.delivery),
+        imported_id: invitation.source_id.unwrap_or_default(),
     }
 }
 
@@ -264,8 +265,8 @@ pub fn organization_id(field: &str, value: &str) -> Result<OrganizationId, Error
     Ok(parse_organization(field, value)?)
 }
 
-pub fn invitation_id(value: &str) -> Result<InvitationId, Error> {
-    Ok(InvitationId::parse("id", value)?)
+pub fn invitation_ref(value: &str) -> Result<InvitationRef, Error> {
+    Ok(InvitationRef::parse("id", value)?)
 }
 
 pub fn new_organization(req: pb::CreateOrganizationRequest) -> Result<NewOrganization, Error> {

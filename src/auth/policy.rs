@@ -477,6 +477,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             delivery: crate::domain::model::InvitationDelivery::Email,
+            source_id: None,
             link: None,
         }
     }

@@ -11,7 +11,7 @@ use uuid::{Builder, Uuid};
 use super::better_auth::{self as ba, Snapshot};
 use crate::domain::{
     identity::{Identity, IdentityState},
-    ids::{DeveloperId, InvitationId, MembershipId, OrganizationId, UserId},
+    ids::{DeveloperId, InvitationId, InvitationRef, MembershipId, OrganizationId, UserId},
     input::{Email, OrganizationName, Slug, SlugProblem},
     logo::{LogoImage, NewLogo},
     model::{InvitationState, Organization, Role},
@@ -65,6 +65,11 @@ pub enum Kind {
     /// Not a problem: the active organization of a session is not carried
     /// over (the organization is not imported, or the user not its member).
     ActiveOrganizationDropped,
+    /// Not a problem: an invitation is imported, but its Better Auth id
+    /// cannot name it in roster (characters a URL path would change, or a
+    /// UUID in another spelling, which roster reads as its own id), so the
+    /// link in its email no longer opens it.
+    InvitationIdDropped,
 }
 
 impl Kind {
@@ -91,6 +96,7 @@ impl Kind {
             Kind::SeveralRoles => "several_roles",
             Kind::SlugNormalized => "slug_normalized",
             Kind::ActiveOrganizationDropped => "active_organization_dropped",
+            Kind::InvitationIdDropped => "invitation_id_dropped",
         }
     }
 }
@@ -133,6 +139,10 @@ pub struct PlannedMember {
 pub struct PlannedInvitation {
     pub id: InvitationId,
     pub source_id: String,
+    /// `source_id`, kept so that it still names the invitation (the link in
+    /// Better Auth's email carries it); `None` when roster's id is the
+    /// Better Auth id itself, or when it cannot be kept.
+    pub former_id: Option<String>,
     pub email: Email,
     pub role: Role,
     pub state: InvitationState,
@@ -211,6 +221,33 @@ pub fn derived_id(kind: &str, source_id: &str, created_at: Option<DateTime<Utc>>
     random.copy_from_slice(&hash.as_bytes()[6..16]);
     let millis = created_at.map_or(0, |t| u64::try_from(t.timestamp_millis()).unwrap_or(0));
     Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
+}
+
+/// The Better Auth id an invitation keeps as its former id, if it needs
+/// one and can have it (see [`InvitationRef`]).
+fn former_id(
+    id: InvitationId,
+    source_id: &str,
+    row: &str,
+    findings: &mut Findings<'_>,
+) -> Option<String> {
+    match InvitationRef::parse("id", source_id) {
+        Ok(InvitationRef::Id(named)) if named == id => None,
+        Ok(InvitationRef::Source(source)) => Some(source),
+        Ok(InvitationRef::Id(_)) | Err(_) => {
+            findings.push(
+                Kind::InvitationIdDropped,
+                "invitation",
+                row,
+                format!(
+                    "id {source_id:?} cannot name the invitation in roster: \
+                     the link in its email will not open it (roster's id is {id})"
+                ),
+                Resolution::Note,
+            );
+            None
+        }
+    }
 }
 
 /// The roles in a Better Auth role string (`"admin,member"`): the highest
@@ -784,13 +821,16 @@ fn judge_invitations(
             }
             pending.insert(email.folded().to_owned(), row);
         }
+        let id = InvitationId(derived_id(
+            "invitation",
+            &invitation.id,
+            invitation.created_at,
+        ));
+        let former_id = former_id(id, &invitation.id, row, findings);
         planned.push(PlannedInvitation {
-            id: InvitationId(derived_id(
-                "invitation",
-                &invitation.id,
-                invitation.created_at,
-            )),
+            id,
             source_id: invitation.id.clone(),
+            former_id,
             email,
             role,
             state,

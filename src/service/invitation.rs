@@ -18,7 +18,7 @@ use crate::{
     domain::{
         Error, Reason, Resource,
         event::{EventCursor, Joining, NewEvent},
-        ids::{InvitationId, OrganizationId, UserId},
+        ids::{InvitationId, InvitationRef, OrganizationId, UserId},
         input::Email,
         model::{
             InvitableRole, Invitation, InvitationDelivery, InvitationState, Member,
@@ -94,6 +94,7 @@ impl Roster {
                 expires_at,
                 delivery,
                 created_at: now,
+                source_id: None,
             },
         )
         .await?;
@@ -114,6 +115,7 @@ impl Roster {
             created_at: now,
             updated_at: now,
             delivery,
+            source_id: None,
             link: None,
         };
         let invitation = self.with_link(invitation, true);
@@ -170,6 +172,20 @@ impl Roster {
         let mut message = mail::invitation_email(invitation, &org.name, &inviter, &link);
         message.message_id = format!("{mail_id}@roster.invitations");
         store::mail::enqueue(txn, mail_id, event_id, invitation.id.0, &message, now()).await
+    }
+
+    /// roster's id of the invitation `named`: as given, or found by an
+    /// imported invitation's former id. An unknown one is NOT_FOUND, the
+    /// answer for any invitation the caller may not see.
+    pub async fn invitation_id(&self, named: InvitationRef) -> Result<InvitationId, Error> {
+        match named {
+            InvitationRef::Id(id) => Ok(id),
+            InvitationRef::Source(source) => {
+                store::invitation::find_by_source(self.store.db(), &source)
+                    .await?
+                    .ok_or(Error::NotFound(Resource::Invitation))
+            }
+        }
     }
 
     /// An invitation, for members who may read invitations and for its recipient.

@@ -56,6 +56,7 @@ fn invitation(
         created_at: row.created_at,
         updated_at: row.updated_at,
         delivery,
+        source_id: row.source_id,
         // The use-case decides who sees it.
         link: None,
     })
@@ -93,6 +94,8 @@ pub struct InvitationRow<'a> {
     pub expires_at: DateTime<Utc>,
     pub delivery: InvitationDelivery,
     pub created_at: DateTime<Utc>,
+    /// An imported invitation's former id, when it is not a UUID.
+    pub source_id: Option<&'a str>,
 }
 
 /// Inserts an invitation. A second pending invitation for the same email
@@ -112,6 +115,7 @@ pub async fn insert(conn: &impl ConnectionTrait, row: InvitationRow<'_>) -> Resu
         created_at: Set(row.created_at),
         updated_at: Set(row.created_at),
         delivery: Set(row.delivery.as_str().to_owned()),
+        source_id: Set(row.source_id.map(str::to_owned)),
     }
     .insert(conn)
     .await
@@ -123,6 +127,22 @@ pub async fn insert(conn: &impl ConnectionTrait, row: InvitationRow<'_>) -> Resu
         )
     })?;
     Ok(())
+}
+
+/// roster's id of the invitation imported with the former id `source`.
+#[instrument(skip(conn))]
+pub async fn find_by_source(
+    conn: &impl ConnectionTrait,
+    source: &str,
+) -> Result<Option<InvitationId>, Error> {
+    Ok(invitations::Entity::find()
+        .select_only()
+        .column(invitations::Column::Id)
+        .filter(invitations::Column::SourceId.eq(source))
+        .into_tuple::<Uuid>()
+        .one(conn)
+        .await?
+        .map(InvitationId))
 }
 
 #[instrument(skip(conn))]

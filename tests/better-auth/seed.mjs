@@ -236,6 +236,10 @@ async function breakRows() {
   );
   // An invitation roster cannot hold: owners are made, not invited.
   await invite(messy, people.heidi, "would-be-owner@example.com", "owner");
+  // One whose id cannot name it in roster (not URL-safe): it is imported,
+  // with a note that its email's link no longer opens it.
+  const linkless = await invite(messy, people.heidi, "linkless@example.com", "member");
+  await sql(`UPDATE ${q(names.invitation)} SET id = ? WHERE id = ?`, ["link/with slash", linkless.id]);
 }
 
 async function readAll(model) {
