@@ -10,6 +10,7 @@ mod m20261129_000003_notify_on_event_insert;
 mod m20261201_000001_developer_identities;
 mod m20261202_000001_old_slugs;
 mod m20261202_000002_logos;
+mod m20261203_000001_membership_source;
 mod m20261203_000003_event_acting_party;
 mod m20261203_000004_invitation_source_ids;
 
@@ -26,9 +27,11 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_developer_identities::Migration),
             Box::new(m20261202_000001_old_slugs::Migration),
             Box::new(m20261202_000002_logos::Migration),
-            // Landed on main after 000004 (which main had first): appended.
+            // The list's order is the order applied: these landed on main
+            // in this order, whatever their names say.
             Box::new(m20261203_000004_invitation_source_ids::Migration),
             Box::new(m20261203_000003_event_acting_party::Migration),
+            Box::new(m20261203_000001_membership_source::Migration),
         ]
     }
 }

@@ -11,18 +11,22 @@ use crate::{
         event::{Event, EventCursor, NO_ORGANIZATION},
         identity::IdentityState,
         ids::{DeveloperId, InvitationRef, OrganizationId, UserId, parse_request_id},
-        input::{Email, OrganizationName, SearchPrefix, Slug},
+        input::{
+            Email, OrganizationName, OrganizationSearch, SearchPrefix, Slug, person_display_name,
+            person_email,
+        },
         logo::{LogoImage, NewLogo},
         model::{
-            InvitableRole, Invitation, InvitationDelivery, InvitationState, Member, Organization,
-            Role, UserOrganization,
+            InvitableRole, Invitation, InvitationDelivery, InvitationState, LimitOverrides, Member,
+            MembershipSource, Organization, Role, UserProfile,
         },
         page::{MemberFilter, PageRequest},
+        rules::{MAX_ORGANIZATION_LIMIT, OrganizationLimits},
     },
     pb,
     service::{
-        Erasure, InvitationFilter, MemberQuery, NewOrganization, NewOwner, OrganizationDetail,
-        OrganizationKey, OrganizationUpdate,
+        Erasure, InvitationFilter, ListedOrganization, MemberQuery, NewMember, NewOrganization,
+        NewOwner, OrganizationDetail, OrganizationKey, OrganizationUpdate,
     },
 };
 
@@ -111,6 +115,19 @@ impl From<Organization> for pb::Organization {
                 attempts: i32::try_from(org.identity.attempts).unwrap_or(i32::MAX),
                 last_error: org.identity.last_error,
             }),
+            limits: None,
+        }
+    }
+}
+
+impl From<OrganizationLimits> for pb::OrganizationLimits {
+    fn from(limits: OrganizationLimits) -> Self {
+        let count = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
+        pb::OrganizationLimits {
+            max_members: count(limits.max_members),
+            max_members_overridden: limits.max_members_overridden,
+            max_pending_invitations: count(limits.max_pending_invitations),
+            max_pending_invitations_overridden: limits.max_pending_invitations_overridden,
         }
     }
 }
@@ -126,18 +143,31 @@ pub fn organization_with_logo(org: Organization, image: Option<LogoImage>) -> pb
 
 impl From<OrganizationDetail> for pb::Organization {
     fn from(detail: OrganizationDetail) -> Self {
-        organization_with_logo(detail.organization, detail.logo_image)
+        let mut reply = organization_with_logo(detail.organization, detail.logo_image);
+        reply.limits = detail.limits.map(Into::into);
+        reply
     }
 }
 
-impl From<(UserOrganization, Option<LogoImage>)> for pb::UserOrganization {
-    fn from((entry, image): (UserOrganization, Option<LogoImage>)) -> Self {
+impl From<ListedOrganization> for pb::UserOrganization {
+    fn from(entry: ListedOrganization) -> Self {
+        let (role, joined_at) = entry.membership.unzip();
         pb::UserOrganization {
-            organization: Some(organization_with_logo(entry.organization, image)),
-            role: role_to_proto(entry.role),
-            join_time: Some(timestamp(entry.joined_at)),
+            organization: Some(organization_with_logo(entry.organization, entry.logo_image)),
+            role: role.map(role_to_proto).unwrap_or_default(),
+            join_time: joined_at.map(timestamp),
         }
     }
+}
+
+pub fn source_to_proto(source: MembershipSource) -> i32 {
+    match source {
+        MembershipSource::Creator => pb::MembershipSource::Creator,
+        MembershipSource::Invitation => pb::MembershipSource::Invitation,
+        MembershipSource::Admin => pb::MembershipSource::Admin,
+        MembershipSource::Import => pb::MembershipSource::Import,
+    }
+    .into()
 }
 
 impl From<Member> for pb::Member {
@@ -150,6 +180,7 @@ impl From<Member> for pb::Member {
             display_name: member.display_name,
             role: role_to_proto(member.role),
             join_time: Some(timestamp(member.joined_at)),
+            source: source_to_proto(member.source),
         }
     }
 }
@@ -245,18 +276,115 @@ pub fn invitation_ref(value: &str) -> Result<InvitationRef, Error> {
 }
 
 pub fn new_organization(req: pb::CreateOrganizationRequest) -> Result<NewOrganization, Error> {
-    let (name, slug, logo, request_id) = all_valid((
+    let named = req.owner.is_some();
+    let owner = req.owner.unwrap_or_default();
+    let (name, slug, logo, request_id, owner_id, email, display_name) = all_valid((
         OrganizationName::parse("name", &req.name),
         Slug::parse("slug", &req.slug),
         NewLogo::parse("logo_url", &req.logo_url),
         parse_request_id("request_id", &req.request_id),
+        named
+            .then(|| UserId::parse("owner.user_id", &owner.user_id))
+            .transpose(),
+        person_email("owner.email", &owner.email),
+        person_display_name("owner.display_name", &owner.display_name),
     ))?;
+    let owner = owner_id.map(|id| UserProfile {
+        id,
+        email,
+        display_name,
+    });
     Ok(NewOrganization {
         name,
         slug,
         logo,
         request_id,
+        owner,
     })
+}
+
+/// A validated `ListOrganizations`: whose (`None`: the caller's, or for an
+/// administrator every organization), the search, and the page.
+pub fn list_organizations(
+    req: &pb::ListOrganizationsRequest,
+) -> Result<(Option<UserId>, Option<OrganizationSearch>, PageRequest), Error> {
+    let user = req.user_id.trim();
+    let (user, search) = all_valid((
+        (!user.is_empty())
+            .then(|| UserId::parse("user_id", user))
+            .transpose(),
+        OrganizationSearch::parse("query", &req.query),
+    ))?;
+    // The token binds to whose organizations and to the search; a plain
+    // listing keeps the filters it always had.
+    let filters = match (&user, &search) {
+        (None, None) => "organizations".to_owned(),
+        _ => format!(
+            "organizations;{};{}",
+            user.as_ref().map(UserId::as_str).unwrap_or_default(),
+            search
+                .as_ref()
+                .map(OrganizationSearch::as_str)
+                .unwrap_or_default()
+        ),
+    };
+    let page = page(req.page_size, &req.page_token, filters)?;
+    Ok((user, search, page))
+}
+
+/// A validated `AddMember`.
+pub fn new_member(req: pb::AddMemberRequest) -> Result<NewMember, Error> {
+    let (organization, id, email, display_name, role, request_id) = all_valid((
+        parse_organization("organization_id", &req.organization_id),
+        UserId::parse("user_id", &req.user_id),
+        person_email("email", &req.email),
+        person_display_name("display_name", &req.display_name),
+        role("role", req.role),
+        parse_request_id("request_id", &req.request_id),
+    ))?;
+    Ok(NewMember {
+        organization,
+        person: UserProfile {
+            id,
+            email,
+            display_name,
+        },
+        role,
+        request_id,
+    })
+}
+
+/// A validated `SetOrganizationLimits`.
+pub fn organization_limits(
+    req: &pb::SetOrganizationLimitsRequest,
+) -> Result<(OrganizationId, LimitOverrides), Error> {
+    let bounded = |field: &str, value: Option<i32>, min: u64| {
+        value
+            .map(|n| {
+                u64::try_from(n)
+                    .ok()
+                    .filter(|n| (min..=MAX_ORGANIZATION_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        FieldViolation::new(
+                            field,
+                            format!("must be {min} to {MAX_ORGANIZATION_LIMIT}, or unset for the server's default"),
+                        )
+                    })
+            })
+            .transpose()
+    };
+    let (organization, max_members, max_pending_invitations) = all_valid((
+        parse_organization("organization_id", &req.organization_id),
+        bounded("max_members", req.max_members, 1),
+        bounded("max_pending_invitations", req.max_pending_invitations, 0),
+    ))?;
+    Ok((
+        organization,
+        LimitOverrides {
+            max_members,
+            max_pending_invitations,
+        },
+    ))
 }
 
 pub fn organization_key(req: pb::GetOrganizationRequest) -> Result<OrganizationKey, Error> {

@@ -274,4 +274,17 @@ impl MembershipService for MembershipApi {
                 .collect(),
         }))
     }
+
+    async fn add_member(
+        &self,
+        request: Request<pb::AddMemberRequest>,
+    ) -> Reply<pb::AddMemberResponse> {
+        let caller = request.caller()?;
+        let input = convert::new_member(request.into_inner())?;
+        let (member, revision) = self.roster.add_member(&caller, input).await?;
+        Ok(Response::new(pb::AddMemberResponse {
+            member: Some(member.into()),
+            revision: convert::revision(revision),
+        }))
+    }
 }

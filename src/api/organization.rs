@@ -59,18 +59,10 @@ impl OrganizationService for OrganizationApi {
     ) -> Reply<pb::ListOrganizationsResponse> {
         let caller = request.caller()?;
         let req = request.into_inner();
-        let page = convert::page(req.page_size, &req.page_token, "organizations".into())
-            .map_err(crate::domain::Error::from)?;
-        let user = match req.user_id.trim() {
-            "" => None,
-            id => Some(
-                crate::domain::ids::UserId::parse("user_id", id)
-                    .map_err(crate::domain::Error::from)?,
-            ),
-        };
+        let (user, search, page) = convert::list_organizations(&req)?;
         let page = self
             .roster
-            .list_organizations(&caller, user, page, req.include_logos)
+            .list_organizations(&caller, user, search, page, req.include_logos)
             .await?;
         Ok(Response::new(pb::ListOrganizationsResponse {
             organizations: page.items.into_iter().map(Into::into).collect(),
@@ -153,6 +145,22 @@ impl OrganizationService for OrganizationApi {
         Ok(Response::new(pb::GetActiveOrganizationResponse {
             organization: organization.map(Into::into),
             role: role.map(convert::role_to_proto).unwrap_or_default(),
+        }))
+    }
+
+    async fn set_organization_limits(
+        &self,
+        request: Request<pb::SetOrganizationLimitsRequest>,
+    ) -> Reply<pb::SetOrganizationLimitsResponse> {
+        let caller = request.caller()?;
+        let (organization, limits) = convert::organization_limits(request.get_ref())?;
+        let (organization, revision) = self
+            .roster
+            .set_organization_limits(&caller, organization, limits)
+            .await?;
+        Ok(Response::new(pb::SetOrganizationLimitsResponse {
+            organization: Some(organization.into()),
+            revision: convert::revision(revision),
         }))
     }
 }

@@ -54,9 +54,23 @@ pub const EVENTS_READ: &str = "events.read";
 /// invitations, and any user's organizations.
 pub const ORGANIZATIONS_READ: &str = "organizations.read";
 
-/// Scope of platform administration (`EraseUser`). A token carrying it is
-/// a service principal's, never a person's.
+/// Scope of platform administrators: list and search every organization,
+/// create one for a user, add members directly, change any role, remove
+/// any member, delete any organization, set an organization's own limits,
+/// erase a person (`EraseUser`). It includes everything [`ORGANIZATIONS_READ`] opens ([`IMPLIED_SCOPES`]).
 pub const ORGANIZATIONS_ADMIN: &str = "organizations.admin";
+
+/// Scopes that include others: a token with the first holds the second
+/// too, wherever the policy table names the second.
+pub const IMPLIED_SCOPES: &[(&str, &str)] = &[(ORGANIZATIONS_ADMIN, ORGANIZATIONS_READ)];
+
+/// Whether `caller` holds `scope`: carries it, or one that implies it.
+pub fn holds_scope(caller: &Caller, scope: &str) -> bool {
+    caller.has_scope(scope)
+        || IMPLIED_SCOPES
+            .iter()
+            .any(|(wider, implied)| *implied == scope && caller.has_scope(wider))
+}
 
 /// Every scope roster grants. A token carrying one of them is a service
 /// principal's; other scopes (an identity provider's `openid email`) are
@@ -92,11 +106,13 @@ actions! {
     "roster.v1.OrganizationService" => {
         CreateOrganization, GetOrganization, ListOrganizations, UpdateOrganization,
         DeleteOrganization, CheckSlug, SetActiveOrganization, GetActiveOrganization,
+        SetOrganizationLimits,
     }
     "roster.v1.MembershipService" => {
         ListMembers, GetMember, UpdateMemberRole, RemoveMember, LeaveOrganization,
         TransferOwnership, CreateInvitation, GetInvitation, ListInvitations, ListMyInvitations,
         AcceptInvitation, RejectInvitation, CancelInvitation, ResendInvitation, EraseUser,
+        AddMember,
     }
     "roster.v1.EventService" => {
         StreamEvents, ListEvents, ListAuditEvents,
@@ -108,7 +124,9 @@ actions! {
 
 impl Action {
     /// The policy table: what a person must be, and what a service
-    /// principal must hold, for each RPC.
+    /// principal must hold, for each RPC. A service holds a scope it
+    /// carries, or one that implies it ([`IMPLIED_SCOPES`]): an
+    /// administrator reaches every `Scope(ORGANIZATIONS_READ)` row too.
     #[deny(clippy::wildcard_enum_match_arm)]
     pub fn rule(self) -> (Requirement, ServiceAccess) {
         use Permission as P;
@@ -118,20 +136,25 @@ impl Action {
         };
         use ServiceAccess::{Refused, Scope};
         match self {
-            Action::CreateOrganization => (Authenticated, Refused),
+            // Administrators create organizations for a user (`owner`).
+            Action::CreateOrganization => (Authenticated, Scope(ORGANIZATIONS_ADMIN)),
             Action::GetOrganization => (Member(P::OrganizationRead), Scope(ORGANIZATIONS_READ)),
             Action::ListOrganizations => {
                 (OnlySelf(OnlyOwnOrganizations), Scope(ORGANIZATIONS_READ))
             }
             Action::UpdateOrganization => (Member(P::OrganizationUpdate), Refused),
-            Action::DeleteOrganization => (Member(P::OrganizationDelete), Refused),
+            Action::DeleteOrganization => {
+                (Member(P::OrganizationDelete), Scope(ORGANIZATIONS_ADMIN))
+            }
             Action::CheckSlug => (Authenticated, Refused),
             Action::SetActiveOrganization => (Member(P::OrganizationRead), Refused),
             Action::GetActiveOrganization => (Authenticated, Refused),
+            Action::SetOrganizationLimits => (ServicesOnly, Scope(ORGANIZATIONS_ADMIN)),
             Action::ListMembers => (Member(P::MembersRead), Scope(ORGANIZATIONS_READ)),
             Action::GetMember => (Member(P::MembersRead), Scope(ORGANIZATIONS_READ)),
-            Action::UpdateMemberRole => (Member(P::MembersManage), Refused),
-            Action::RemoveMember => (Member(P::MembersManage), Refused),
+            // Administrators change any role, the owner role included.
+            Action::UpdateMemberRole => (Member(P::MembersManage), Scope(ORGANIZATIONS_ADMIN)),
+            Action::RemoveMember => (Member(P::MembersManage), Scope(ORGANIZATIONS_ADMIN)),
             // Any member may leave (owners only if another owner stays).
             Action::LeaveOrganization => (Member(P::OrganizationRead), Refused),
             Action::TransferOwnership => (Member(P::OwnersManage), Refused),
@@ -147,6 +170,8 @@ impl Action {
             Action::CancelInvitation => (Member(P::InvitationsManage), Refused),
             Action::ResendInvitation => (Member(P::InvitationsManage), Refused),
             Action::EraseUser => (ServicesOnly, Scope(ORGANIZATIONS_ADMIN)),
+            // People join through invitations; administrators add directly.
+            Action::AddMember => (ServicesOnly, Scope(ORGANIZATIONS_ADMIN)),
             Action::StreamEvents => (ServicesOnly, Scope(EVENTS_READ)),
             Action::ListEvents => (ServicesOnly, Scope(EVENTS_READ)),
             Action::ListAuditEvents => (Member(P::AuditRead), Refused),
@@ -298,11 +323,29 @@ pub fn may_see_invitation_link(role: Option<Role>, recipient: bool) -> bool {
     recipient || role.is_some_and(|role| role.grants(Permission::InvitationsManage))
 }
 
+/// Whether the caller sees an organization's limits: platform
+/// administrators, and members who may invite (owners and admins), whom
+/// the limits bind.
+pub fn may_see_limits(caller: &Caller, role: Option<Role>) -> bool {
+    if caller.is_service() {
+        return holds_scope(caller, ORGANIZATIONS_ADMIN);
+    }
+    role.is_some_and(|role| role.grants(Permission::InvitationsManage))
+}
+
+/// Whether the caller is a platform administrator: a service principal
+/// whose token carries `organizations.admin`. The use-cases that act for
+/// one differ (an organization created for another user, every
+/// organization listed) ask this, not the scope list.
+pub fn is_administrator(caller: &Caller) -> bool {
+    caller.is_service() && holds_scope(caller, ORGANIZATIONS_ADMIN)
+}
+
 /// Checks that the caller is a service principal whose token carries the
 /// scope `action` opens to services (a person never does).
 pub fn authorize_scope(caller: &Caller, action: Action) -> Result<(), Error> {
     match action.service_access() {
-        ServiceAccess::Scope(scope) if caller.is_service() && caller.has_scope(scope) => Ok(()),
+        ServiceAccess::Scope(scope) if caller.is_service() && holds_scope(caller, scope) => Ok(()),
         ServiceAccess::Scope(_) => Err(Error::PermissionDenied(Reason::MissingScope)),
         ServiceAccess::Refused => Err(Error::PermissionDenied(Reason::PeopleOnly)),
     }
@@ -383,7 +426,12 @@ mod tests {
             let service = caller(&[scope]);
             assert!(service.is_service(), "{scope}");
             for action in Action::ALL.iter().copied() {
-                let opened = action.service_access() == ServiceAccess::Scope(scope);
+                let opened = match action.service_access() {
+                    ServiceAccess::Scope(needed) => {
+                        needed == *scope || IMPLIED_SCOPES.contains(&(*scope, needed))
+                    }
+                    ServiceAccess::Refused => false,
+                };
                 assert_eq!(
                     admit(&service, action).is_ok(),
                     opened,
@@ -396,11 +444,23 @@ mod tests {
             assert_eq!(admit(&person, action).is_ok(), for_people, "{action:?}");
         }
         assert!(matches!(
-            admit(&caller(&[AUTHZ_CHECK]), Action::CreateOrganization),
+            admit(&caller(&[AUTHZ_CHECK]), Action::SetActiveOrganization),
             Err(Error::PermissionDenied(Reason::PeopleOnly))
+        ));
+        // Only an administrator creates organizations among services.
+        assert!(matches!(
+            admit(&caller(&[AUTHZ_CHECK]), Action::CreateOrganization),
+            Err(Error::PermissionDenied(Reason::MissingScope))
         ));
         assert!(matches!(
             admit(&caller(&[AUTHZ_CHECK]), Action::ListEvents),
+            Err(Error::PermissionDenied(Reason::MissingScope))
+        ));
+        // An administrator reads what a reader reads, and a reader does
+        // not administer.
+        assert!(admit(&caller(&[ORGANIZATIONS_ADMIN]), Action::ListMembers).is_ok());
+        assert!(matches!(
+            admit(&caller(&[ORGANIZATIONS_READ]), Action::AddMember),
             Err(Error::PermissionDenied(Reason::MissingScope))
         ));
     }

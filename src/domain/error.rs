@@ -32,6 +32,8 @@ pub enum Reason {
     OnlyOwnOrganizations,
     #[strum(serialize = "SERVICE_PRINCIPAL_NOT_ALLOWED")]
     PeopleOnly,
+    #[strum(serialize = "TOKEN_LIMITED_TO_ORGANIZATIONS")]
+    LimitedToOrganizations,
     // Conflicts
     #[strum(serialize = "ORGANIZATION_SLUG_ALREADY_TAKEN")]
     SlugTaken,
@@ -107,6 +109,10 @@ impl Reason {
             Reason::PeopleOnly => {
                 "this call acts for a signed-in person; a service principal is never a member \
                  and acts on organizations only through its scopes"
+            }
+            Reason::LimitedToOrganizations => {
+                "this token is limited to some organizations (its org_id claim) and cannot act \
+                 outside them, so it cannot create one"
             }
             Reason::SlugTaken => "organization slug already taken",
             Reason::AlreadyMember => "user is already a member of this organization",
@@ -298,6 +304,8 @@ impl_all_valid!(a: A, b: B);
 impl_all_valid!(a: A, b: B, c: C);
 impl_all_valid!(a: A, b: B, c: C, d: D);
 impl_all_valid!(a: A, b: B, c: C, d: D, e: E);
+impl_all_valid!(a: A, b: B, c: C, d: D, e: E, f: F);
+impl_all_valid!(a: A, b: B, c: C, d: D, e: E, f: F, g: G);
 
 #[cfg(test)]
 mod tests {
@@ -312,7 +320,8 @@ mod tests {
             INVALID_ARGUMENT \
             INSUFFICIENT_PERMISSION OWNER_ROLE_REQUIRED MISSING_SCOPE \
             CAN_ONLY_CHECK_OWN_PERMISSIONS CAN_ONLY_LIST_OWN_ORGANIZATIONS \
-            SERVICE_PRINCIPAL_NOT_ALLOWED ORGANIZATION_SLUG_ALREADY_TAKEN \
+            SERVICE_PRINCIPAL_NOT_ALLOWED TOKEN_LIMITED_TO_ORGANIZATIONS \
+            ORGANIZATION_SLUG_ALREADY_TAKEN \
             USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION \
             USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION SLUG_INVALID SLUG_RESERVED \
             SLUG_RETAINED \

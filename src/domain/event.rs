@@ -7,8 +7,34 @@ use super::{
     FieldViolation,
     identity::{Identity, IdentityState},
     ids::{DeveloperId, InvitationId, OrganizationId, UserId},
-    model::{Invitation, Organization, Role},
+    model::{Invitation, LimitOverrides, MembershipSource, Organization, Role},
 };
+
+/// How a member joined, for their `member.added` event.
+#[derive(Debug, Clone, Copy)]
+pub enum Joining<'a> {
+    /// They created the organization.
+    Creator,
+    /// They accepted this invitation.
+    Invitation(&'a Invitation),
+    /// A platform administrator added them (or created the organization
+    /// for them), giving this address, in the request with this id.
+    Admin {
+        email: &'a str,
+        request_id: Option<Uuid>,
+    },
+}
+
+impl Joining<'_> {
+    /// The membership's source.
+    pub fn source(self) -> MembershipSource {
+        match self {
+            Joining::Creator => MembershipSource::Creator,
+            Joining::Invitation(_) => MembershipSource::Invitation,
+            Joining::Admin { .. } => MembershipSource::Admin,
+        }
+    }
+}
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -210,24 +236,64 @@ impl NewEvent {
         .fact("better_auth_id", organization.developer_id.as_str())
     }
 
-    /// `user` became a member as `role`, added by `by`: on creating the
-    /// organization, or by accepting `invitation` (then also about its
-    /// address and id).
+    /// `user` became a member as `role`, added by `by`, in the way
+    /// `joining` says (its `source` field names the
+    /// [`MembershipSource`]): on creating the organization, by accepting an
+    /// invitation (then also about its address and id), or added by a
+    /// platform administrator (with the address given, and the request's id).
     pub fn member_added(
         organization: &Organization,
         by: &UserId,
         user: &UserId,
         role: Role,
-        invitation: Option<&Invitation>,
+        joining: Joining<'_>,
     ) -> Self {
-        let mut event =
-            Self::new(EventType::MemberAdded, organization, by.as_str()).about_user(user);
-        if let Some(invitation) = invitation {
-            event = event
-                .about_email(&invitation.email)
-                .fact("invitation_id", invitation.id.to_string());
+        let mut event = Self::new(EventType::MemberAdded, organization, by.as_str())
+            .about_user(user)
+            .fact("source", joining.source().as_str());
+        match joining {
+            Joining::Creator => {}
+            Joining::Invitation(invitation) => {
+                event = event
+                    .about_email(&invitation.email)
+                    .fact("invitation_id", invitation.id.to_string());
+            }
+            Joining::Admin { email, request_id } => {
+                event = event.about_email(email);
+                if let Some(request_id) = request_id {
+                    event = event.fact("request_id", request_id.to_string());
+                }
+            }
         }
         event.change("role", "", role.as_str())
+    }
+
+    /// A platform administrator `by` set the organization's own limits
+    /// from `before` to `after`: a change per limit that differs, its
+    /// value the organization's own (empty: the server's default).
+    pub fn organization_limits_set(
+        organization: &Organization,
+        by: &UserId,
+        before: &LimitOverrides,
+        after: &LimitOverrides,
+    ) -> Self {
+        let shown = |limit: Option<u64>| limit.map(|n| n.to_string()).unwrap_or_default();
+        let mut event = Self::new(EventType::OrganizationUpdated, organization, by.as_str());
+        if before.max_members != after.max_members {
+            event = event.change(
+                "max_members",
+                shown(before.max_members),
+                shown(after.max_members),
+            );
+        }
+        if before.max_pending_invitations != after.max_pending_invitations {
+            event = event.change(
+                "max_pending_invitations",
+                shown(before.max_pending_invitations),
+                shown(after.max_pending_invitations),
+            );
+        }
+        event
     }
 
     /// `by` changed `user`'s role from `from` to `to`.

@@ -238,6 +238,65 @@ impl fmt::Display for Email {
     }
 }
 
+/// The longest display name roster stores (and its lower-case form).
+pub const MAX_DISPLAY_NAME_CHARS: usize = 400;
+
+/// The email of a person a platform administrator names (the owner of an
+/// organization it creates, a member it adds), under the rule a token's
+/// `email` claim follows: empty, or at most 254 characters without control
+/// characters, trimmed. Where an unusable claim is set aside, a named
+/// person's is refused: the administrator can send it again.
+pub fn person_email(field: &str, value: &str) -> Result<String, FieldViolation> {
+    let email = value.trim();
+    if email.len() > Email::MAX_LEN {
+        return Err(FieldViolation::new(field, "must be at most 254 characters"));
+    }
+    no_control_characters(field, email)?;
+    Ok(email.to_owned())
+}
+
+/// The display name of a person a platform administrator names, under the
+/// limits of a token's `name` claim: at most 400 characters (in lower
+/// case too), trimmed; control characters are refused rather than dropped.
+pub fn person_display_name(field: &str, value: &str) -> Result<String, FieldViolation> {
+    let name = value.trim();
+    if name.chars().count() > MAX_DISPLAY_NAME_CHARS
+        || name.to_lowercase().chars().count() > MAX_DISPLAY_NAME_CHARS
+    {
+        return Err(FieldViolation::new(field, "must be at most 400 characters"));
+    }
+    no_control_characters(field, name)?;
+    Ok(name.to_owned())
+}
+
+/// Text an organization's name or slug must contain (`ListOrganizations`'
+/// `query`), compared without regard to case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationSearch(String);
+
+impl OrganizationSearch {
+    /// As long as the longest name: nothing longer can match.
+    pub const MAX_CHARS: usize = 100;
+
+    /// Empty (after trimming) means "no search".
+    pub fn parse(field: &str, value: &str) -> Result<Option<Self>, FieldViolation> {
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            return Ok(None);
+        }
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err(FieldViolation::new(field, "must be at most 100 characters"));
+        }
+        no_control_characters(field, trimmed)?;
+        Ok(Some(Self(trimmed.to_lowercase())))
+    }
+
+    /// Lower case.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A case-insensitive prefix of a member's email or display name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchPrefix(String);

@@ -63,7 +63,22 @@ pub enum InvitationDelivery {
     LinkOnly,
 }
 
-stored_names!(Role, InvitationState, InvitationDelivery);
+/// How a membership came about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, EnumString, VariantArray)]
+#[strum(serialize_all = "snake_case")]
+pub enum MembershipSource {
+    /// The user created the organization (and so became its owner).
+    Creator,
+    /// The user accepted an invitation.
+    Invitation,
+    /// A platform administrator added them (`AddMember`, or
+    /// `CreateOrganization` on their behalf).
+    Admin,
+    /// `roster import` brought the membership over from another system.
+    Import,
+}
+
+stored_names!(Role, InvitationState, InvitationDelivery, MembershipSource);
 
 /// An organization (and, through `developer_id`, a developer identity).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +96,18 @@ pub struct Organization {
     /// Its developer identity in the Provider Portal. Not part of the etag:
     /// delivery changes it, not the organization's owners.
     pub identity: Identity,
+    /// Its own limits, where a platform administrator set them. Not part
+    /// of the etag either: owners do not set them.
+    pub limits: LimitOverrides,
+}
+
+/// An organization's own limits; `None` is the server's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitOverrides {
+    /// Seats: members plus pending invitations.
+    pub max_members: Option<u64>,
+    /// Pending invitations.
+    pub max_pending_invitations: Option<u64>,
 }
 
 impl Organization {
@@ -100,6 +127,7 @@ pub struct Member {
     pub display_name: String,
     pub role: Role,
     pub joined_at: DateTime<Utc>,
+    pub source: MembershipSource,
 }
 
 /// An organization seen from one of its members.

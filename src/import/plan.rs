@@ -561,6 +561,7 @@ fn judge_organization(
         // It exists in the Provider Portal already: the portal made it
         // there under this very id. Reconciliation checks it.
         identity: Identity::new(IdentityState::Active),
+        limits: crate::domain::model::LimitOverrides::default(),
     };
     let image = match logo {
         NewLogo::Image(image) => Some(image),

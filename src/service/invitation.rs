@@ -17,11 +17,12 @@ use crate::{
     },
     domain::{
         Error, Reason, Resource,
-        event::{EventCursor, NewEvent},
+        event::{EventCursor, Joining, NewEvent},
         ids::{InvitationId, InvitationRef, OrganizationId, UserId},
         input::Email,
         model::{
-            InvitableRole, Invitation, InvitationDelivery, InvitationState, Member, Organization,
+            InvitableRole, Invitation, InvitationDelivery, InvitationState, Member,
+            MembershipSource, Organization,
         },
         page::{Page, PageRequest},
         rules::{self, SeatUsage},
@@ -99,7 +100,7 @@ impl Roster {
         .await?;
         // Counted after the insert (and under the organization's lock), so
         // the new invitation is included and a duplicate was reported first.
-        self.check_seats(&txn, organization).await?;
+        self.check_seats(&txn, &org).await?;
         // As stored: no need to read it back.
         let invitation = Invitation {
             id,
@@ -134,14 +135,16 @@ impl Roster {
     }
 
     /// Pending invitations within their limit, and members plus pending
-    /// invitations within the seats.
-    async fn check_seats(
+    /// invitations within the seats, the organization's own limits where
+    /// it has them (`org` as read under its lock).
+    pub(super) async fn check_seats(
         &self,
         txn: &sea_orm::DatabaseTransaction,
-        organization: OrganizationId,
+        org: &Organization,
     ) -> Result<(), Error> {
-        let (members, pending) = store::organization::seat_usage(txn, organization, now()).await?;
-        rules::check_seats(&self.settings.limits, SeatUsage { members, pending })
+        let (members, pending) = store::organization::seat_usage(txn, org.id, now()).await?;
+        let usage = SeatUsage { members, pending };
+        rules::check_seats(&self.settings.limits, &org.limits, usage)
     }
 
     /// Puts the invitation email in the outbox, in the invitation's
@@ -269,11 +272,19 @@ impl Roster {
         let now = now();
         answer(&txn, id, InvitationState::Accepted, now).await?;
         store::user::upsert_profile(&txn, &caller.profile(), now).await?;
-        store::membership::insert(&txn, organization, &caller.user_id, invitation.role, now)
-            .await?;
+        let source = MembershipSource::Invitation;
+        store::membership::insert(
+            &txn,
+            organization,
+            &caller.user_id,
+            invitation.role,
+            source,
+            now,
+        )
+        .await?;
         // The invitation's seat becomes the member's seat; this only bites
         // if the limit was lowered since the invitation was sent.
-        self.check_seats(&txn, organization).await?;
+        self.check_seats(&txn, &org).await?;
         if store::user::active_organization(&txn, &caller.user_id)
             .await?
             .is_none()
@@ -295,7 +306,7 @@ impl Roster {
                 user,
                 user,
                 member.role,
-                Some(&invitation),
+                Joining::Invitation(&invitation),
             ))
             .await?;
         self.commit(txn).await?;
@@ -390,7 +401,7 @@ impl Roster {
             return Err(Error::FailedPrecondition(Reason::InvitationNotPending));
         }
         if reviving {
-            self.check_seats(&txn, organization).await?;
+            self.check_seats(&txn, &org).await?;
         }
         let invitation = store::invitation::find(&txn, id)
             .await?

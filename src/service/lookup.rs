@@ -62,6 +62,7 @@ impl Roster {
             &lookup.user,
             &lookup.permission.holders(),
             caller.organizations.as_deref(),
+            None,
             &lookup.page,
         )
         .await?;

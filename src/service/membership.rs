@@ -15,7 +15,7 @@ use crate::{
         ids::{OrganizationId, UserId},
         model::{Member, Role},
         page::{MemberFilter, Page, PageRequest},
-        rules::{self, OwnerLoss},
+        rules::{self, Actor, OwnerLoss},
     },
     store,
 };
@@ -71,11 +71,7 @@ impl Roster {
         user: UserId,
         role: Role,
     ) -> Result<(Member, Option<EventCursor>), Error> {
-        let OrganizationWrite {
-            txn,
-            org,
-            role: actor,
-        } = self
+        let OrganizationWrite { txn, org, actor } = self
             .begin_organization_write(caller, Action::UpdateMemberRole, organization)
             .await?;
         let mut target = store::membership::find(&txn, organization, &user)
@@ -112,11 +108,7 @@ impl Roster {
         organization: OrganizationId,
         user: UserId,
     ) -> Result<EventCursor, Error> {
-        let OrganizationWrite {
-            txn,
-            org,
-            role: actor,
-        } = self
+        let OrganizationWrite { txn, org, actor } = self
             .begin_organization_write(caller, Action::RemoveMember, organization)
             .await?;
         let target = store::membership::role_of(&txn, organization, &user)
@@ -125,7 +117,7 @@ impl Roster {
         rules::check_removal(actor, target)?;
         if target == Role::Owner {
             let owners = store::membership::count(&txn, organization, Some(Role::Owner)).await?;
-            let loss = if user == caller.user_id {
+            let loss = if actor != Actor::Administrator && user == caller.user_id {
                 OwnerLoss::OnTheirOwn
             } else {
                 OwnerLoss::ByAnother
@@ -153,9 +145,11 @@ impl Roster {
         caller: &Caller,
         organization: OrganizationId,
     ) -> Result<EventCursor, Error> {
-        let OrganizationWrite { txn, org, role } = self
+        let write = self
             .begin_organization_write(caller, Action::LeaveOrganization, organization)
             .await?;
+        let role = write.member_role()?;
+        let OrganizationWrite { txn, org, .. } = write;
         if role == Role::Owner {
             let owners = store::membership::count(&txn, organization, Some(Role::Owner)).await?;
             rules::check_owner_remains(owners, OwnerLoss::OnTheirOwn)?;

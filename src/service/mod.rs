@@ -9,6 +9,7 @@
 //! SQLite and on PostgreSQL alike, which is what keeps "at least one owner"
 //! and the seat limits true under concurrent requests.
 
+mod admin;
 mod authorization;
 mod erasure;
 pub mod event_feed;
@@ -27,6 +28,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 pub use crate::signal::Signal;
+pub use admin::NewMember;
 pub use authorization::{CheckAnswer, CheckInput, OrganizationRef};
 pub use erasure::{Erased, Erasure, NewOwner};
 pub use event_feed::{EventFeed, StreamLimits};
@@ -35,7 +37,8 @@ pub use invitation::InvitationFilter;
 pub use lookup::{OrganizationLookup, UserLookup};
 pub use membership::MemberQuery;
 pub use organization::{
-    NewOrganization, OrganizationDetail, OrganizationKey, OrganizationUpdate, SlugAvailability,
+    ListedOrganization, NewOrganization, OrganizationDetail, OrganizationKey, OrganizationUpdate,
+    SlugAvailability,
 };
 pub use read_cache::ReadCache;
 use write::Write;
@@ -50,6 +53,7 @@ use crate::{
         ids::OrganizationId,
         link::InvitationLinks,
         model::{Organization, Role},
+        rules::Actor,
     },
     provider_portal::worker::IdentityWorker,
     store::{self, Store},
@@ -197,31 +201,56 @@ impl Roster {
     /// Starts a write on `organization`: opens the transaction, locks the
     /// organization, resolves the caller's role under that lock and checks
     /// it allows `action`. A missing organization and a non-member caller
-    /// are the same `NOT_FOUND`.
+    /// are the same `NOT_FOUND`. A service principal needs the scope the
+    /// policy names for `action` (an administrator's), and the
+    /// organization must be one its token reaches (`NOT_FOUND` otherwise).
     async fn begin_organization_write(
         &self,
         caller: &Caller,
         action: Action,
         organization: OrganizationId,
     ) -> Result<OrganizationWrite, Error> {
+        if caller.is_service() {
+            authorize_scope(caller, action)?;
+            if !caller.reaches(organization) {
+                return Err(Error::NotFound(Resource::Organization));
+            }
+        }
         let txn = self.begin_write(caller).await?;
         let org = store::organization::lock(&txn, organization)
             .await?
             .ok_or(Error::NotFound(Resource::Organization))?;
+        if caller.is_service() {
+            let actor = Actor::Administrator;
+            return Ok(OrganizationWrite { txn, org, actor });
+        }
         // A statement of its own, after the lock is granted: on PostgreSQL
         // (READ COMMITTED) it sees every change committed before the lock,
         // which a subquery of the locking statement would not.
         let role = store::membership::role_of(&txn, organization, &caller.user_id).await?;
-        let role = authorize(action, role)?;
-        Ok(OrganizationWrite { txn, org, role })
+        let actor = Actor::Member(authorize(action, role)?);
+        Ok(OrganizationWrite { txn, org, actor })
     }
 }
 
-/// A write transaction holding an organization's lock, with the caller's role.
+/// A write transaction holding an organization's lock, with who acts.
 struct OrganizationWrite {
     txn: Write,
     org: Organization,
-    role: Role,
+    actor: Actor,
+}
+
+impl OrganizationWrite {
+    /// The acting member's role, for the calls only members make (the
+    /// policy refuses them to every service before this is reached).
+    fn member_role(&self) -> Result<Role, Error> {
+        match self.actor {
+            Actor::Member(role) => Ok(role),
+            Actor::Administrator => Err(Error::internal(
+                "a members-only call reached its use-case as an administrator",
+            )),
+        }
+    }
 }
 
 pub(crate) use crate::domain::now;

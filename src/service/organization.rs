@@ -3,6 +3,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
+use chrono::{DateTime, Utc};
 use strum::VariantArray as _;
 use tracing::{instrument, warn};
 use uuid::Uuid;
@@ -11,18 +12,19 @@ use super::{OrganizationWrite, Roster, Write, expiry, now};
 use crate::{
     auth::{
         Caller,
-        policy::{Action, authorize_subject},
+        policy::{Action, authorize_scope, authorize_subject, is_administrator, may_see_limits},
     },
     domain::{
         Error, Reason, Resource,
+        event::Joining,
         event::{EventCursor, EventType, NewEvent},
         identity::{Identity, IdentityState},
         ids::{DeveloperId, OrganizationId, UserId},
-        input::{OrganizationName, Slug, SlugProblem},
+        input::{OrganizationName, OrganizationSearch, Slug, SlugProblem},
         logo::{LogoImage, MAX_PAGE_SIZE_WITH_LOGOS, NewLogo},
-        model::{Organization, Role, UserOrganization},
+        model::{LimitOverrides, Organization, Role, UserProfile},
         page::{Page, PageRequest},
-        rules,
+        rules::{self, OrganizationLimits},
     },
     store,
 };
@@ -38,6 +40,9 @@ pub struct NewOrganization {
     pub slug: Slug,
     pub logo: NewLogo,
     pub request_id: Option<Uuid>,
+    /// The person who becomes its owner, when a platform administrator
+    /// creates it for them; `None`: the caller.
+    pub owner: Option<UserProfile>,
 }
 
 /// How `GetOrganization` names the organization.
@@ -68,6 +73,19 @@ pub struct OrganizationUpdate {
 pub struct OrganizationDetail {
     pub organization: Organization,
     pub logo_image: Option<LogoImage>,
+    /// The limits that hold for it, for those who may see them
+    /// ([`may_see_limits`]); `None` for others.
+    pub limits: Option<OrganizationLimits>,
+}
+
+/// One organization of a `ListOrganizations` page: with the listed user's
+/// role and join time in it, or none when an administrator lists every
+/// organization.
+#[derive(Debug, Clone)]
+pub struct ListedOrganization {
+    pub organization: Organization,
+    pub membership: Option<(Role, DateTime<Utc>)>,
+    pub logo_image: Option<LogoImage>,
 }
 
 /// The answer to `CheckSlug`.
@@ -79,34 +97,52 @@ pub struct SlugAvailability {
 }
 
 impl Roster {
-    /// Creates an organization owned by the caller, with its developer
-    /// identity. A retry with the same `request_id` returns the first result.
+    /// Creates an organization, with its developer identity, owned by the
+    /// caller, or, when a platform administrator creates it, by the person
+    /// it names (`input.owner`, required then and refused otherwise). A
+    /// retry with the same `request_id` (for the same owner) returns the
+    /// first result.
     #[instrument(skip_all, fields(user_id = %caller.user_id, slug = input.slug.as_str()))]
     pub async fn create_organization(
         &self,
         caller: &Caller,
         input: NewOrganization,
     ) -> Result<(OrganizationDetail, Option<EventCursor>), Error> {
+        let owner = self.owner_of_new(caller, input.owner.clone())?;
         let now = now();
         let txn = self.begin_write(caller).await?;
-        // Also locks the caller's row (PostgreSQL), serializing this user's
+        // Also locks the owner's row (PostgreSQL), serializing this user's
         // creations so the ownership limit and the retry check below hold.
-        store::user::upsert_profile(&txn, &caller.profile(), now).await?;
+        let joining = match &owner {
+            Owner::Caller(profile) => {
+                store::user::upsert_profile(&txn, profile, now).await?;
+                Joining::Creator
+            }
+            Owner::Named(profile) => {
+                store::user::ensure_profile(&txn, profile, now).await?;
+                Joining::Admin {
+                    email: &profile.email,
+                    request_id: input.request_id,
+                }
+            }
+        };
+        let owner = owner.profile();
         if let Some(request_id) = input.request_id
             && let Some(existing) =
-                store::organization::find_by_request(&txn, &caller.user_id, request_id).await?
+                store::organization::find_by_request(&txn, &owner.id, request_id).await?
         {
             let revision =
                 store::event::first_cursor(&txn, existing.id, EventType::MemberAdded).await?;
             let logo_image = store::organization::logo_image(&txn, &existing).await?;
             self.commit(txn).await?;
             let organization = OrganizationDetail {
+                limits: Some(self.limits_of(&existing)),
                 organization: existing,
                 logo_image,
             };
             return Ok((organization, revision));
         }
-        let owned = store::organization::count_owned_by(&txn, &caller.user_id).await?;
+        let owned = store::organization::count_owned_by(&txn, &owner.id).await?;
         rules::check_may_own_another(&self.settings.limits, owned)?;
         let identity = if self.identities.is_some() {
             IdentityState::Provisioning
@@ -123,12 +159,15 @@ impl Roster {
             created_at: now,
             updated_at: now,
             identity: Identity::new(identity),
+            limits: LimitOverrides::default(),
         };
+        // `created_by` is the owner it was made for: the retry check and
+        // the ownership limit are theirs, whoever asked.
         store::organization::insert(
             &txn,
             &organization,
             input.logo.image(),
-            &caller.user_id,
+            &owner.id,
             input.request_id,
         )
         .await?;
@@ -137,7 +176,10 @@ impl Roster {
             store::identity::insert_present(&txn, &organization.developer_id, organization.id, now)
                 .await?;
         }
-        store::membership::insert(&txn, organization.id, &caller.user_id, Role::Owner, now).await?;
+        let source = joining.source();
+        store::membership::insert(&txn, organization.id, &owner.id, Role::Owner, source, now)
+            .await?;
+        // The actor is whoever asked: the person, or the administrator's subject.
         let actor = &caller.user_id;
         txn.record(NewEvent::organization_created(&organization, actor))
             .await?;
@@ -145,9 +187,9 @@ impl Roster {
             .record(NewEvent::member_added(
                 &organization,
                 actor,
-                actor,
+                &owner.id,
                 Role::Owner,
-                None,
+                joining,
             ))
             .await?;
         self.commit(txn).await?;
@@ -157,10 +199,43 @@ impl Roster {
             NewLogo::None | NewLogo::Url(_) => None,
         };
         let organization = OrganizationDetail {
+            // Its owner, or an administrator, sees them.
+            limits: Some(self.limits_of(&organization)),
             organization,
             logo_image,
         };
         Ok((organization, Some(revision)))
+    }
+
+    /// Who owns an organization `caller` creates: the caller, or the
+    /// person an administrator names. An administrator must name one, a
+    /// person must not, and an administrator whose token is limited to some
+    /// organizations creates none (a new one would lie outside them).
+    fn owner_of_new(&self, caller: &Caller, named: Option<UserProfile>) -> Result<Owner, Error> {
+        if caller.is_service() {
+            authorize_scope(caller, Action::CreateOrganization)?;
+        }
+        match (is_administrator(caller), named) {
+            (true, _) if caller.organizations.is_some() => {
+                Err(Error::PermissionDenied(Reason::LimitedToOrganizations))
+            }
+            (true, Some(owner)) => Ok(Owner::Named(owner)),
+            (true, None) => Err(Error::invalid(
+                "owner",
+                "is required for a platform administrator, which creates organizations for a user",
+            )),
+            (false, Some(_)) => Err(Error::invalid(
+                "owner",
+                "is for platform administrators (organizations.admin); a person creates \
+                 organizations they own themselves",
+            )),
+            (false, None) => Ok(Owner::Caller(caller.profile())),
+        }
+    }
+
+    /// The limits that hold for `organization`.
+    pub(super) fn limits_of(&self, organization: &Organization) -> OrganizationLimits {
+        self.settings.limits.for_organization(&organization.limits)
     }
 
     /// Delivers a new organization's identity now and waits for it, up to
@@ -249,45 +324,41 @@ impl Roster {
             .organization(db, id)
             .await?
             .ok_or(Error::NotFound(Resource::Organization))?;
-        Ok((self.with_logo_image(organization).await?, role))
+        let shown = may_see_limits(caller, role);
+        Ok((self.detail(organization, shown).await?, role))
     }
 
-    /// `organization` with its logo image read from the store, if it has one.
-    async fn with_logo_image(
+    /// `organization` with its logo image read from the store, if it has
+    /// one, and its limits if `limits_shown`.
+    pub(super) async fn detail(
         &self,
         organization: Organization,
+        limits_shown: bool,
     ) -> Result<OrganizationDetail, Error> {
         let logo_image = store::organization::logo_image(self.store.db(), &organization).await?;
         Ok(OrganizationDetail {
+            limits: limits_shown.then(|| self.limits_of(&organization)),
             organization,
             logo_image,
         })
     }
 
     /// `user`'s organizations (the caller's, if `None`) with their role in
-    /// each. Another user's need a service principal with the scope; a
-    /// service must name a user.
-    /// With `include_logos`, each carries its logo image, and a page holds
-    /// at most [`MAX_PAGE_SIZE_WITH_LOGOS`] of them.
+    /// each; with `search`, those whose name or slug contains it. Another
+    /// user's need a service principal with the scope; a service must name
+    /// a user, except a platform administrator, for whom `None` means every
+    /// organization (as far as its token reaches), in the order they were
+    /// created. With `include_logos`, each carries its logo image, and a
+    /// page holds at most [`MAX_PAGE_SIZE_WITH_LOGOS`] of them.
     #[instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn list_organizations(
         &self,
         caller: &Caller,
         user: Option<UserId>,
+        search: Option<OrganizationSearch>,
         page: PageRequest,
         include_logos: bool,
-    ) -> Result<Page<(UserOrganization, Option<LogoImage>)>, Error> {
-        let user = match user {
-            Some(user) => user,
-            None if caller.is_service() => {
-                return Err(Error::invalid(
-                    "user_id",
-                    "is required for a service principal, which has no organizations of its own",
-                ));
-            }
-            None => caller.user_id.clone(),
-        };
-        authorize_subject(caller, Action::ListOrganizations, &user)?;
+    ) -> Result<Page<ListedOrganization>, Error> {
         let db = self.store.db();
         let page = if include_logos {
             page.capped(MAX_PAGE_SIZE_WITH_LOGOS)
@@ -295,16 +366,44 @@ impl Roster {
             page
         };
         let only = caller.organizations.as_deref();
-        let rows = store::membership::list_for_user(db, &user, Role::VARIANTS, only, &page).await?;
-        let page = page.finish(rows, |(id, _)| id.0).map(|(_, org)| org);
+        let page = match user {
+            None if is_administrator(caller) => {
+                authorize_scope(caller, Action::ListOrganizations)?;
+                let rows = store::organization::list_all(db, only, search.as_ref(), &page).await?;
+                page.finish(rows, |org| org.id.0)
+                    .map(|organization| (organization, None))
+            }
+            None if caller.is_service() => {
+                return Err(Error::invalid(
+                    "user_id",
+                    "is required for a service principal, which has no organizations of its own",
+                ));
+            }
+            user => {
+                let user = user.unwrap_or_else(|| caller.user_id.clone());
+                authorize_subject(caller, Action::ListOrganizations, &user)?;
+                let rows = store::membership::list_for_user(
+                    db,
+                    &user,
+                    Role::VARIANTS,
+                    only,
+                    search.as_ref(),
+                    &page,
+                )
+                .await?;
+                page.finish(rows, |(id, _)| id.0)
+                    .map(|(_, entry)| (entry.organization, Some((entry.role, entry.joined_at))))
+            }
+        };
         let mut images = if include_logos {
-            store::organization::logo_images(db, page.items.iter().map(|e| &e.organization)).await?
+            store::organization::logo_images(db, page.items.iter().map(|(org, _)| org)).await?
         } else {
             HashMap::new()
         };
-        Ok(page.map(|entry| {
-            let image = images.remove(&entry.organization.id);
-            (entry, image)
+        Ok(page.map(|(organization, membership)| ListedOrganization {
+            logo_image: images.remove(&organization.id),
+            organization,
+            membership,
         }))
     }
 
@@ -355,6 +454,8 @@ impl Roster {
         };
         self.commit(txn).await?;
         let updated = OrganizationDetail {
+            // Owners and admins (who alone may update) see them.
+            limits: Some(self.limits_of(&updated)),
             organization: updated,
             logo_image,
         };
@@ -452,13 +553,16 @@ impl Roster {
             txn.commit().await?;
             return Ok(None);
         };
-        let OrganizationWrite { txn, org, role } = self
+        let write = self
             .begin_organization_write(caller, Action::SetActiveOrganization, id)
             .await?;
+        let role = write.member_role()?;
+        let OrganizationWrite { txn, org, .. } = write;
         store::user::upsert_profile(&txn, &caller.profile(), now()).await?;
         store::user::set_active_organization(&txn, &caller.user_id, Some(org.id)).await?;
         self.commit(txn).await?;
-        Ok(Some((self.with_logo_image(org).await?, role)))
+        let shown = may_see_limits(caller, Some(role));
+        Ok(Some((self.detail(org, shown).await?, role)))
     }
 
     /// The caller's active organization, if set and still theirs. Reading
@@ -478,7 +582,24 @@ impl Roster {
         let Some(organization) = store::organization::find(db, id).await? else {
             return Ok(None);
         };
-        Ok(Some((self.with_logo_image(organization).await?, role)))
+        let shown = may_see_limits(caller, Some(role));
+        Ok(Some((self.detail(organization, shown).await?, role)))
+    }
+}
+
+/// Who a new organization's owner is.
+enum Owner {
+    /// The person calling.
+    Caller(UserProfile),
+    /// The person a platform administrator named.
+    Named(UserProfile),
+}
+
+impl Owner {
+    fn profile(&self) -> &UserProfile {
+        match self {
+            Owner::Caller(profile) | Owner::Named(profile) => profile,
+        }
     }
 }
 

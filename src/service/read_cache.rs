@@ -521,6 +521,7 @@ mod tests {
             created_at: now(),
             updated_at: now(),
             identity: Identity::new(crate::domain::identity::IdentityState::Local),
+            limits: Default::default(),
         }
     }
 

@@ -16,7 +16,7 @@ use super::{
 use crate::domain::{
     Error, Reason,
     ids::{MembershipId, OrganizationId, UserId},
-    model::Role,
+    model::{MembershipSource, Role},
 };
 
 /// Every organization's id, developer id and slug.
@@ -107,6 +107,7 @@ pub async fn insert_membership(
         role: Set(role.as_str().to_owned()),
         created_at: Set(joined_at),
         updated_at: Set(joined_at),
+        source: Set(MembershipSource::Import.as_str().to_owned()),
     }
     .insert(conn)
     .await

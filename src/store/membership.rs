@@ -17,13 +17,22 @@ use super::{
 use crate::domain::{
     Error, Reason,
     ids::{MembershipId, OrganizationId, UserId},
-    model::{Member, Organization, Role, UserOrganization},
+    input::OrganizationSearch,
+    model::{Member, MembershipSource, Organization, Role, UserOrganization},
     page::{MemberFilter, PageRequest},
 };
 
 pub(crate) fn role_from_db(value: &str) -> Result<Role, Error> {
     Role::from_db(value)
         .ok_or_else(|| Error::internal(format!("unknown role {value:?} in the database")))
+}
+
+fn source_from_db(value: &str) -> Result<MembershipSource, Error> {
+    MembershipSource::from_db(value).ok_or_else(|| {
+        Error::internal(format!(
+            "unknown membership source {value:?} in the database"
+        ))
+    })
 }
 
 fn member(row: memberships::Model, user: Option<users::Model>) -> Result<Member, Error> {
@@ -36,6 +45,7 @@ fn member(row: memberships::Model, user: Option<users::Model>) -> Result<Member,
         email,
         display_name,
         joined_at: row.created_at,
+        source: source_from_db(&row.source)?,
     })
 }
 
@@ -74,18 +84,23 @@ pub async fn find(
 }
 
 /// A page of `user`'s organizations in which they hold one of `roles`,
-/// in the order they joined them; with `only`, of those among them.
+/// in the order they joined them; with `only`, of those among them; with
+/// `search`, of those whose name or slug contains it.
 #[instrument(skip(conn, page))]
 pub async fn list_for_user(
     conn: &impl ConnectionTrait,
     user: &UserId,
     roles: &[Role],
     only: Option<&[OrganizationId]>,
+    search: Option<&OrganizationSearch>,
     page: &PageRequest,
 ) -> Result<Vec<(MembershipId, UserOrganization)>, Error> {
     let mut query = memberships::Entity::find()
         .find_also_related(organizations::Entity)
         .filter(memberships::Column::UserId.eq(user.as_str()));
+    if let Some(search) = search {
+        query = query.filter(super::organization::matching(search));
+    }
     if roles.len() < Role::VARIANTS.len() {
         query = query.filter(memberships::Column::Role.is_in(roles.iter().map(|r| r.as_str())));
     }
@@ -172,6 +187,7 @@ pub async fn list(
             memberships::Column::UserId,
             memberships::Column::Role,
             memberships::Column::CreatedAt,
+            memberships::Column::Source,
         ])
         .column_as(users::Column::Email, "email")
         .column_as(users::Column::DisplayName, "display_name")
@@ -216,6 +232,7 @@ struct MemberRow {
     user_id: String,
     role: String,
     created_at: DateTime<Utc>,
+    source: String,
     email: Option<String>,
     display_name: Option<String>,
 }
@@ -230,18 +247,21 @@ impl MemberRow {
             email: self.email.unwrap_or_default(),
             display_name: self.display_name.unwrap_or_default(),
             joined_at: self.created_at,
+            source: source_from_db(&self.source)?,
         })
     }
 }
 
-/// Adds a membership. A second membership of the same user in the same
-/// organization is refused by the unique index: `ALREADY_EXISTS`.
+/// Adds a membership that came about through `source`. A second
+/// membership of the same user in the same organization is refused by the
+/// unique index: `ALREADY_EXISTS`.
 #[instrument(skip(conn))]
 pub async fn insert(
     conn: &impl ConnectionTrait,
     organization: OrganizationId,
     user: &UserId,
     role: Role,
+    source: MembershipSource,
     now: DateTime<Utc>,
 ) -> Result<MembershipId, Error> {
     let id = MembershipId::new();
@@ -252,6 +272,7 @@ pub async fn insert(
         role: Set(role.as_str().to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
+        source: Set(source.as_str().to_owned()),
     }
     .insert(conn)
     .await

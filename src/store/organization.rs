@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QuerySelect, Set,
-    sea_query::{Expr, ExprTrait, OnConflict, Query},
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::{Expr, ExprTrait, Func, LikeExpr, OnConflict, Query},
 };
 use tracing::instrument;
 use uuid::Uuid;
@@ -19,8 +19,10 @@ use crate::domain::{
     Error, Reason,
     identity::{Identity, IdentityState},
     ids::{DeveloperId, OrganizationId, UserId},
+    input::OrganizationSearch,
     logo::{ImageFormat, Logo, LogoImage, NewLogo},
-    model::{InvitationState, Organization, Role},
+    model::{InvitationState, LimitOverrides, Organization, Role},
+    page::PageRequest,
 };
 
 impl From<organizations::Model> for Organization {
@@ -40,8 +42,92 @@ impl From<organizations::Model> for Organization {
                 attempts: u32::try_from(row.identity_attempts).unwrap_or(0),
                 last_error: row.identity_last_error,
             },
+            // The schema's CHECKs keep both within 0..=1_000_000.
+            limits: LimitOverrides {
+                max_members: row.max_members.and_then(|n| u64::try_from(n).ok()),
+                max_pending_invitations: row
+                    .max_pending_invitations
+                    .and_then(|n| u64::try_from(n).ok()),
+            },
         }
     }
+}
+
+/// Organizations whose name or slug contains `search` (lower case). Slugs
+/// are stored lower case; names are compared through the database's
+/// `lower()`, which folds every letter on PostgreSQL and A-Z only on SQLite.
+pub(super) fn matching(search: &OrganizationSearch) -> Condition {
+    let pattern = format!("%{}", super::like_prefix(search.as_str()));
+    Condition::any()
+        .add(
+            Expr::expr(Func::lower(Expr::col((
+                organizations::Entity,
+                organizations::Column::Name,
+            ))))
+            .like(LikeExpr::new(pattern.clone()).escape('\\')),
+        )
+        .add(
+            Expr::col((organizations::Entity, organizations::Column::Slug))
+                .like(LikeExpr::new(pattern).escape('\\')),
+        )
+}
+
+/// A page of every organization, in the order they were created (their
+/// UUIDv7 ids); with `only`, of those among them; with `search`, of those
+/// whose name or slug contains it.
+#[instrument(skip(conn, page))]
+pub async fn list_all(
+    conn: &impl ConnectionTrait,
+    only: Option<&[OrganizationId]>,
+    search: Option<&OrganizationSearch>,
+    page: &PageRequest,
+) -> Result<Vec<Organization>, Error> {
+    let mut query = organizations::Entity::find();
+    if let Some(only) = only {
+        query = query.filter(organizations::Column::Id.is_in(only.iter().map(|id| id.0)));
+    }
+    if let Some(search) = search {
+        query = query.filter(matching(search));
+    }
+    if let Some(after) = page.after {
+        query = query.filter(organizations::Column::Id.gt(after));
+    }
+    Ok(query
+        .order_by_asc(organizations::Column::Id)
+        .limit(page.fetch_limit())
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(Organization::from)
+        .collect())
+}
+
+/// Sets the organization's own limits (`None`: the server's default).
+#[instrument(skip(conn))]
+pub async fn set_limits(
+    conn: &impl ConnectionTrait,
+    id: OrganizationId,
+    limits: LimitOverrides,
+) -> Result<(), Error> {
+    let column = |limit: Option<u64>| -> Result<Option<i32>, Error> {
+        limit
+            .map(i32::try_from)
+            .transpose()
+            .map_err(Error::internal)
+    };
+    organizations::Entity::update_many()
+        .col_expr(
+            organizations::Column::MaxMembers,
+            Expr::value(column(limits.max_members)?),
+        )
+        .col_expr(
+            organizations::Column::MaxPendingInvitations,
+            Expr::value(column(limits.max_pending_invitations)?),
+        )
+        .filter(organizations::Column::Id.eq(id.0))
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 /// The logo a row describes. The schema's CHECKs admit only a known
@@ -96,6 +182,8 @@ pub async fn insert(
         identity_state: Set(organization.identity.state.as_str().to_owned()),
         identity_attempts: Set(i32::try_from(organization.identity.attempts).unwrap_or(i32::MAX)),
         identity_last_error: Set(organization.identity.last_error.clone()),
+        max_members: Set(None),
+        max_pending_invitations: Set(None),
     }
     .insert(conn)
     .await

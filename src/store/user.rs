@@ -52,6 +52,45 @@ pub async fn upsert_profile(
     Ok(())
 }
 
+/// Records `profile` for a person someone else names (a platform
+/// administrator), unless roster has one already: a profile from their own
+/// token is theirs, and wins. Then locks their row until the transaction
+/// ends (PostgreSQL), as [`upsert_profile`] does, so their organization
+/// creations stay serialized whoever asks for them.
+#[instrument(skip_all, fields(user_id = %profile.id))]
+pub async fn ensure_profile(
+    conn: &impl ConnectionTrait,
+    profile: &UserProfile,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let row = users::ActiveModel {
+        id: Set(profile.id.as_str().to_owned()),
+        email: Set(profile.email.clone()),
+        email_lower: Set(Email::fold(&profile.email)),
+        display_name: Set(profile.display_name.clone()),
+        display_name_lower: Set(profile.display_name.to_lowercase()),
+        active_organization_id: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    users::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(users::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    let _locked: Option<String> = users::Entity::find_by_id(profile.id.as_str().to_owned())
+        .select_only()
+        .column(users::Column::Id)
+        .lock_exclusive()
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(())
+}
+
 /// Sets or clears the user's active organization.
 #[instrument(skip(conn))]
 pub async fn set_active_organization(

@@ -124,6 +124,7 @@ fn create(slug: &str, logo_url: &str) -> pb::CreateOrganizationRequest {
         slug: slug.to_owned(),
         logo_url: logo_url.to_owned(),
         request_id: String::new(),
+        owner: None,
     }
 }
 
@@ -566,6 +567,7 @@ async fn include_logos_caps_the_page_at_10(backend: Backend) {
                     page_token,
                     include_logos,
                     user_id: String::new(),
+                    query: String::new(),
                 })
                 .await
                 .unwrap()

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod acting_party;
+mod admin;
 mod authorization;
 mod authz;
 mod better_auth_jwt;

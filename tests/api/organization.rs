@@ -36,6 +36,7 @@ async fn creating_an_organization_makes_the_caller_its_owner(backend: Backend) {
             slug: "Acme-Corp".into(),
             logo_url: "https://cdn.example.com/acme.png".into(),
             request_id: String::new(),
+            owner: None,
         })
         .await
         .unwrap()
@@ -239,6 +240,7 @@ async fn list_organizations_pages_through_the_callers_organizations_with_roles(b
                 page_token: token.clone(),
                 include_logos: false,
                 user_id: String::new(),
+                query: String::new(),
             })
             .await
             .unwrap()

@@ -356,6 +356,7 @@ async fn answers(
             slug: format!("props-name-{n}"),
             logo_url: String::new(),
             request_id: String::new(),
+            owner: None,
         })
         .await;
     answers.push((
@@ -372,6 +373,7 @@ async fn answers(
             slug: inputs.slug.clone(),
             logo_url: String::new(),
             request_id: String::new(),
+            owner: None,
         })
         .await;
     answers.push((
@@ -520,6 +522,7 @@ async fn answers(
             slug: format!("props-claims-{n}"),
             logo_url: String::new(),
             request_id: String::new(),
+            owner: None,
         })
         .await;
     answers.push(("token", "token", Answer::of(created, |_| String::new())));

@@ -35,6 +35,7 @@ async fn a_nul_in_any_request_text_is_refused_naming_the_field(backend: Backend)
         slug: slug.into(),
         logo_url: logo_url.into(),
         request_id: String::new(),
+        owner: None,
     };
     assert_invalid(
         orgs.create_organization(create("A\0B", "other", "")).await,

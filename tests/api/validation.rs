@@ -16,6 +16,7 @@ fn create(name: &str, slug: &str, logo_url: &str) -> pb::CreateOrganizationReque
         slug: slug.into(),
         logo_url: logo_url.into(),
         request_id: String::new(),
+        owner: None,
     }
 }
 
@@ -140,6 +141,7 @@ async fn every_bad_field_is_named_at_once(backend: Backend) {
             slug: "x".into(),
             logo_url: "http://x".into(),
             request_id: "not-a-uuid".into(),
+            owner: None,
         })
         .await
         .unwrap_err();
@@ -202,6 +204,7 @@ async fn page_sizes_default_clamp_and_refuse_negatives(backend: Backend) {
                     page_token: String::new(),
                     include_logos: false,
                     user_id: String::new(),
+                    query: String::new(),
                 })
                 .await
         }

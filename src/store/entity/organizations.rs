@@ -22,6 +22,8 @@ pub struct Model {
     pub identity_last_error: String,
     pub logo_image_format: Option<String>,
     pub logo_image_sha256: Option<String>,
+    pub max_members: Option<i32>,
+    pub max_pending_invitations: Option<i32>,
     #[sea_orm(has_many)]
     pub memberships: HasMany<super::memberships::Entity>,
     #[sea_orm(has_many)]

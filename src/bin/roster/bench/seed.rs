@@ -126,6 +126,8 @@ pub async fn seed(store: &Store, shape: Shape) -> Result<Seeded, Error> {
                 identity_last_error: Set(String::new()),
                 logo_image_format: Set(None),
                 logo_image_sha256: Set(None),
+                max_members: Set(None),
+                max_pending_invitations: Set(None),
             }
         });
         organizations::Entity::insert_many(rows)
@@ -163,6 +165,7 @@ pub async fn seed(store: &Store, shape: Shape) -> Result<Seeded, Error> {
                 role: Set(role.to_owned()),
                 created_at: Set(now),
                 updated_at: Set(now),
+                source: Set(if j == 0 { "creator" } else { "invitation" }.to_owned()),
             });
             if pending.len() == CHUNK {
                 memberships::Entity::insert_many(std::mem::take(&mut pending))

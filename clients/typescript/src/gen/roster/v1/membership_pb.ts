@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file roster/v1/membership.proto.
  */
 export const file_roster_v1_membership: GenFile = /*@__PURE__*/
-  fileDesc("Chpyb3N0ZXIvdjEvbWVtYmVyc2hpcC5wcm90bxIJcm9zdGVyLnYxIrEBCgZNZW1iZXISCgoCaWQYASABKAkSFwoPb3JnYW5pemF0aW9uX2lkGAIgASgJEg8KB3VzZXJfaWQYAyABKAkSDQoFZW1haWwYBCABKAkSFAoMZGlzcGxheV9uYW1lGAUgASgJEh0KBHJvbGUYBiABKA4yDy5yb3N0ZXIudjEuUm9sZRItCglqb2luX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIsADCgpJbnZpdGF0aW9uEgoKAmlkGAEgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCRIZChFvcmdhbml6YXRpb25fbmFtZRgDIAEoCRIZChFvcmdhbml6YXRpb25fc2x1ZxgEIAEoCRINCgVlbWFpbBgFIAEoCRIdCgRyb2xlGAYgASgOMg8ucm9zdGVyLnYxLlJvbGUSKQoFc3RhdGUYByABKA4yGi5yb3N0ZXIudjEuSW52aXRhdGlvblN0YXRlEhcKD2ludml0ZXJfdXNlcl9pZBgIIAEoCRIvCgtjcmVhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRsaW5rGAwgASgJEi8KCGRlbGl2ZXJ5GA0gASgOMh0ucm9zdGVyLnYxLkludml0YXRpb25EZWxpdmVyeRITCgtpbXBvcnRlZF9pZBgOIAEoCSKDAQoSTGlzdE1lbWJlcnNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRIdCgRyb2xlGAQgASgOMg8ucm9zdGVyLnYxLlJvbGUSDgoGc2VhcmNoGAUgASgJIlIKE0xpc3RNZW1iZXJzUmVzcG9uc2USIgoHbWVtYmVycxgBIAMoCzIRLnJvc3Rlci52MS5NZW1iZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjwKEEdldE1lbWJlclJlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiNgoRR2V0TWVtYmVyUmVzcG9uc2USIQoGbWVtYmVyGAEgASgLMhEucm9zdGVyLnYxLk1lbWJlciJiChdVcGRhdGVNZW1iZXJSb2xlUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIdCgRyb2xlGAMgASgOMg8ucm9zdGVyLnYxLlJvbGUiTwoYVXBkYXRlTWVtYmVyUm9sZVJlc3BvbnNlEiEKBm1lbWJlchgBIAEoCzIRLnJvc3Rlci52MS5NZW1iZXISEAoIcmV2aXNpb24YAiABKAkiPwoTUmVtb3ZlTWVtYmVyUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCSIoChRSZW1vdmVNZW1iZXJSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoCSIzChhMZWF2ZU9yZ2FuaXphdGlvblJlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJIi0KGUxlYXZlT3JnYW5pemF0aW9uUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAkiTgoYVHJhbnNmZXJPd25lcnNoaXBSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIZChFuZXdfb3duZXJfdXNlcl9pZBgCIAEoCSJ+ChlUcmFuc2Zlck93bmVyc2hpcFJlc3BvbnNlEiQKCW5ld19vd25lchgBIAEoCzIRLnJvc3Rlci52MS5NZW1iZXISKQoOcHJldmlvdXNfb3duZXIYAiABKAsyES5yb3N0ZXIudjEuTWVtYmVyEhAKCHJldmlzaW9uGAMgASgJIqUBChdDcmVhdGVJbnZpdGF0aW9uUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSDQoFZW1haWwYAiABKAkSHQoEcm9sZRgDIAEoDjIPLnJvc3Rlci52MS5Sb2xlEhIKCnJlcXVlc3RfaWQYBCABKAkSLwoIZGVsaXZlcnkYBSABKA4yHS5yb3N0ZXIudjEuSW52aXRhdGlvbkRlbGl2ZXJ5IkUKGENyZWF0ZUludml0YXRpb25SZXNwb25zZRIpCgppbnZpdGF0aW9uGAEgASgLMhUucm9zdGVyLnYxLkludml0YXRpb24iIgoUR2V0SW52aXRhdGlvblJlcXVlc3QSCgoCaWQYASABKAkiQgoVR2V0SW52aXRhdGlvblJlc3BvbnNlEikKCmludml0YXRpb24YASABKAsyFS5yb3N0ZXIudjEuSW52aXRhdGlvbiKDAQoWTGlzdEludml0YXRpb25zUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSKQoFc3RhdGUYBCABKA4yGi5yb3N0ZXIudjEuSW52aXRhdGlvblN0YXRlIl4KF0xpc3RJbnZpdGF0aW9uc1Jlc3BvbnNlEioKC2ludml0YXRpb25zGAEgAygLMhUucm9zdGVyLnYxLkludml0YXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImwKGExpc3RNeUludml0YXRpb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIpCgVzdGF0ZRgDIAEoDjIaLnJvc3Rlci52MS5JbnZpdGF0aW9uU3RhdGUiYAoZTGlzdE15SW52aXRhdGlvbnNSZXNwb25zZRIqCgtpbnZpdGF0aW9ucxgBIAMoCzIVLnJvc3Rlci52MS5JbnZpdGF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIlChdBY2NlcHRJbnZpdGF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJ6ChhBY2NlcHRJbnZpdGF0aW9uUmVzcG9uc2USKQoKaW52aXRhdGlvbhgBIAEoCzIVLnJvc3Rlci52MS5JbnZpdGF0aW9uEiEKBm1lbWJlchgCIAEoCzIRLnJvc3Rlci52MS5NZW1iZXISEAoIcmV2aXNpb24YAyABKAkiJQoXUmVqZWN0SW52aXRhdGlvblJlcXVlc3QSCgoCaWQYASABKAkiRQoYUmVqZWN0SW52aXRhdGlvblJlc3BvbnNlEikKCmludml0YXRpb24YASABKAsyFS5yb3N0ZXIudjEuSW52aXRhdGlvbiIlChdDYW5jZWxJbnZpdGF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJFChhDYW5jZWxJbnZpdGF0aW9uUmVzcG9uc2USKQoKaW52aXRhdGlvbhgBIAEoCzIVLnJvc3Rlci52MS5JbnZpdGF0aW9uIiUKF1Jlc2VuZEludml0YXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIkUKGFJlc2VuZEludml0YXRpb25SZXNwb25zZRIpCgppbnZpdGF0aW9uGAEgASgLMhUucm9zdGVyLnYxLkludml0YXRpb24iNAoITmV3T3duZXISFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiTAoQRXJhc2VVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEicKCm5ld19vd25lcnMYAiADKAsyEy5yb3N0ZXIudjEuTmV3T3duZXIiiAEKEUVyYXNlVXNlclJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgJEh0KFWxlZnRfb3JnYW5pemF0aW9uX2lkcxgCIAMoCRIgChhkZWxldGVkX29yZ2FuaXphdGlvbl9pZHMYAyADKAkSIAoYY2FuY2VsbGVkX2ludml0YXRpb25faWRzGAQgAygJKs0BCg9JbnZpdGF0aW9uU3RhdGUSIAocSU5WSVRBVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEhwKGElOVklUQVRJT05fU1RBVEVfUEVORElORxABEh0KGUlOVklUQVRJT05fU1RBVEVfQUNDRVBURUQQAhIdChlJTlZJVEFUSU9OX1NUQVRFX1JFSkVDVEVEEAMSHgoaSU5WSVRBVElPTl9TVEFURV9DQU5DRUxMRUQQBBIcChhJTlZJVEFUSU9OX1NUQVRFX0VYUElSRUQQBSp7ChJJbnZpdGF0aW9uRGVsaXZlcnkSIwofSU5WSVRBVElPTl9ERUxJVkVSWV9VTlNQRUNJRklFRBAAEh0KGUlOVklUQVRJT05fREVMSVZFUllfRU1BSUwQARIhCh1JTlZJVEFUSU9OX0RFTElWRVJZX0xJTktfT05MWRACMr4KChFNZW1iZXJzaGlwU2VydmljZRJMCgtMaXN0TWVtYmVycxIdLnJvc3Rlci52MS5MaXN0TWVtYmVyc1JlcXVlc3QaHi5yb3N0ZXIudjEuTGlzdE1lbWJlcnNSZXNwb25zZRJGCglHZXRNZW1iZXISGy5yb3N0ZXIudjEuR2V0TWVtYmVyUmVxdWVzdBocLnJvc3Rlci52MS5HZXRNZW1iZXJSZXNwb25zZRJbChBVcGRhdGVNZW1iZXJSb2xlEiIucm9zdGVyLnYxLlVwZGF0ZU1lbWJlclJvbGVSZXF1ZXN0GiMucm9zdGVyLnYxLlVwZGF0ZU1lbWJlclJvbGVSZXNwb25zZRJPCgxSZW1vdmVNZW1iZXISHi5yb3N0ZXIudjEuUmVtb3ZlTWVtYmVyUmVxdWVzdBofLnJvc3Rlci52MS5SZW1vdmVNZW1iZXJSZXNwb25zZRJeChFMZWF2ZU9yZ2FuaXphdGlvbhIjLnJvc3Rlci52MS5MZWF2ZU9yZ2FuaXphdGlvblJlcXVlc3QaJC5yb3N0ZXIudjEuTGVhdmVPcmdhbml6YXRpb25SZXNwb25zZRJeChFUcmFuc2Zlck93bmVyc2hpcBIjLnJvc3Rlci52MS5UcmFuc2Zlck93bmVyc2hpcFJlcXVlc3QaJC5yb3N0ZXIudjEuVHJhbnNmZXJPd25lcnNoaXBSZXNwb25zZRJbChBDcmVhdGVJbnZpdGF0aW9uEiIucm9zdGVyLnYxLkNyZWF0ZUludml0YXRpb25SZXF1ZXN0GiMucm9zdGVyLnYxLkNyZWF0ZUludml0YXRpb25SZXNwb25zZRJSCg1HZXRJbnZpdGF0aW9uEh8ucm9zdGVyLnYxLkdldEludml0YXRpb25SZXF1ZXN0GiAucm9zdGVyLnYxLkdldEludml0YXRpb25SZXNwb25zZRJYCg9MaXN0SW52aXRhdGlvbnMSIS5yb3N0ZXIudjEuTGlzdEludml0YXRpb25zUmVxdWVzdBoiLnJvc3Rlci52MS5MaXN0SW52aXRhdGlvbnNSZXNwb25zZRJeChFMaXN0TXlJbnZpdGF0aW9ucxIjLnJvc3Rlci52MS5MaXN0TXlJbnZpdGF0aW9uc1JlcXVlc3QaJC5yb3N0ZXIudjEuTGlzdE15SW52aXRhdGlvbnNSZXNwb25zZRJbChBBY2NlcHRJbnZpdGF0aW9uEiIucm9zdGVyLnYxLkFjY2VwdEludml0YXRpb25SZXF1ZXN0GiMucm9zdGVyLnYxLkFjY2VwdEludml0YXRpb25SZXNwb25zZRJbChBSZWplY3RJbnZpdGF0aW9uEiIucm9zdGVyLnYxLlJlamVjdEludml0YXRpb25SZXF1ZXN0GiMucm9zdGVyLnYxLlJlamVjdEludml0YXRpb25SZXNwb25zZRJbChBDYW5jZWxJbnZpdGF0aW9uEiIucm9zdGVyLnYxLkNhbmNlbEludml0YXRpb25SZXF1ZXN0GiMucm9zdGVyLnYxLkNhbmNlbEludml0YXRpb25SZXNwb25zZRJbChBSZXNlbmRJbnZpdGF0aW9uEiIucm9zdGVyLnYxLlJlc2VuZEludml0YXRpb25SZXF1ZXN0GiMucm9zdGVyLnYxLlJlc2VuZEludml0YXRpb25SZXNwb25zZRJGCglFcmFzZVVzZXISGy5yb3N0ZXIudjEuRXJhc2VVc2VyUmVxdWVzdBocLnJvc3Rlci52MS5FcmFzZVVzZXJSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_roster_v1_common]);
+  fileDesc("Chpyb3N0ZXIvdjEvbWVtYmVyc2hpcC5wcm90bxIJcm9zdGVyLnYxIt4BCgZNZW1iZXISCgoCaWQYASABKAkSFwoPb3JnYW5pemF0aW9uX2lkGAIgASgJEg8KB3VzZXJfaWQYAyABKAkSDQoFZW1haWwYBCABKAkSFAoMZGlzcGxheV9uYW1lGAUgASgJEh0KBHJvbGUYBiABKA4yDy5yb3N0ZXIudjEuUm9sZRItCglqb2luX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKBnNvdXJjZRgIIAEoDjIbLnJvc3Rlci52MS5NZW1iZXJzaGlwU291cmNlIsADCgpJbnZpdGF0aW9uEgoKAmlkGAEgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCRIZChFvcmdhbml6YXRpb25fbmFtZRgDIAEoCRIZChFvcmdhbml6YXRpb25fc2x1ZxgEIAEoCRINCgVlbWFpbBgFIAEoCRIdCgRyb2xlGAYgASgOMg8ucm9zdGVyLnYxLlJvbGUSKQoFc3RhdGUYByABKA4yGi5yb3N0ZXIudjEuSW52aXRhdGlvblN0YXRlEhcKD2ludml0ZXJfdXNlcl9pZBgIIAEoCRIvCgtjcmVhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRsaW5rGAwgASgJEi8KCGRlbGl2ZXJ5GA0gASgOMh0ucm9zdGVyLnYxLkludml0YXRpb25EZWxpdmVyeRITCgtpbXBvcnRlZF9pZBgOIAEoCSKDAQoSTGlzdE1lbWJlcnNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRIdCgRyb2xlGAQgASgOMg8ucm9zdGVyLnYxLlJvbGUSDgoGc2VhcmNoGAUgASgJIlIKE0xpc3RNZW1iZXJzUmVzcG9uc2USIgoHbWVtYmVycxgBIAMoCzIRLnJvc3Rlci52MS5NZW1iZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjwKEEdldE1lbWJlclJlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiNgoRR2V0TWVtYmVyUmVzcG9uc2USIQoGbWVtYmVyGAEgASgLMhEucm9zdGVyLnYxLk1lbWJlciJiChdVcGRhdGVNZW1iZXJSb2xlUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIdCgRyb2xlGAMgASgOMg8ucm9zdGVyLnYxLlJvbGUiTwoYVXBkYXRlTWVtYmVyUm9sZVJlc3BvbnNlEiEKBm1lbWJlchgBIAEoCzIRLnJvc3Rlci52MS5NZW1iZXISEAoIcmV2aXNpb24YAiABKAkiPwoTUmVtb3ZlTWVtYmVyUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCSIoChRSZW1vdmVNZW1iZXJSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoCSIzChhMZWF2ZU9yZ2FuaXphdGlvblJlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJIi0KGUxlYXZlT3JnYW5pemF0aW9uUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAkiTgoYVHJhbnNmZXJPd25lcnNoaXBSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIZChFuZXdfb3duZXJfdXNlcl9pZBgCIAEoCSJ+ChlUcmFuc2Zlck93bmVyc2hpcFJlc3BvbnNlEiQKCW5ld19vd25lchgBIAEoCzIRLnJvc3Rlci52MS5NZW1iZXISKQoOcHJldmlvdXNfb3duZXIYAiABKAsyES5yb3N0ZXIudjEuTWVtYmVyEhAKCHJldmlzaW9uGAMgASgJIqUBChdDcmVhdGVJbnZpdGF0aW9uUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSDQoFZW1haWwYAiABKAkSHQoEcm9sZRgDIAEoDjIPLnJvc3Rlci52MS5Sb2xlEhIKCnJlcXVlc3RfaWQYBCABKAkSLwoIZGVsaXZlcnkYBSABKA4yHS5yb3N0ZXIudjEuSW52aXRhdGlvbkRlbGl2ZXJ5IkUKGENyZWF0ZUludml0YXRpb25SZXNwb25zZRIpCgppbnZpdGF0aW9uGAEgASgLMhUucm9zdGVyLnYxLkludml0YXRpb24iIgoUR2V0SW52aXRhdGlvblJlcXVlc3QSCgoCaWQYASABKAkiQgoVR2V0SW52aXRhdGlvblJlc3BvbnNlEikKCmludml0YXRpb24YASABKAsyFS5yb3N0ZXIudjEuSW52aXRhdGlvbiKDAQoWTGlzdEludml0YXRpb25zUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSKQoFc3RhdGUYBCABKA4yGi5yb3N0ZXIudjEuSW52aXRhdGlvblN0YXRlIl4KF0xpc3RJbnZpdGF0aW9uc1Jlc3BvbnNlEioKC2ludml0YXRpb25zGAEgAygLMhUucm9zdGVyLnYxLkludml0YXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImwKGExpc3RNeUludml0YXRpb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIpCgVzdGF0ZRgDIAEoDjIaLnJvc3Rlci52MS5JbnZpdGF0aW9uU3RhdGUiYAoZTGlzdE15SW52aXRhdGlvbnNSZXNwb25zZRIqCgtpbnZpdGF0aW9ucxgBIAMoCzIVLnJvc3Rlci52MS5JbnZpdGF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIlChdBY2NlcHRJbnZpdGF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJ6ChhBY2NlcHRJbnZpdGF0aW9uUmVzcG9uc2USKQoKaW52aXRhdGlvbhgBIAEoCzIVLnJvc3Rlci52MS5JbnZpdGF0aW9uEiEKBm1lbWJlchgCIAEoCzIRLnJvc3Rlci52MS5NZW1iZXISEAoIcmV2aXNpb24YAyABKAkiJQoXUmVqZWN0SW52aXRhdGlvblJlcXVlc3QSCgoCaWQYASABKAkiRQoYUmVqZWN0SW52aXRhdGlvblJlc3BvbnNlEikKCmludml0YXRpb24YASABKAsyFS5yb3N0ZXIudjEuSW52aXRhdGlvbiIlChdDYW5jZWxJbnZpdGF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJFChhDYW5jZWxJbnZpdGF0aW9uUmVzcG9uc2USKQoKaW52aXRhdGlvbhgBIAEoCzIVLnJvc3Rlci52MS5JbnZpdGF0aW9uIiUKF1Jlc2VuZEludml0YXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIkUKGFJlc2VuZEludml0YXRpb25SZXNwb25zZRIpCgppbnZpdGF0aW9uGAEgASgLMhUucm9zdGVyLnYxLkludml0YXRpb24iNAoITmV3T3duZXISFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiTAoQRXJhc2VVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEicKCm5ld19vd25lcnMYAiADKAsyEy5yb3N0ZXIudjEuTmV3T3duZXIiiAEKEUVyYXNlVXNlclJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgJEh0KFWxlZnRfb3JnYW5pemF0aW9uX2lkcxgCIAMoCRIgChhkZWxldGVkX29yZ2FuaXphdGlvbl9pZHMYAyADKAkSIAoYY2FuY2VsbGVkX2ludml0YXRpb25faWRzGAQgAygJIpQBChBBZGRNZW1iZXJSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg0KBWVtYWlsGAMgASgJEhQKDGRpc3BsYXlfbmFtZRgEIAEoCRIdCgRyb2xlGAUgASgOMg8ucm9zdGVyLnYxLlJvbGUSEgoKcmVxdWVzdF9pZBgGIAEoCSJIChFBZGRNZW1iZXJSZXNwb25zZRIhCgZtZW1iZXIYASABKAsyES5yb3N0ZXIudjEuTWVtYmVyEhAKCHJldmlzaW9uGAIgASgJKrEBChBNZW1iZXJzaGlwU291cmNlEiEKHU1FTUJFUlNISVBfU09VUkNFX1VOU1BFQ0lGSUVEEAASHQoZTUVNQkVSU0hJUF9TT1VSQ0VfQ1JFQVRPUhABEiAKHE1FTUJFUlNISVBfU09VUkNFX0lOVklUQVRJT04QAhIbChdNRU1CRVJTSElQX1NPVVJDRV9BRE1JThADEhwKGE1FTUJFUlNISVBfU09VUkNFX0lNUE9SVBAEKs0BCg9JbnZpdGF0aW9uU3RhdGUSIAocSU5WSVRBVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEhwKGElOVklUQVRJT05fU1RBVEVfUEVORElORxABEh0KGUlOVklUQVRJT05fU1RBVEVfQUNDRVBURUQQAhIdChlJTlZJVEFUSU9OX1NUQVRFX1JFSkVDVEVEEAMSHgoaSU5WSVRBVElPTl9TVEFURV9DQU5DRUxMRUQQBBIcChhJTlZJVEFUSU9OX1NUQVRFX0VYUElSRUQQBSp7ChJJbnZpdGF0aW9uRGVsaXZlcnkSIwofSU5WSVRBVElPTl9ERUxJVkVSWV9VTlNQRUNJRklFRBAAEh0KGUlOVklUQVRJT05fREVMSVZFUllfRU1BSUwQARIhCh1JTlZJVEFUSU9OX0RFTElWRVJZX0xJTktfT05MWRACMoYLChFNZW1iZXJzaGlwU2VydmljZRJMCgtMaXN0TWVtYmVycxIdLnJvc3Rlci52MS5MaXN0TWVtYmVyc1JlcXVlc3QaHi5yb3N0ZXIudjEuTGlzdE1lbWJlcnNSZXNwb25zZRJGCglHZXRNZW1iZXISGy5yb3N0ZXIudjEuR2V0TWVtYmVyUmVxdWVzdBocLnJvc3Rlci52MS5HZXRNZW1iZXJSZXNwb25zZRJbChBVcGRhdGVNZW1iZXJSb2xlEiIucm9zdGVyLnYxLlVwZGF0ZU1lbWJlclJvbGVSZXF1ZXN0GiMucm9zdGVyLnYxLlVwZGF0ZU1lbWJlclJvbGVSZXNwb25zZRJPCgxSZW1vdmVNZW1iZXISHi5yb3N0ZXIudjEuUmVtb3ZlTWVtYmVyUmVxdWVzdBofLnJvc3Rlci52MS5SZW1vdmVNZW1iZXJSZXNwb25zZRJeChFMZWF2ZU9yZ2FuaXphdGlvbhIjLnJvc3Rlci52MS5MZWF2ZU9yZ2FuaXphdGlvblJlcXVlc3QaJC5yb3N0ZXIudjEuTGVhdmVPcmdhbml6YXRpb25SZXNwb25zZRJeChFUcmFuc2Zlck93bmVyc2hpcBIjLnJvc3Rlci52MS5UcmFuc2Zlck93bmVyc2hpcFJlcXVlc3QaJC5yb3N0ZXIudjEuVHJhbnNmZXJPd25lcnNoaXBSZXNwb25zZRJbChBDcmVhdGVJbnZpdGF0aW9uEiIucm9zdGVyLnYxLkNyZWF0ZUludml0YXRpb25SZXF1ZXN0GiMucm9zdGVyLnYxLkNyZWF0ZUludml0YXRpb25SZXNwb25zZRJSCg1HZXRJbnZpdGF0aW9uEh8ucm9zdGVyLnYxLkdldEludml0YXRpb25SZXF1ZXN0GiAucm9zdGVyLnYxLkdldEludml0YXRpb25SZXNwb25zZRJYCg9MaXN0SW52aXRhdGlvbnMSIS5yb3N0ZXIudjEuTGlzdEludml0YXRpb25zUmVxdWVzdBoiLnJvc3Rlci52MS5MaXN0SW52aXRhdGlvbnNSZXNwb25zZRJeChFMaXN0TXlJbnZpdGF0aW9ucxIjLnJvc3Rlci52MS5MaXN0TXlJbnZpdGF0aW9uc1JlcXVlc3QaJC5yb3N0ZXIudjEuTGlzdE15SW52aXRhdGlvbnNSZXNwb25zZRJbChBBY2NlcHRJbnZpdGF0aW9uEiIucm9zdGVyLnYxLkFjY2VwdEludml0YXRpb25SZXF1ZXN0GiMucm9zdGVyLnYxLkFjY2VwdEludml0YXRpb25SZXNwb25zZRJbChBSZWplY3RJbnZpdGF0aW9uEiIucm9zdGVyLnYxLlJlamVjdEludml0YXRpb25SZXF1ZXN0GiMucm9zdGVyLnYxLlJlamVjdEludml0YXRpb25SZXNwb25zZRJbChBDYW5jZWxJbnZpdGF0aW9uEiIucm9zdGVyLnYxLkNhbmNlbEludml0YXRpb25SZXF1ZXN0GiMucm9zdGVyLnYxLkNhbmNlbEludml0YXRpb25SZXNwb25zZRJbChBSZXNlbmRJbnZpdGF0aW9uEiIucm9zdGVyLnYxLlJlc2VuZEludml0YXRpb25SZXF1ZXN0GiMucm9zdGVyLnYxLlJlc2VuZEludml0YXRpb25SZXNwb25zZRJGCglFcmFzZVVzZXISGy5yb3N0ZXIudjEuRXJhc2VVc2VyUmVxdWVzdBocLnJvc3Rlci52MS5FcmFzZVVzZXJSZXNwb25zZRJGCglBZGRNZW1iZXISGy5yb3N0ZXIudjEuQWRkTWVtYmVyUmVxdWVzdBocLnJvc3Rlci52MS5BZGRNZW1iZXJSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_roster_v1_common]);
 
 /**
  * A person's membership in an organization.
@@ -60,6 +60,13 @@ export type Member = Message<"roster.v1.Member"> & {
    * @generated from field: google.protobuf.Timestamp join_time = 7;
    */
   joinTime?: Timestamp | undefined;
+
+  /**
+   * How the membership came about.
+   *
+   * @generated from field: roster.v1.MembershipSource source = 8;
+   */
+  source: MembershipSource;
 };
 
 /**
@@ -922,6 +929,141 @@ export const EraseUserResponseSchema: GenMessage<EraseUserResponse> = /*@__PURE_
   messageDesc(file_roster_v1_membership, 32);
 
 /**
+ * @generated from message roster.v1.AddMemberRequest
+ */
+export type AddMemberRequest = Message<"roster.v1.AddMemberRequest"> & {
+  /**
+   * @generated from field: string organization_id = 1;
+   */
+  organizationId: string;
+
+  /**
+   * The user's id (their token's `sub`): 1-255 characters.
+   *
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * Their email: empty, or at most 254 characters without control
+   * characters (as a token's `email` claim). Recorded only if roster has
+   * no profile of theirs yet; their own token's claims win.
+   *
+   * @generated from field: string email = 3;
+   */
+  email: string;
+
+  /**
+   * Their display name: at most 400 characters without control characters
+   * (as a token's `name` claim), trimmed.
+   *
+   * @generated from field: string display_name = 4;
+   */
+  displayName: string;
+
+  /**
+   * Any role, ROLE_OWNER included.
+   *
+   * @generated from field: roster.v1.Role role = 5;
+   */
+  role: Role;
+
+  /**
+   * Optional UUID naming the request; recorded in the `member.added`
+   * event (field `request_id`) so a caller can find its own change in the
+   * log. The call is idempotent with or without it: the same user with the
+   * same role answers the existing member and records nothing; the same
+   * user with another role is ALREADY_EXISTS
+   * USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION (UpdateMemberRole
+   * changes a role).
+   *
+   * @generated from field: string request_id = 6;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message roster.v1.AddMemberRequest.
+ * Use `create(AddMemberRequestSchema)` to create a new message.
+ */
+export const AddMemberRequestSchema: GenMessage<AddMemberRequest> = /*@__PURE__*/
+  messageDesc(file_roster_v1_membership, 33);
+
+/**
+ * @generated from message roster.v1.AddMemberResponse
+ */
+export type AddMemberResponse = Message<"roster.v1.AddMemberResponse"> & {
+  /**
+   * @generated from field: roster.v1.Member member = 1;
+   */
+  member?: Member | undefined;
+
+  /**
+   * Pass as `at_least_revision` to permission checks that must see this
+   * change; empty when the user already was a member with this role.
+   *
+   * @generated from field: string revision = 2;
+   */
+  revision: string;
+};
+
+/**
+ * Describes the message roster.v1.AddMemberResponse.
+ * Use `create(AddMemberResponseSchema)` to create a new message.
+ */
+export const AddMemberResponseSchema: GenMessage<AddMemberResponse> = /*@__PURE__*/
+  messageDesc(file_roster_v1_membership, 34);
+
+/**
+ * How a membership came about. Later sources (a verified email domain,
+ * directory sync) get new values; clients treat an unknown one as
+ * "another source".
+ *
+ * @generated from enum roster.v1.MembershipSource
+ */
+export enum MembershipSource {
+  /**
+   * @generated from enum value: MEMBERSHIP_SOURCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The user created the organization (and so became its owner).
+   *
+   * @generated from enum value: MEMBERSHIP_SOURCE_CREATOR = 1;
+   */
+  CREATOR = 1,
+
+  /**
+   * The user accepted an invitation.
+   *
+   * @generated from enum value: MEMBERSHIP_SOURCE_INVITATION = 2;
+   */
+  INVITATION = 2,
+
+  /**
+   * A platform administrator added them (AddMember, or CreateOrganization
+   * on their behalf).
+   *
+   * @generated from enum value: MEMBERSHIP_SOURCE_ADMIN = 3;
+   */
+  ADMIN = 3,
+
+  /**
+   * Brought over from another system by `roster import`.
+   *
+   * @generated from enum value: MEMBERSHIP_SOURCE_IMPORT = 4;
+   */
+  IMPORT = 4,
+}
+
+/**
+ * Describes the enum roster.v1.MembershipSource.
+ */
+export const MembershipSourceSchema: GenEnum<MembershipSource> = /*@__PURE__*/
+  enumDesc(file_roster_v1_membership, 0);
+
+/**
  * Where an invitation stands. Every change is a transition from PENDING.
  *
  * @generated from enum roster.v1.InvitationState
@@ -964,7 +1106,7 @@ export enum InvitationState {
  * Describes the enum roster.v1.InvitationState.
  */
 export const InvitationStateSchema: GenEnum<InvitationState> = /*@__PURE__*/
-  enumDesc(file_roster_v1_membership, 0);
+  enumDesc(file_roster_v1_membership, 1);
 
 /**
  * How an invitation reaches its recipient.
@@ -999,7 +1141,7 @@ export enum InvitationDelivery {
  * Describes the enum roster.v1.InvitationDelivery.
  */
 export const InvitationDeliverySchema: GenEnum<InvitationDelivery> = /*@__PURE__*/
-  enumDesc(file_roster_v1_membership, 1);
+  enumDesc(file_roster_v1_membership, 2);
 
 /**
  * Members of an organization and the invitations that bring them in.
@@ -1169,6 +1311,18 @@ export const MembershipService: GenService<{
     methodKind: "unary";
     input: typeof EraseUserRequestSchema;
     output: typeof EraseUserResponseSchema;
+  },
+  /**
+   * Makes a user a member directly, with any role, without an invitation
+   * (platform administrators with `organizations.admin` only). The same
+   * call again answers the same member and changes nothing.
+   *
+   * @generated from rpc roster.v1.MembershipService.AddMember
+   */
+  addMember: {
+    methodKind: "unary";
+    input: typeof AddMemberRequestSchema;
+    output: typeof AddMemberResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_roster_v1_membership, 0);

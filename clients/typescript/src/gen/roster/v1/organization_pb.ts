@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file roster/v1/organization.proto.
  */
 export const file_roster_v1_organization: GenFile = /*@__PURE__*/
-  fileDesc("Chxyb3N0ZXIvdjEvb3JnYW5pemF0aW9uLnByb3RvEglyb3N0ZXIudjEikAIKDE9yZ2FuaXphdGlvbhIKCgJpZBgBIAEoCRIMCgRzbHVnGAIgASgJEgwKBG5hbWUYAyABKAkSEAoIbG9nb191cmwYBCABKAkSFAoMZGV2ZWxvcGVyX2lkGAUgASgJEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEZXRhZxgIIAEoCRIuCghpZGVudGl0eRgJIAEoCzIcLnJvc3Rlci52MS5EZXZlbG9wZXJJZGVudGl0eRIQCghoYXNfbG9nbxgKIAEoCCJrChFEZXZlbG9wZXJJZGVudGl0eRIwCgVzdGF0ZRgBIAEoDjIhLnJvc3Rlci52MS5EZXZlbG9wZXJJZGVudGl0eVN0YXRlEhAKCGF0dGVtcHRzGAIgASgFEhIKCmxhc3RfZXJyb3IYAyABKAkiXQoZQ3JlYXRlT3JnYW5pemF0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBHNsdWcYAiABKAkSEAoIbG9nb191cmwYAyABKAkSEgoKcmVxdWVzdF9pZBgEIAEoCSJdChpDcmVhdGVPcmdhbml6YXRpb25SZXNwb25zZRItCgxvcmdhbml6YXRpb24YASABKAsyFy5yb3N0ZXIudjEuT3JnYW5pemF0aW9uEhAKCHJldmlzaW9uGAIgASgJIlUKFkdldE9yZ2FuaXphdGlvblJlcXVlc3QSDAoCaWQYASABKAlIABIOCgRzbHVnGAIgASgJSAASFgoMZGV2ZWxvcGVyX2lkGAMgASgJSABCBQoDa2V5ImcKF0dldE9yZ2FuaXphdGlvblJlc3BvbnNlEi0KDG9yZ2FuaXphdGlvbhgBIAEoCzIXLnJvc3Rlci52MS5Pcmdhbml6YXRpb24SHQoEcm9sZRgCIAEoDjIPLnJvc3Rlci52MS5Sb2xlImkKGExpc3RPcmdhbml6YXRpb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIVCg1pbmNsdWRlX2xvZ29zGAMgASgIEg8KB3VzZXJfaWQYBCABKAkijwEKEFVzZXJPcmdhbml6YXRpb24SLQoMb3JnYW5pemF0aW9uGAEgASgLMhcucm9zdGVyLnYxLk9yZ2FuaXphdGlvbhIdCgRyb2xlGAIgASgOMg8ucm9zdGVyLnYxLlJvbGUSLQoJam9pbl90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJoChlMaXN0T3JnYW5pemF0aW9uc1Jlc3BvbnNlEjIKDW9yZ2FuaXphdGlvbnMYASADKAsyGy5yb3N0ZXIudjEuVXNlck9yZ2FuaXphdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiewoZVXBkYXRlT3JnYW5pemF0aW9uUmVxdWVzdBItCgxvcmdhbml6YXRpb24YASABKAsyFy5yb3N0ZXIudjEuT3JnYW5pemF0aW9uEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJdChpVcGRhdGVPcmdhbml6YXRpb25SZXNwb25zZRItCgxvcmdhbml6YXRpb24YASABKAsyFy5yb3N0ZXIudjEuT3JnYW5pemF0aW9uEhAKCHJldmlzaW9uGAIgASgJIjUKGURlbGV0ZU9yZ2FuaXphdGlvblJlcXVlc3QSCgoCaWQYASABKAkSDAoEZXRhZxgCIAEoCSIuChpEZWxldGVPcmdhbml6YXRpb25SZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoCSIgChBDaGVja1NsdWdSZXF1ZXN0EgwKBHNsdWcYASABKAkiYAoRQ2hlY2tTbHVnUmVzcG9uc2USEQoJYXZhaWxhYmxlGAEgASgIEg4KBnJlYXNvbhgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEhcKD25vcm1hbGl6ZWRfc2x1ZxgEIAEoCSI3ChxTZXRBY3RpdmVPcmdhbml6YXRpb25SZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCSJtCh1TZXRBY3RpdmVPcmdhbml6YXRpb25SZXNwb25zZRItCgxvcmdhbml6YXRpb24YASABKAsyFy5yb3N0ZXIudjEuT3JnYW5pemF0aW9uEh0KBHJvbGUYAiABKA4yDy5yb3N0ZXIudjEuUm9sZSIeChxHZXRBY3RpdmVPcmdhbml6YXRpb25SZXF1ZXN0Im0KHUdldEFjdGl2ZU9yZ2FuaXphdGlvblJlc3BvbnNlEi0KDG9yZ2FuaXphdGlvbhgBIAEoCzIXLnJvc3Rlci52MS5Pcmdhbml6YXRpb24SHQoEcm9sZRgCIAEoDjIPLnJvc3Rlci52MS5Sb2xlKrgCChZEZXZlbG9wZXJJZGVudGl0eVN0YXRlEigKJERFVkVMT1BFUl9JREVOVElUWV9TVEFURV9VTlNQRUNJRklFRBAAEiIKHkRFVkVMT1BFUl9JREVOVElUWV9TVEFURV9MT0NBTBABEikKJURFVkVMT1BFUl9JREVOVElUWV9TVEFURV9QUk9WSVNJT05JTkcQAhIjCh9ERVZFTE9QRVJfSURFTlRJVFlfU1RBVEVfQUNUSVZFEAMSLQopREVWRUxPUEVSX0lERU5USVRZX1NUQVRFX1BFTkRJTkdfQVBQUk9WQUwQBBIrCidERVZFTE9QRVJfSURFTlRJVFlfU1RBVEVfREVQUk9WSVNJT05JTkcQBRIkCiBERVZFTE9QRVJfSURFTlRJVFlfU1RBVEVfRkFJTElORxAGMpgGChNPcmdhbml6YXRpb25TZXJ2aWNlEmEKEkNyZWF0ZU9yZ2FuaXphdGlvbhIkLnJvc3Rlci52MS5DcmVhdGVPcmdhbml6YXRpb25SZXF1ZXN0GiUucm9zdGVyLnYxLkNyZWF0ZU9yZ2FuaXphdGlvblJlc3BvbnNlElgKD0dldE9yZ2FuaXphdGlvbhIhLnJvc3Rlci52MS5HZXRPcmdhbml6YXRpb25SZXF1ZXN0GiIucm9zdGVyLnYxLkdldE9yZ2FuaXphdGlvblJlc3BvbnNlEl4KEUxpc3RPcmdhbml6YXRpb25zEiMucm9zdGVyLnYxLkxpc3RPcmdhbml6YXRpb25zUmVxdWVzdBokLnJvc3Rlci52MS5MaXN0T3JnYW5pemF0aW9uc1Jlc3BvbnNlEmEKElVwZGF0ZU9yZ2FuaXphdGlvbhIkLnJvc3Rlci52MS5VcGRhdGVPcmdhbml6YXRpb25SZXF1ZXN0GiUucm9zdGVyLnYxLlVwZGF0ZU9yZ2FuaXphdGlvblJlc3BvbnNlEmEKEkRlbGV0ZU9yZ2FuaXphdGlvbhIkLnJvc3Rlci52MS5EZWxldGVPcmdhbml6YXRpb25SZXF1ZXN0GiUucm9zdGVyLnYxLkRlbGV0ZU9yZ2FuaXphdGlvblJlc3BvbnNlEkYKCUNoZWNrU2x1ZxIbLnJvc3Rlci52MS5DaGVja1NsdWdSZXF1ZXN0Ghwucm9zdGVyLnYxLkNoZWNrU2x1Z1Jlc3BvbnNlEmoKFVNldEFjdGl2ZU9yZ2FuaXphdGlvbhInLnJvc3Rlci52MS5TZXRBY3RpdmVPcmdhbml6YXRpb25SZXF1ZXN0Gigucm9zdGVyLnYxLlNldEFjdGl2ZU9yZ2FuaXphdGlvblJlc3BvbnNlEmoKFUdldEFjdGl2ZU9yZ2FuaXphdGlvbhInLnJvc3Rlci52MS5HZXRBY3RpdmVPcmdhbml6YXRpb25SZXF1ZXN0Gigucm9zdGVyLnYxLkdldEFjdGl2ZU9yZ2FuaXphdGlvblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_roster_v1_common]);
+  fileDesc("Chxyb3N0ZXIvdjEvb3JnYW5pemF0aW9uLnByb3RvEglyb3N0ZXIudjEivwIKDE9yZ2FuaXphdGlvbhIKCgJpZBgBIAEoCRIMCgRzbHVnGAIgASgJEgwKBG5hbWUYAyABKAkSEAoIbG9nb191cmwYBCABKAkSFAoMZGV2ZWxvcGVyX2lkGAUgASgJEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEZXRhZxgIIAEoCRIuCghpZGVudGl0eRgJIAEoCzIcLnJvc3Rlci52MS5EZXZlbG9wZXJJZGVudGl0eRIQCghoYXNfbG9nbxgKIAEoCBItCgZsaW1pdHMYCyABKAsyHS5yb3N0ZXIudjEuT3JnYW5pemF0aW9uTGltaXRzIpYBChJPcmdhbml6YXRpb25MaW1pdHMSEwoLbWF4X21lbWJlcnMYASABKAUSHgoWbWF4X21lbWJlcnNfb3ZlcnJpZGRlbhgCIAEoCBIfChdtYXhfcGVuZGluZ19pbnZpdGF0aW9ucxgDIAEoBRIqCiJtYXhfcGVuZGluZ19pbnZpdGF0aW9uc19vdmVycmlkZGVuGAQgASgIImsKEURldmVsb3BlcklkZW50aXR5EjAKBXN0YXRlGAEgASgOMiEucm9zdGVyLnYxLkRldmVsb3BlcklkZW50aXR5U3RhdGUSEAoIYXR0ZW1wdHMYAiABKAUSEgoKbGFzdF9lcnJvchgDIAEoCSKKAQoZQ3JlYXRlT3JnYW5pemF0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBHNsdWcYAiABKAkSEAoIbG9nb191cmwYAyABKAkSEgoKcmVxdWVzdF9pZBgEIAEoCRIrCgVvd25lchgFIAEoCzIcLnJvc3Rlci52MS5Pcmdhbml6YXRpb25Pd25lciJJChFPcmdhbml6YXRpb25Pd25lchIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCSJdChpDcmVhdGVPcmdhbml6YXRpb25SZXNwb25zZRItCgxvcmdhbml6YXRpb24YASABKAsyFy5yb3N0ZXIudjEuT3JnYW5pemF0aW9uEhAKCHJldmlzaW9uGAIgASgJIlUKFkdldE9yZ2FuaXphdGlvblJlcXVlc3QSDAoCaWQYASABKAlIABIOCgRzbHVnGAIgASgJSAASFgoMZGV2ZWxvcGVyX2lkGAMgASgJSABCBQoDa2V5ImcKF0dldE9yZ2FuaXphdGlvblJlc3BvbnNlEi0KDG9yZ2FuaXphdGlvbhgBIAEoCzIXLnJvc3Rlci52MS5Pcmdhbml6YXRpb24SHQoEcm9sZRgCIAEoDjIPLnJvc3Rlci52MS5Sb2xlIngKGExpc3RPcmdhbml6YXRpb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIVCg1pbmNsdWRlX2xvZ29zGAMgASgIEg8KB3VzZXJfaWQYBCABKAkSDQoFcXVlcnkYBSABKAkijwEKEFVzZXJPcmdhbml6YXRpb24SLQoMb3JnYW5pemF0aW9uGAEgASgLMhcucm9zdGVyLnYxLk9yZ2FuaXphdGlvbhIdCgRyb2xlGAIgASgOMg8ucm9zdGVyLnYxLlJvbGUSLQoJam9pbl90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJoChlMaXN0T3JnYW5pemF0aW9uc1Jlc3BvbnNlEjIKDW9yZ2FuaXphdGlvbnMYASADKAsyGy5yb3N0ZXIudjEuVXNlck9yZ2FuaXphdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiewoZVXBkYXRlT3JnYW5pemF0aW9uUmVxdWVzdBItCgxvcmdhbml6YXRpb24YASABKAsyFy5yb3N0ZXIudjEuT3JnYW5pemF0aW9uEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJdChpVcGRhdGVPcmdhbml6YXRpb25SZXNwb25zZRItCgxvcmdhbml6YXRpb24YASABKAsyFy5yb3N0ZXIudjEuT3JnYW5pemF0aW9uEhAKCHJldmlzaW9uGAIgASgJIjUKGURlbGV0ZU9yZ2FuaXphdGlvblJlcXVlc3QSCgoCaWQYASABKAkSDAoEZXRhZxgCIAEoCSIuChpEZWxldGVPcmdhbml6YXRpb25SZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoCSIgChBDaGVja1NsdWdSZXF1ZXN0EgwKBHNsdWcYASABKAkiYAoRQ2hlY2tTbHVnUmVzcG9uc2USEQoJYXZhaWxhYmxlGAEgASgIEg4KBnJlYXNvbhgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEhcKD25vcm1hbGl6ZWRfc2x1ZxgEIAEoCSI3ChxTZXRBY3RpdmVPcmdhbml6YXRpb25SZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCSJtCh1TZXRBY3RpdmVPcmdhbml6YXRpb25SZXNwb25zZRItCgxvcmdhbml6YXRpb24YASABKAsyFy5yb3N0ZXIudjEuT3JnYW5pemF0aW9uEh0KBHJvbGUYAiABKA4yDy5yb3N0ZXIudjEuUm9sZSIeChxHZXRBY3RpdmVPcmdhbml6YXRpb25SZXF1ZXN0Im0KHUdldEFjdGl2ZU9yZ2FuaXphdGlvblJlc3BvbnNlEi0KDG9yZ2FuaXphdGlvbhgBIAEoCzIXLnJvc3Rlci52MS5Pcmdhbml6YXRpb24SHQoEcm9sZRgCIAEoDjIPLnJvc3Rlci52MS5Sb2xlIqMBChxTZXRPcmdhbml6YXRpb25MaW1pdHNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIYCgttYXhfbWVtYmVycxgCIAEoBUgAiAEBEiQKF21heF9wZW5kaW5nX2ludml0YXRpb25zGAMgASgFSAGIAQFCDgoMX21heF9tZW1iZXJzQhoKGF9tYXhfcGVuZGluZ19pbnZpdGF0aW9ucyJgCh1TZXRPcmdhbml6YXRpb25MaW1pdHNSZXNwb25zZRItCgxvcmdhbml6YXRpb24YASABKAsyFy5yb3N0ZXIudjEuT3JnYW5pemF0aW9uEhAKCHJldmlzaW9uGAIgASgJKrgCChZEZXZlbG9wZXJJZGVudGl0eVN0YXRlEigKJERFVkVMT1BFUl9JREVOVElUWV9TVEFURV9VTlNQRUNJRklFRBAAEiIKHkRFVkVMT1BFUl9JREVOVElUWV9TVEFURV9MT0NBTBABEikKJURFVkVMT1BFUl9JREVOVElUWV9TVEFURV9QUk9WSVNJT05JTkcQAhIjCh9ERVZFTE9QRVJfSURFTlRJVFlfU1RBVEVfQUNUSVZFEAMSLQopREVWRUxPUEVSX0lERU5USVRZX1NUQVRFX1BFTkRJTkdfQVBQUk9WQUwQBBIrCidERVZFTE9QRVJfSURFTlRJVFlfU1RBVEVfREVQUk9WSVNJT05JTkcQBRIkCiBERVZFTE9QRVJfSURFTlRJVFlfU1RBVEVfRkFJTElORxAGMoQHChNPcmdhbml6YXRpb25TZXJ2aWNlEmEKEkNyZWF0ZU9yZ2FuaXphdGlvbhIkLnJvc3Rlci52MS5DcmVhdGVPcmdhbml6YXRpb25SZXF1ZXN0GiUucm9zdGVyLnYxLkNyZWF0ZU9yZ2FuaXphdGlvblJlc3BvbnNlElgKD0dldE9yZ2FuaXphdGlvbhIhLnJvc3Rlci52MS5HZXRPcmdhbml6YXRpb25SZXF1ZXN0GiIucm9zdGVyLnYxLkdldE9yZ2FuaXphdGlvblJlc3BvbnNlEl4KEUxpc3RPcmdhbml6YXRpb25zEiMucm9zdGVyLnYxLkxpc3RPcmdhbml6YXRpb25zUmVxdWVzdBokLnJvc3Rlci52MS5MaXN0T3JnYW5pemF0aW9uc1Jlc3BvbnNlEmEKElVwZGF0ZU9yZ2FuaXphdGlvbhIkLnJvc3Rlci52MS5VcGRhdGVPcmdhbml6YXRpb25SZXF1ZXN0GiUucm9zdGVyLnYxLlVwZGF0ZU9yZ2FuaXphdGlvblJlc3BvbnNlEmEKEkRlbGV0ZU9yZ2FuaXphdGlvbhIkLnJvc3Rlci52MS5EZWxldGVPcmdhbml6YXRpb25SZXF1ZXN0GiUucm9zdGVyLnYxLkRlbGV0ZU9yZ2FuaXphdGlvblJlc3BvbnNlEkYKCUNoZWNrU2x1ZxIbLnJvc3Rlci52MS5DaGVja1NsdWdSZXF1ZXN0Ghwucm9zdGVyLnYxLkNoZWNrU2x1Z1Jlc3BvbnNlEmoKFVNldEFjdGl2ZU9yZ2FuaXphdGlvbhInLnJvc3Rlci52MS5TZXRBY3RpdmVPcmdhbml6YXRpb25SZXF1ZXN0Gigucm9zdGVyLnYxLlNldEFjdGl2ZU9yZ2FuaXphdGlvblJlc3BvbnNlEmoKFUdldEFjdGl2ZU9yZ2FuaXphdGlvbhInLnJvc3Rlci52MS5HZXRBY3RpdmVPcmdhbml6YXRpb25SZXF1ZXN0Gigucm9zdGVyLnYxLkdldEFjdGl2ZU9yZ2FuaXphdGlvblJlc3BvbnNlEmoKFVNldE9yZ2FuaXphdGlvbkxpbWl0cxInLnJvc3Rlci52MS5TZXRPcmdhbml6YXRpb25MaW1pdHNSZXF1ZXN0Gigucm9zdGVyLnYxLlNldE9yZ2FuaXphdGlvbkxpbWl0c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_roster_v1_common]);
 
 /**
  * An organization.
@@ -95,6 +95,15 @@ export type Organization = Message<"roster.v1.Organization"> & {
    * @generated from field: bool has_logo = 10;
    */
   hasLogo: boolean;
+
+  /**
+   * The limits that hold for it now. Shown to platform administrators and
+   * to its owners and admins; unset for members, for lists, and for
+   * services with `organizations.read` only.
+   *
+   * @generated from field: roster.v1.OrganizationLimits limits = 11;
+   */
+  limits?: OrganizationLimits | undefined;
 };
 
 /**
@@ -103,6 +112,50 @@ export type Organization = Message<"roster.v1.Organization"> & {
  */
 export const OrganizationSchema: GenMessage<Organization> = /*@__PURE__*/
   messageDesc(file_roster_v1_organization, 0);
+
+/**
+ * The seat and pending-invitation limits of one organization: the server's
+ * defaults, unless a platform administrator set its own
+ * (SetOrganizationLimits).
+ *
+ * @generated from message roster.v1.OrganizationLimits
+ */
+export type OrganizationLimits = Message<"roster.v1.OrganizationLimits"> & {
+  /**
+   * Seats: members plus pending invitations may not exceed it.
+   *
+   * @generated from field: int32 max_members = 1;
+   */
+  maxMembers: number;
+
+  /**
+   * True if `max_members` is this organization's own, not the server's default.
+   *
+   * @generated from field: bool max_members_overridden = 2;
+   */
+  maxMembersOverridden: boolean;
+
+  /**
+   * Pending (unexpired) invitations may not exceed it.
+   *
+   * @generated from field: int32 max_pending_invitations = 3;
+   */
+  maxPendingInvitations: number;
+
+  /**
+   * True if `max_pending_invitations` is this organization's own.
+   *
+   * @generated from field: bool max_pending_invitations_overridden = 4;
+   */
+  maxPendingInvitationsOverridden: boolean;
+};
+
+/**
+ * Describes the message roster.v1.OrganizationLimits.
+ * Use `create(OrganizationLimitsSchema)` to create a new message.
+ */
+export const OrganizationLimitsSchema: GenMessage<OrganizationLimits> = /*@__PURE__*/
+  messageDesc(file_roster_v1_organization, 1);
 
 /**
  * An organization's developer identity in the Provider Portal.
@@ -135,7 +188,7 @@ export type DeveloperIdentity = Message<"roster.v1.DeveloperIdentity"> & {
  * Use `create(DeveloperIdentitySchema)` to create a new message.
  */
 export const DeveloperIdentitySchema: GenMessage<DeveloperIdentity> = /*@__PURE__*/
-  messageDesc(file_roster_v1_organization, 1);
+  messageDesc(file_roster_v1_organization, 2);
 
 /**
  * @generated from message roster.v1.CreateOrganizationRequest
@@ -172,6 +225,16 @@ export type CreateOrganizationRequest = Message<"roster.v1.CreateOrganizationReq
    * @generated from field: string request_id = 4;
    */
   requestId: string;
+
+  /**
+   * The person who becomes its owner. Required for platform administrators
+   * (`organizations.admin`), who create organizations on a user's behalf;
+   * a person must leave it unset (INVALID_ARGUMENT naming `owner`): they
+   * create organizations they own themselves.
+   *
+   * @generated from field: roster.v1.OrganizationOwner owner = 5;
+   */
+  owner?: OrganizationOwner | undefined;
 };
 
 /**
@@ -179,7 +242,46 @@ export type CreateOrganizationRequest = Message<"roster.v1.CreateOrganizationReq
  * Use `create(CreateOrganizationRequestSchema)` to create a new message.
  */
 export const CreateOrganizationRequestSchema: GenMessage<CreateOrganizationRequest> = /*@__PURE__*/
-  messageDesc(file_roster_v1_organization, 2);
+  messageDesc(file_roster_v1_organization, 3);
+
+/**
+ * The person an administrator creates an organization for, as their
+ * token would name them.
+ *
+ * @generated from message roster.v1.OrganizationOwner
+ */
+export type OrganizationOwner = Message<"roster.v1.OrganizationOwner"> & {
+  /**
+   * Their user id (their token's `sub`): 1-255 characters.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * Their email: empty, or at most 254 characters without control
+   * characters (as a token's `email` claim). Recorded only if roster has
+   * no profile of theirs yet; their own token's claims win.
+   *
+   * @generated from field: string email = 2;
+   */
+  email: string;
+
+  /**
+   * Their display name: at most 400 characters without control characters
+   * (as a token's `name` claim), trimmed. Recorded as `email` is.
+   *
+   * @generated from field: string display_name = 3;
+   */
+  displayName: string;
+};
+
+/**
+ * Describes the message roster.v1.OrganizationOwner.
+ * Use `create(OrganizationOwnerSchema)` to create a new message.
+ */
+export const OrganizationOwnerSchema: GenMessage<OrganizationOwner> = /*@__PURE__*/
+  messageDesc(file_roster_v1_organization, 4);
 
 /**
  * @generated from message roster.v1.CreateOrganizationResponse
@@ -203,7 +305,7 @@ export type CreateOrganizationResponse = Message<"roster.v1.CreateOrganizationRe
  * Use `create(CreateOrganizationResponseSchema)` to create a new message.
  */
 export const CreateOrganizationResponseSchema: GenMessage<CreateOrganizationResponse> = /*@__PURE__*/
-  messageDesc(file_roster_v1_organization, 3);
+  messageDesc(file_roster_v1_organization, 5);
 
 /**
  * @generated from message roster.v1.GetOrganizationRequest
@@ -242,7 +344,7 @@ export type GetOrganizationRequest = Message<"roster.v1.GetOrganizationRequest">
  * Use `create(GetOrganizationRequestSchema)` to create a new message.
  */
 export const GetOrganizationRequestSchema: GenMessage<GetOrganizationRequest> = /*@__PURE__*/
-  messageDesc(file_roster_v1_organization, 4);
+  messageDesc(file_roster_v1_organization, 6);
 
 /**
  * @generated from message roster.v1.GetOrganizationResponse
@@ -266,7 +368,7 @@ export type GetOrganizationResponse = Message<"roster.v1.GetOrganizationResponse
  * Use `create(GetOrganizationResponseSchema)` to create a new message.
  */
 export const GetOrganizationResponseSchema: GenMessage<GetOrganizationResponse> = /*@__PURE__*/
-  messageDesc(file_roster_v1_organization, 5);
+  messageDesc(file_roster_v1_organization, 7);
 
 /**
  * @generated from message roster.v1.ListOrganizationsRequest
@@ -300,11 +402,23 @@ export type ListOrganizationsRequest = Message<"roster.v1.ListOrganizationsReque
    * Whose organizations: empty (or the caller's own id) means the caller's.
    * Another user's needs a service principal with `organizations.read`
    * (PERMISSION_DENIED CAN_ONLY_LIST_OWN_ORGANIZATIONS otherwise); a service
-   * principal must name one (it has no organizations of its own).
+   * principal must name one (it has no organizations of its own), except a
+   * platform administrator (`organizations.admin`), for whom empty means
+   * every organization (as far as its token reaches), in the order they
+   * were created, each with role ROLE_UNSPECIFIED and no join_time.
    *
    * @generated from field: string user_id = 4;
    */
   userId: string;
+
+  /**
+   * Only organizations whose name or slug contains this text, compared
+   * without regard to case; empty means all. At most 100 characters after
+   * trimming, no control characters. Applies to every kind of listing.
+   *
+   * @generated from field: string query = 5;
+   */
+  query: string;
 };
 
 /**
@@ -312,7 +426,7 @@ export type ListOrganizationsRequest = Message<"roster.v1.ListOrganizationsReque
  * Use `create(ListOrganizationsRequestSchema)` to create a new message.
  */
 export const ListOrganizationsRequestSchema: GenMessage<ListOrganizationsRequest> = /*@__PURE__*/
-  messageDesc(file_roster_v1_organization, 6);
+  messageDesc(file_roster_v1_organization, 8);
 
 /**
  * One of the user's organizations, with the user's place in it.
@@ -341,7 +455,7 @@ export type UserOrganization = Message<"roster.v1.UserOrganization"> & {
  * Use `create(UserOrganizationSchema)` to create a new message.
  */
 export const UserOrganizationSchema: GenMessage<UserOrganization> = /*@__PURE__*/
-  messageDesc(file_roster_v1_organization, 7);
+  messageDesc(file_roster_v1_organization, 9);
 
 /**
  * @generated from message roster.v1.ListOrganizationsResponse
@@ -365,7 +479,7 @@ export type ListOrganizationsResponse = Message<"roster.v1.ListOrganizationsResp
  * Use `create(ListOrganizationsResponseSchema)` to create a new message.
  */
 export const ListOrganizationsResponseSchema: GenMessage<ListOrganizationsResponse> = /*@__PURE__*/
-  messageDesc(file_roster_v1_organization, 8);
+  messageDesc(file_roster_v1_organization, 10);
 
 /**
  * @generated from message roster.v1.UpdateOrganizationRequest
@@ -395,7 +509,7 @@ export type UpdateOrganizationRequest = Message<"roster.v1.UpdateOrganizationReq
  * Use `create(UpdateOrganizationRequestSchema)` to create a new message.
  */
 export const UpdateOrganizationRequestSchema: GenMessage<UpdateOrganizationRequest> = /*@__PURE__*/
-  messageDesc(file_roster_v1_organization, 9);
+  messageDesc(file_roster_v1_organization, 11);
 
 /**
  * @generated from message roster.v1.UpdateOrganizationResponse
@@ -420,7 +534,7 @@ export type UpdateOrganizationResponse = Message<"roster.v1.UpdateOrganizationRe
  * Use `create(UpdateOrganizationResponseSchema)` to create a new message.
  */
 export const UpdateOrganizationResponseSchema: GenMessage<UpdateOrganizationResponse> = /*@__PURE__*/
-  messageDesc(file_roster_v1_organization, 10);
+  messageDesc(file_roster_v1_organization, 12);
 
 /**
  * @generated from message roster.v1.DeleteOrganizationRequest
@@ -444,7 +558,7 @@ export type DeleteOrganizationRequest = Message<"roster.v1.DeleteOrganizationReq
  * Use `create(DeleteOrganizationRequestSchema)` to create a new message.
  */
 export const DeleteOrganizationRequestSchema: GenMessage<DeleteOrganizationRequest> = /*@__PURE__*/
-  messageDesc(file_roster_v1_organization, 11);
+  messageDesc(file_roster_v1_organization, 13);
 
 /**
  * @generated from message roster.v1.DeleteOrganizationResponse
@@ -463,7 +577,7 @@ export type DeleteOrganizationResponse = Message<"roster.v1.DeleteOrganizationRe
  * Use `create(DeleteOrganizationResponseSchema)` to create a new message.
  */
 export const DeleteOrganizationResponseSchema: GenMessage<DeleteOrganizationResponse> = /*@__PURE__*/
-  messageDesc(file_roster_v1_organization, 12);
+  messageDesc(file_roster_v1_organization, 14);
 
 /**
  * @generated from message roster.v1.CheckSlugRequest
@@ -480,7 +594,7 @@ export type CheckSlugRequest = Message<"roster.v1.CheckSlugRequest"> & {
  * Use `create(CheckSlugRequestSchema)` to create a new message.
  */
 export const CheckSlugRequestSchema: GenMessage<CheckSlugRequest> = /*@__PURE__*/
-  messageDesc(file_roster_v1_organization, 13);
+  messageDesc(file_roster_v1_organization, 15);
 
 /**
  * @generated from message roster.v1.CheckSlugResponse
@@ -520,7 +634,7 @@ export type CheckSlugResponse = Message<"roster.v1.CheckSlugResponse"> & {
  * Use `create(CheckSlugResponseSchema)` to create a new message.
  */
 export const CheckSlugResponseSchema: GenMessage<CheckSlugResponse> = /*@__PURE__*/
-  messageDesc(file_roster_v1_organization, 14);
+  messageDesc(file_roster_v1_organization, 16);
 
 /**
  * @generated from message roster.v1.SetActiveOrganizationRequest
@@ -539,7 +653,7 @@ export type SetActiveOrganizationRequest = Message<"roster.v1.SetActiveOrganizat
  * Use `create(SetActiveOrganizationRequestSchema)` to create a new message.
  */
 export const SetActiveOrganizationRequestSchema: GenMessage<SetActiveOrganizationRequest> = /*@__PURE__*/
-  messageDesc(file_roster_v1_organization, 15);
+  messageDesc(file_roster_v1_organization, 17);
 
 /**
  * @generated from message roster.v1.SetActiveOrganizationResponse
@@ -563,7 +677,7 @@ export type SetActiveOrganizationResponse = Message<"roster.v1.SetActiveOrganiza
  * Use `create(SetActiveOrganizationResponseSchema)` to create a new message.
  */
 export const SetActiveOrganizationResponseSchema: GenMessage<SetActiveOrganizationResponse> = /*@__PURE__*/
-  messageDesc(file_roster_v1_organization, 16);
+  messageDesc(file_roster_v1_organization, 18);
 
 /**
  * @generated from message roster.v1.GetActiveOrganizationRequest
@@ -576,7 +690,7 @@ export type GetActiveOrganizationRequest = Message<"roster.v1.GetActiveOrganizat
  * Use `create(GetActiveOrganizationRequestSchema)` to create a new message.
  */
 export const GetActiveOrganizationRequestSchema: GenMessage<GetActiveOrganizationRequest> = /*@__PURE__*/
-  messageDesc(file_roster_v1_organization, 17);
+  messageDesc(file_roster_v1_organization, 19);
 
 /**
  * @generated from message roster.v1.GetActiveOrganizationResponse
@@ -600,7 +714,69 @@ export type GetActiveOrganizationResponse = Message<"roster.v1.GetActiveOrganiza
  * Use `create(GetActiveOrganizationResponseSchema)` to create a new message.
  */
 export const GetActiveOrganizationResponseSchema: GenMessage<GetActiveOrganizationResponse> = /*@__PURE__*/
-  messageDesc(file_roster_v1_organization, 18);
+  messageDesc(file_roster_v1_organization, 20);
+
+/**
+ * @generated from message roster.v1.SetOrganizationLimitsRequest
+ */
+export type SetOrganizationLimitsRequest = Message<"roster.v1.SetOrganizationLimitsRequest"> & {
+  /**
+   * @generated from field: string organization_id = 1;
+   */
+  organizationId: string;
+
+  /**
+   * The organization's seats (members plus pending invitations): 1 to
+   * 1000000; unset means the server's default
+   * (ROSTER_MAX_MEMBERS_PER_ORGANIZATION). Lowering it below what is in
+   * use removes no one; it refuses new invitations and members.
+   *
+   * @generated from field: optional int32 max_members = 2;
+   */
+  maxMembers?: number | undefined;
+
+  /**
+   * Its pending invitations: 0 to 1000000; unset means the server's
+   * default (ROSTER_MAX_PENDING_INVITATIONS_PER_ORGANIZATION).
+   *
+   * @generated from field: optional int32 max_pending_invitations = 3;
+   */
+  maxPendingInvitations?: number | undefined;
+};
+
+/**
+ * Describes the message roster.v1.SetOrganizationLimitsRequest.
+ * Use `create(SetOrganizationLimitsRequestSchema)` to create a new message.
+ */
+export const SetOrganizationLimitsRequestSchema: GenMessage<SetOrganizationLimitsRequest> = /*@__PURE__*/
+  messageDesc(file_roster_v1_organization, 21);
+
+/**
+ * @generated from message roster.v1.SetOrganizationLimitsResponse
+ */
+export type SetOrganizationLimitsResponse = Message<"roster.v1.SetOrganizationLimitsResponse"> & {
+  /**
+   * The organization with its limits as they now stand.
+   *
+   * @generated from field: roster.v1.Organization organization = 1;
+   */
+  organization?: Organization | undefined;
+
+  /**
+   * Pass as `at_least_revision` to permission checks that must see this
+   * change; empty if nothing changed.
+   *
+   * @generated from field: string revision = 2;
+   */
+  revision: string;
+};
+
+/**
+ * Describes the message roster.v1.SetOrganizationLimitsResponse.
+ * Use `create(SetOrganizationLimitsResponseSchema)` to create a new message.
+ */
+export const SetOrganizationLimitsResponseSchema: GenMessage<SetOrganizationLimitsResponse> = /*@__PURE__*/
+  messageDesc(file_roster_v1_organization, 22);
 
 /**
  * Where an organization's developer identity stands in the Provider Portal.
@@ -757,6 +933,18 @@ export const OrganizationService: GenService<{
     methodKind: "unary";
     input: typeof GetActiveOrganizationRequestSchema;
     output: typeof GetActiveOrganizationResponseSchema;
+  },
+  /**
+   * Sets or clears an organization's own seat and pending-invitation
+   * limits, which replace the server's defaults for it (platform
+   * administrators with `organizations.admin` only).
+   *
+   * @generated from rpc roster.v1.OrganizationService.SetOrganizationLimits
+   */
+  setOrganizationLimits: {
+    methodKind: "unary";
+    input: typeof SetOrganizationLimitsRequestSchema;
+    output: typeof SetOrganizationLimitsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_roster_v1_organization, 0);
