@@ -10,6 +10,7 @@ mod m20261129_000003_notify_on_event_insert;
 mod m20261201_000001_developer_identities;
 mod m20261202_000001_old_slugs;
 mod m20261202_000002_logos;
+mod m20261203_000002_organization_lifecycle;
 
 /// Applies roster's migrations in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_developer_identities::Migration),
             Box::new(m20261202_000001_old_slugs::Migration),
             Box::new(m20261202_000002_logos::Migration),
+            Box::new(m20261203_000002_organization_lifecycle::Migration),
         ]
     }
 }

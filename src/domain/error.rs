@@ -49,6 +49,10 @@ pub enum Reason {
     NoOwnerLeft,
     InvitationExpired,
     InvitationNotPending,
+    OrganizationSuspended,
+    OrganizationAlreadySuspended,
+    OrganizationNotSuspended,
+    OrganizationNotDeleted,
     // Limits
     #[strum(serialize = "YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_ORGANIZATIONS")]
     OrganizationLimit,
@@ -115,6 +119,15 @@ impl Reason {
             Reason::NoOwnerLeft => "the organization would be left without an owner",
             Reason::InvitationExpired => "the invitation has expired",
             Reason::InvitationNotPending => "the invitation has already been answered or withdrawn",
+            Reason::OrganizationSuspended => {
+                "the organization is suspended by a platform administrator: it can be read, \
+                 but not changed"
+            }
+            Reason::OrganizationAlreadySuspended => "the organization is already suspended",
+            Reason::OrganizationNotSuspended => "the organization is not suspended",
+            Reason::OrganizationNotDeleted => {
+                "the organization is not deleted; only a deleted organization can be restored"
+            }
             Reason::OrganizationLimit => "you have reached the maximum number of organizations",
             Reason::MembershipLimit => "the organization has reached its member limit",
             Reason::InvitationLimit => "the organization has reached its pending invitation limit",
@@ -291,7 +304,8 @@ mod tests {
             EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION \
             YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER \
             YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER INVITATION_EXPIRED \
-            INVITATION_NOT_PENDING YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_ORGANIZATIONS \
+            INVITATION_NOT_PENDING ORGANIZATION_SUSPENDED ORGANIZATION_ALREADY_SUSPENDED \
+            ORGANIZATION_NOT_SUSPENDED ORGANIZATION_NOT_DELETED YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_ORGANIZATIONS \
             ORGANIZATION_MEMBERSHIP_LIMIT_REACHED INVITATION_LIMIT_REACHED \
             EVENT_STREAM_LIMIT_REACHED ETAG_MISMATCH EVENT_STREAM_FELL_BEHIND \
             TRANSACTION_CONFLICT SERVER_OVERLOADED SHUTTING_DOWN DEADLINE_EXCEEDED \

@@ -6,6 +6,7 @@ use strum::{EnumString, IntoStaticStr, VariantArray};
 use super::{
     error::FieldViolation,
     identity::Identity,
+    lifecycle::Lifecycle,
     ids::{DeveloperId, InvitationId, MembershipId, OrganizationId, UserId},
     logo::Logo,
 };
@@ -81,6 +82,8 @@ pub struct Organization {
     /// Its developer identity in the Provider Portal. Not part of the etag:
     /// delivery changes it, not the organization's owners.
     pub identity: Identity,
+    /// Active, suspended or deleted (and since when).
+    pub lifecycle: Lifecycle,
 }
 
 impl Organization {

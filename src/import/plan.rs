@@ -516,6 +516,8 @@ fn judge_organization(
         // It exists in the Provider Portal already: the portal made it
         // there under this very id. Reconciliation checks it.
         identity: Identity::new(IdentityState::Active),
+        // Better Auth has no suspension or soft deletion: what it holds is live.
+        lifecycle: crate::domain::lifecycle::Lifecycle::default(),
     };
     let image = match logo {
         NewLogo::Image(image) => Some(image),

@@ -14,6 +14,7 @@ pub mod event_feed;
 mod events;
 mod expiry;
 mod invitation;
+mod lifecycle;
 mod lookup;
 mod membership;
 mod organization;
@@ -41,7 +42,7 @@ use write::Write;
 use crate::{
     auth::{
         Caller,
-        policy::{Action, authorize, authorize_scope},
+        policy::{Action, authorize, authorize_scope, writes_organization},
     },
     domain::{
         Error, Resource,
@@ -63,6 +64,8 @@ pub struct Settings {
     pub invitation_ttl: Duration,
     /// How long a renamed organization's old slug keeps resolving to it.
     pub old_slug_ttl: Duration,
+    /// How long a deleted organization can be restored before it is purged.
+    pub deleted_organization_retention: Duration,
     /// Where invitation links point.
     pub invitation_links: InvitationLinks,
     /// Most memberships the permission cache holds.
@@ -172,7 +175,7 @@ impl Roster {
                 return Err(Error::NotFound(Resource::Organization));
             }
             self.cache
-                .organization(db, organization)
+                .organization(db, organization, None)
                 .await?
                 .ok_or(Error::NotFound(Resource::Organization))?;
             return Ok(None);
@@ -203,6 +206,13 @@ impl Roster {
         // which a subquery of the locking statement would not.
         let role = store::membership::role_of(&txn, organization, &caller.user_id).await?;
         let role = authorize(action, role)?;
+        // After the role: an outsider learns nothing of a suspension, and
+        // a deleted organization is as missing as one that never was.
+        if writes_organization(action) {
+            org.lifecycle.check_writable()?;
+        } else if org.lifecycle.is_deleted() {
+            return Err(Error::NotFound(Resource::Organization));
+        }
         Ok(OrganizationWrite { txn, org, role })
     }
 }

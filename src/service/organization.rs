@@ -19,6 +19,7 @@ use crate::{
         identity::{Identity, IdentityState},
         ids::{DeveloperId, OrganizationId, UserId},
         input::{OrganizationName, Slug, SlugProblem},
+        lifecycle::Lifecycle,
         logo::{LogoImage, MAX_PAGE_SIZE_WITH_LOGOS, NewLogo},
         model::{Organization, Role, UserOrganization},
         page::{Page, PageRequest},
@@ -123,6 +124,7 @@ impl Roster {
             created_at: now,
             updated_at: now,
             identity: Identity::new(identity),
+            lifecycle: Lifecycle::default(),
         };
         store::organization::insert(
             &txn,
@@ -246,7 +248,7 @@ impl Roster {
             .await?;
         let organization = self
             .cache
-            .organization(db, id)
+            .organization(db, id, None)
             .await?
             .ok_or(Error::NotFound(Resource::Organization))?;
         Ok((self.with_logo_image(organization).await?, role))
@@ -295,7 +297,9 @@ impl Roster {
             page
         };
         let only = caller.organizations.as_deref();
-        let rows = store::membership::list_for_user(db, &user, Role::VARIANTS, only, &page).await?;
+        // Suspended organizations are listed (they can be read); deleted ones are not.
+        let rows =
+            store::membership::list_for_user(db, &user, Role::VARIANTS, only, true, &page).await?;
         let page = page.finish(rows, |(id, _)| id.0).map(|(_, org)| org);
         let mut images = if include_logos {
             store::organization::logo_images(db, page.items.iter().map(|e| &e.organization)).await?
@@ -359,43 +363,6 @@ impl Roster {
             logo_image,
         };
         Ok((updated, revision))
-    }
-
-    /// Deletes the organization with its memberships and invitations.
-    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %id))]
-    pub async fn delete_organization(
-        &self,
-        caller: &Caller,
-        id: OrganizationId,
-        etag: Option<String>,
-    ) -> Result<EventCursor, Error> {
-        let OrganizationWrite { txn, org, .. } = self
-            .begin_organization_write(caller, Action::DeleteOrganization, id)
-            .await?;
-        check_etag(&org, etag.as_deref())?;
-        store::organization::delete(&txn, org.id).await?;
-        // An identity that may exist in the Provider Portal must go too
-        // (also one delivered while a portal was configured, if none is now:
-        // it is deleted once one is again).
-        let identity = if self.identities.is_some() || org.identity.state != IdentityState::Local {
-            let intent =
-                store::identity::request_absent(&txn, &org.developer_id, org.id, now()).await?;
-            intent.visible().map(|i| i.state)
-        } else {
-            None
-        };
-        let revision = txn
-            .record(NewEvent::organization_deleted(
-                &org,
-                &caller.user_id,
-                identity,
-            ))
-            .await?;
-        self.commit(txn).await?;
-        if let Some(worker) = &self.identities {
-            worker.wake_signal().notify();
-        }
-        Ok(revision)
     }
 
     /// Whether `slug` could name a new organization now, and if not, why: an
@@ -467,7 +434,7 @@ impl Roster {
 }
 
 /// An etag, when given, must be the organization's current one.
-fn check_etag(org: &Organization, etag: Option<&str>) -> Result<(), Error> {
+pub(super) fn check_etag(org: &Organization, etag: Option<&str>) -> Result<(), Error> {
     match etag {
         Some(etag) if etag != org.etag() => Err(Error::Aborted(Reason::EtagMismatch)),
         _ => Ok(()),

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QuerySelect, Set,
+    QueryOrder, QuerySelect, Set,
     sea_query::{Expr, ExprTrait, OnConflict, Query},
 };
 use tracing::instrument;
@@ -19,6 +19,7 @@ use crate::domain::{
     Error, Reason,
     identity::{Identity, IdentityState},
     ids::{DeveloperId, OrganizationId, UserId},
+    lifecycle::{Deletion, Lifecycle, Suspension},
     logo::{ImageFormat, Logo, LogoImage, NewLogo},
     model::{InvitationState, Organization, Role},
 };
@@ -40,8 +41,25 @@ impl From<organizations::Model> for Organization {
                 attempts: u32::try_from(row.identity_attempts).unwrap_or(0),
                 last_error: row.identity_last_error,
             },
+            lifecycle: Lifecycle {
+                suspension: row.suspended_at.map(|at| Suspension {
+                    at,
+                    reason: row.suspend_reason.unwrap_or_default(),
+                }),
+                // The schema's CHECK sets both or neither.
+                deletion: row
+                    .deleted_at
+                    .zip(row.purge_at)
+                    .map(|(at, purge_at)| Deletion { at, purge_at }),
+            },
         }
     }
+}
+
+/// Organizations that are not deleted: everything but a restore and the
+/// purge sees only these.
+fn not_deleted() -> sea_orm::Condition {
+    sea_orm::Condition::all().add(organizations::Column::DeletedAt.is_null())
 }
 
 /// The logo a row describes. The schema's CHECKs admit only a known
@@ -96,6 +114,10 @@ pub async fn insert(
         identity_state: Set(organization.identity.state.as_str().to_owned()),
         identity_attempts: Set(i32::try_from(organization.identity.attempts).unwrap_or(i32::MAX)),
         identity_last_error: Set(organization.identity.last_error.clone()),
+        suspended_at: Set(None),
+        suspend_reason: Set(None),
+        deleted_at: Set(None),
+        purge_at: Set(None),
     }
     .insert(conn)
     .await
@@ -148,18 +170,22 @@ pub async fn logo_image(
     Ok(row.map(|row| LogoImage::from_trusted(format, row.image)))
 }
 
+/// The organization, unless it is deleted (deleted ones do not exist for
+/// reads).
 #[instrument(skip(conn))]
 pub async fn find(
     conn: &impl ConnectionTrait,
     id: OrganizationId,
 ) -> Result<Option<Organization>, Error> {
     Ok(organizations::Entity::find_by_id(id.0)
+        .filter(not_deleted())
         .one(conn)
         .await?
         .map(Organization::from))
 }
 
-/// The organization whose developer identity is `developer`, if any.
+/// The organization whose developer identity is `developer`, if any and
+/// not deleted.
 #[instrument(skip(conn))]
 pub async fn find_by_developer(
     conn: &impl ConnectionTrait,
@@ -167,6 +193,7 @@ pub async fn find_by_developer(
 ) -> Result<Option<Organization>, Error> {
     Ok(organizations::Entity::find()
         .filter(organizations::Column::DeveloperId.eq(developer.as_str()))
+        .filter(not_deleted())
         .one(conn)
         .await?
         .map(Organization::from))
@@ -191,7 +218,9 @@ pub async fn find_by_request(
 /// (`FOR UPDATE` on PostgreSQL; on SQLite the write transaction already
 /// holds the database's only write lock). Every change to an organization's
 /// memberships or invitations takes this lock first, so decisions such as
-/// "is this the last owner?" cannot interleave.
+/// "is this the last owner?" cannot interleave. A deleted organization is
+/// locked and returned too (with its lifecycle): the caller decides, since
+/// a restore, the purge and the identity worker act on deleted ones.
 #[instrument(skip(conn))]
 pub async fn lock(
     conn: &impl ConnectionTrait,
@@ -295,12 +324,114 @@ pub async fn update(
     find(conn, id).await
 }
 
-/// Deletes the organization; its memberships and invitations go with it
-/// (`ON DELETE CASCADE`), and it stops being anyone's active organization
-/// (`ON DELETE SET NULL`).
+/// Sets (or with `None` lifts) the organization's suspension, and bumps its
+/// version (its etag changes: what was read before no longer holds). The
+/// organization as it now stands.
 #[instrument(skip(conn))]
-pub async fn delete(conn: &impl ConnectionTrait, id: OrganizationId) -> Result<bool, Error> {
-    let result = organizations::Entity::delete_by_id(id.0).exec(conn).await?;
+pub async fn set_suspension(
+    conn: &impl ConnectionTrait,
+    id: OrganizationId,
+    suspension: Option<&Suspension>,
+    now: DateTime<Utc>,
+) -> Result<Option<Organization>, Error> {
+    organizations::Entity::update_many()
+        .col_expr(
+            organizations::Column::Version,
+            Expr::col(organizations::Column::Version).add(1),
+        )
+        .col_expr(organizations::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            organizations::Column::SuspendedAt,
+            Expr::value(suspension.map(|s| s.at)),
+        )
+        .col_expr(
+            organizations::Column::SuspendReason,
+            Expr::value(suspension.map(|s| s.reason.clone())),
+        )
+        .filter(organizations::Column::Id.eq(id.0))
+        .exec(conn)
+        .await?;
+    find_any(conn, id).await
+}
+
+/// Marks the organization deleted (or with `None` restores it), bumping
+/// its version. Its rows stay: memberships, invitations and slugs wait for
+/// a restore or the purge. The organization as it now stands.
+#[instrument(skip(conn))]
+pub async fn set_deletion(
+    conn: &impl ConnectionTrait,
+    id: OrganizationId,
+    deletion: Option<Deletion>,
+    now: DateTime<Utc>,
+) -> Result<Option<Organization>, Error> {
+    organizations::Entity::update_many()
+        .col_expr(
+            organizations::Column::Version,
+            Expr::col(organizations::Column::Version).add(1),
+        )
+        .col_expr(organizations::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            organizations::Column::DeletedAt,
+            Expr::value(deletion.map(|d| d.at)),
+        )
+        .col_expr(
+            organizations::Column::PurgeAt,
+            Expr::value(deletion.map(|d| d.purge_at)),
+        )
+        .filter(organizations::Column::Id.eq(id.0))
+        .exec(conn)
+        .await?;
+    find_any(conn, id).await
+}
+
+/// The organization whatever its lifecycle, deleted ones included.
+#[instrument(skip(conn))]
+pub async fn find_any(
+    conn: &impl ConnectionTrait,
+    id: OrganizationId,
+) -> Result<Option<Organization>, Error> {
+    Ok(organizations::Entity::find_by_id(id.0)
+        .one(conn)
+        .await?
+        .map(Organization::from))
+}
+
+/// Up to `limit` deleted organizations whose purge time has come, soonest first.
+#[instrument(skip(conn))]
+pub async fn list_due_for_purge(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<OrganizationId>, Error> {
+    let ids: Vec<Uuid> = organizations::Entity::find()
+        .select_only()
+        .column(organizations::Column::Id)
+        .filter(organizations::Column::PurgeAt.lte(now))
+        .order_by_asc(organizations::Column::PurgeAt)
+        .limit(limit)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(ids.into_iter().map(OrganizationId).collect())
+}
+
+/// Removes a deleted organization whose purge time has come, for good: its
+/// memberships, invitations, slugs and logo go with it (`ON DELETE
+/// CASCADE`), and it stops being anyone's active organization (`ON DELETE
+/// SET NULL`). The statement re-checks both, so a restore that committed
+/// first, or a purge time moved on, wins. Whether it removed the row.
+#[instrument(skip(conn))]
+pub async fn purge(
+    conn: &impl ConnectionTrait,
+    id: OrganizationId,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    let result = organizations::Entity::delete_many()
+        .filter(organizations::Column::Id.eq(id.0))
+        .filter(organizations::Column::DeletedAt.is_not_null())
+        .filter(organizations::Column::PurgeAt.lte(now))
+        .exec(conn)
+        .await?;
     Ok(result.rows_affected > 0)
 }
 

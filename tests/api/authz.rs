@@ -64,11 +64,14 @@ enum Caller {
     Inside,
     /// The same, limited to another organization.
     Outside,
+    /// A platform administrator: a service principal with the scope
+    /// `organizations.admin` only.
+    Administrator,
     /// No token at all.
     Anonymous,
 }
 
-const CALLERS: [Caller; 10] = [
+const CALLERS: [Caller; 11] = [
     Caller::Owner,
     Caller::Admin,
     Caller::Member,
@@ -79,6 +82,7 @@ const CALLERS: [Caller; 10] = [
     Caller::Reader,
     Caller::Inside,
     Caller::Outside,
+    Caller::Administrator,
 ];
 
 impl Caller {
@@ -95,6 +99,7 @@ impl Caller {
             Caller::Reader => "reader",
             Caller::Inside => "inside-service",
             Caller::Outside => "outside-service",
+            Caller::Administrator => "platform-admin",
             Caller::Anonymous => "anonymous",
         }
     }
@@ -105,6 +110,7 @@ impl Caller {
             Caller::Checker => &["authz.check"],
             Caller::Follower => &["events.read"],
             Caller::Reader => &["organizations.read"],
+            Caller::Administrator => &["organizations.admin"],
             Caller::Inside | Caller::Outside => {
                 &["authz.check", "events.read", "organizations.read"]
             }
@@ -122,21 +128,24 @@ impl Caller {
 /// owner, admin, member, outsider, invitee, then the services: checker
 /// (`authz.check`), follower (`events.read`), reader (`organizations.read`),
 /// and all three scopes limited to the fixture's organization (inside) or
-/// to another (outside: as if the fixture's did not exist). Written out by hand from the
+/// to another (outside: as if the fixture's did not exist), and a platform
+/// administrator (`organizations.admin`). Written out by hand from the
 /// product's rules (the README's "Roles and rules" and "Backend
 /// services"), not derived from the code under test.
-fn expected(action: Action) -> [Code; 10] {
+fn expected(action: Action) -> [Code; 11] {
     use Code::{NotFound as NF, Ok as OK, PermissionDenied as PD};
     // A service principal is not a person: every RPC a scope does not open
     // is refused to it (PERMISSION_DENIED), whatever it would be to a person.
-    let people = |p: [Code; 5]| [p[0], p[1], p[2], p[3], p[4], PD, PD, PD, PD, PD];
+    let people = |p: [Code; 5]| [p[0], p[1], p[2], p[3], p[4], PD, PD, PD, PD, PD, PD];
     // ... and what `organizations.read` opens: reads of any organization.
-    let readable = |p: [Code; 5]| [p[0], p[1], p[2], p[3], p[4], PD, PD, OK, OK, NF];
+    let readable = |p: [Code; 5]| [p[0], p[1], p[2], p[3], p[4], PD, PD, OK, OK, NF, PD];
+    // What only a platform administrator may call.
+    let administered = [PD, PD, PD, PD, PD, PD, PD, PD, PD, PD, OK];
     match action {
         Action::CreateOrganization => people([OK, OK, OK, OK, OK]),
         Action::GetOrganization => readable([OK, OK, OK, NF, NF]),
         // A user's organizations, as far as the token reaches: none outside.
-        Action::ListOrganizations => [OK, OK, OK, OK, OK, PD, PD, OK, OK, OK],
+        Action::ListOrganizations => [OK, OK, OK, OK, OK, PD, PD, OK, OK, OK, PD],
         Action::UpdateOrganization => people([OK, OK, PD, NF, NF]),
         Action::DeleteOrganization => people([OK, PD, PD, NF, NF]),
         Action::CheckSlug => people([OK, OK, OK, OK, OK]),
@@ -158,16 +167,23 @@ fn expected(action: Action) -> [Code; 10] {
         Action::CancelInvitation => people([OK, OK, PD, NF, NF]),
         Action::ResendInvitation => people([OK, OK, PD, NF, NF]),
         // People, whatever their role, are not service principals with `events.read`.
-        Action::StreamEvents => [PD, PD, PD, PD, PD, PD, OK, PD, OK, OK],
-        Action::ListEvents => [PD, PD, PD, PD, PD, PD, OK, PD, OK, OK],
+        Action::StreamEvents => [PD, PD, PD, PD, PD, PD, OK, PD, OK, OK, PD],
+        Action::ListEvents => [PD, PD, PD, PD, PD, PD, OK, PD, OK, OK, PD],
         Action::ListAuditEvents => people([OK, OK, PD, NF, NF]),
         // A person may check their own permissions (the answer may be "no");
         // a service needs `authz.check`.
-        Action::CheckPermission => [OK, OK, OK, OK, OK, OK, PD, PD, OK, OK],
-        Action::BatchCheckPermissions => [OK, OK, OK, OK, OK, OK, PD, PD, OK, OK],
-        Action::LookupOrganizations => [OK, OK, OK, OK, OK, OK, PD, PD, OK, OK],
+        Action::CheckPermission => [OK, OK, OK, OK, OK, OK, PD, PD, OK, OK, PD],
+        Action::BatchCheckPermissions => [OK, OK, OK, OK, OK, OK, PD, PD, OK, OK, PD],
+        Action::LookupOrganizations => [OK, OK, OK, OK, OK, OK, PD, PD, OK, OK, PD],
         // Who may act in an organization: services only.
-        Action::LookupUsers => [PD, PD, PD, PD, PD, OK, PD, PD, OK, OK],
+        Action::LookupUsers => [PD, PD, PD, PD, PD, OK, PD, PD, OK, OK, PD],
+        // The lifecycle: suspending and resuming are for administrators
+        // alone (the fixture is suspended first for a resume).
+        Action::SuspendOrganization => administered,
+        Action::ResumeOrganization => administered,
+        // The fixture is deleted first: its owners and administrators may
+        // restore it, and to its other members it is gone (NOT_FOUND).
+        Action::RestoreOrganization => [OK, NF, NF, NF, NF, PD, PD, PD, PD, PD, OK],
     }
 }
 
@@ -432,6 +448,30 @@ async fn call(
             })
             .await
             .map(drop),
+        Action::SuspendOrganization => orgs
+            .suspend_organization(pb::SuspendOrganizationRequest {
+                id: org_id,
+                reason: "matrix".into(),
+            })
+            .await
+            .map(drop),
+        Action::ResumeOrganization => {
+            // Set up only where the call gets past authentication.
+            if !matches!(caller, Caller::Anonymous) {
+                crate::lifecycle::suspend(app, &org_id, "matrix").await;
+            }
+            orgs.resume_organization(pb::ResumeOrganizationRequest { id: org_id })
+                .await
+                .map(drop)
+        }
+        Action::RestoreOrganization => {
+            if !matches!(caller, Caller::Anonymous) {
+                crate::lifecycle::delete(app, "owner", &org_id).await;
+            }
+            orgs.restore_organization(pb::RestoreOrganizationRequest { id: org_id })
+                .await
+                .map(drop)
+        }
     }
 }
 

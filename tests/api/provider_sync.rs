@@ -62,7 +62,8 @@ async fn database_identities(app: &TestApp) -> BTreeMap<String, Identity> {
     for row in db
         .query_all_raw(Statement::from_string(
             backend,
-            "SELECT id, developer_id, name, slug FROM organizations",
+            // Deleted ones wait in the mirror's `deleted` until purged.
+            "SELECT id, developer_id, name, slug FROM organizations WHERE deleted_at IS NULL",
         ))
         .await
         .unwrap()

@@ -22,6 +22,10 @@ pub struct Model {
     pub identity_last_error: String,
     pub logo_image_format: Option<String>,
     pub logo_image_sha256: Option<String>,
+    pub suspended_at: Option<DateTimeUtc>,
+    pub suspend_reason: Option<String>,
+    pub deleted_at: Option<DateTimeUtc>,
+    pub purge_at: Option<DateTimeUtc>,
     #[sea_orm(has_many)]
     pub memberships: HasMany<super::memberships::Entity>,
     #[sea_orm(has_many)]

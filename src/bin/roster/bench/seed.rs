@@ -126,6 +126,10 @@ pub async fn seed(store: &Store, shape: Shape) -> Result<Seeded, Error> {
                 identity_last_error: Set(String::new()),
                 logo_image_format: Set(None),
                 logo_image_sha256: Set(None),
+                suspended_at: Set(None),
+                suspend_reason: Set(None),
+                deleted_at: Set(None),
+                purge_at: Set(None),
             }
         });
         organizations::Entity::insert_many(rows)
