@@ -31,7 +31,10 @@ mod tests {
 
     #[test]
     fn a_retention_is_bounded_on_both_sides() {
-        assert_eq!(retention_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(
+            retention_duration("30d"),
+            Ok(Duration::from_secs(30 * 86_400))
+        );
         assert_eq!(retention_duration("3650d"), Ok(MAX_RETENTION));
         assert!(retention_duration("3651d").is_err());
         assert!(retention_duration("0s").is_err());

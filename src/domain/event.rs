@@ -241,7 +241,10 @@ impl NewEvent {
     /// The deleted `organization`'s retention ended and roster removed it
     /// with its memberships, invitations and slugs; its developer identity
     /// is now `identity` (`None`: there was none in the Provider Portal).
-    pub fn organization_purged(organization: &Organization, identity: Option<IdentityState>) -> Self {
+    pub fn organization_purged(
+        organization: &Organization,
+        identity: Option<IdentityState>,
+    ) -> Self {
         Self::new(EventType::OrganizationPurged, organization, SYSTEM_ACTOR)
             .change(STATE_FIELD, "deleted", "")
             .change(

@@ -161,7 +161,10 @@ mod tests {
 
     #[test]
     fn a_reason_is_bounded_and_printable() {
-        assert_eq!(parse_suspend_reason("reason", "  abuse \n").ok().as_deref(), Some("abuse"));
+        assert_eq!(
+            parse_suspend_reason("reason", "  abuse \n").ok().as_deref(),
+            Some("abuse")
+        );
         assert!(parse_suspend_reason("reason", &"x".repeat(MAX_SUSPEND_REASON)).is_ok());
         assert!(parse_suspend_reason("reason", &"x".repeat(MAX_SUSPEND_REASON + 1)).is_err());
         assert!(parse_suspend_reason("reason", "bad\u{7}bell").is_err());

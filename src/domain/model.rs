@@ -6,8 +6,8 @@ use strum::{EnumString, IntoStaticStr, VariantArray};
 use super::{
     error::FieldViolation,
     identity::Identity,
-    lifecycle::Lifecycle,
     ids::{DeveloperId, InvitationId, MembershipId, OrganizationId, UserId},
+    lifecycle::Lifecycle,
     logo::Logo,
 };
 

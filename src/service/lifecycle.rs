@@ -89,7 +89,10 @@ impl Roster {
             .await?
             .ok_or(Error::NotFound(Resource::Organization))?;
         let revision = txn
-            .record(NewEvent::organization_suspended(&suspended, &caller.user_id))
+            .record(NewEvent::organization_suspended(
+                &suspended,
+                &caller.user_id,
+            ))
             .await?;
         self.commit(txn).await?;
         Ok((suspended, revision))
@@ -188,9 +191,8 @@ impl Roster {
     pub async fn purge_deleted_organizations(&self) -> Result<usize, Error> {
         let mut purged = 0;
         loop {
-            let due =
-                store::organization::list_due_for_purge(self.store.db(), now(), PURGE_BATCH)
-                    .await?;
+            let due = store::organization::list_due_for_purge(self.store.db(), now(), PURGE_BATCH)
+                .await?;
             let full = due.len() as u64 == PURGE_BATCH;
             let mut this_batch = 0;
             for id in due {
@@ -227,10 +229,9 @@ impl Roster {
         // An identity that may exist in the Provider Portal goes now (also
         // one delivered while a portal was configured, if none is now: it
         // is deleted once one is again).
-        let identity = if self.identities.is_some() || org.identity.state != IdentityState::Local
-        {
-            let intent = store::identity::request_absent(&txn, &org.developer_id, org.id, now)
-                .await?;
+        let identity = if self.identities.is_some() || org.identity.state != IdentityState::Local {
+            let intent =
+                store::identity::request_absent(&txn, &org.developer_id, org.id, now).await?;
             intent.visible().map(|i| i.state)
         } else {
             None

@@ -436,10 +436,13 @@ pub async fn purge(
 }
 
 /// How many organizations `user` owns (the organization limit counts these,
-/// not every membership).
+/// not every membership); deleted ones do not count, so that deleting one
+/// makes room at once, as it did before deletions could be taken back.
 #[instrument(skip(conn))]
 pub async fn count_owned_by(conn: &impl ConnectionTrait, user: &UserId) -> Result<u64, Error> {
     Ok(memberships::Entity::find()
+        .inner_join(organizations::Entity)
+        .filter(organizations::Column::DeletedAt.is_null())
         .filter(memberships::Column::UserId.eq(user.as_str()))
         .filter(memberships::Column::Role.eq(Role::Owner.as_str()))
         .count(conn)

@@ -117,7 +117,8 @@ fn change<'a>(changes: &'a [(String, String, String)], field: &str) -> (&'a str,
 /// alice owns it, bob is an admin, carol a member, and dave is invited.
 async fn team(app: &TestApp, slug: &str) -> (pb::Organization, pb::Invitation) {
     let org = app.create_org("alice", slug).await;
-    app.add_member("alice", &org.id, "bob", pb::Role::Admin).await;
+    app.add_member("alice", &org.id, "bob", pb::Role::Admin)
+        .await;
     app.add_member("alice", &org.id, "carol", pb::Role::Member)
         .await;
     let invitation = app.invite("alice", &org.id, "dave", pb::Role::Member).await;
@@ -134,12 +135,14 @@ backend_tests!(
     no_check_says_yes_after_a_suspension_or_deletion_returned_on_either_replica,
 );
 
-async fn a_suspended_organization_reads_but_refuses_every_write_with_the_reason(
-    backend: Backend,
-) {
+async fn a_suspended_organization_reads_but_refuses_every_write_with_the_reason(backend: Backend) {
     let app = TestApp::spawn(&backend).await;
     let (org, invitation) = team(&app, "acme").await;
-    assert!(check(&app, "bob", &org.id, "applications.create").await.allowed);
+    assert!(
+        check(&app, "bob", &org.id, "applications.create")
+            .await
+            .allowed
+    );
 
     let suspended = admin(&app)
         .suspend_organization(pb::SuspendOrganizationRequest {
@@ -315,7 +318,10 @@ async fn a_suspended_organization_reads_but_refuses_every_write_with_the_reason(
     );
     assert_eq!(app.members_as(&app.token("alice"), &org.id).await.len(), 3);
     assert_eq!(
-        get(&app, "alice", Key::Id(org.id.clone())).await.unwrap().name,
+        get(&app, "alice", Key::Id(org.id.clone()))
+            .await
+            .unwrap()
+            .name,
         org.name
     );
 
@@ -429,7 +435,10 @@ async fn suspend_and_resume_refuse_bad_input_and_say_what_is_wrong(backend: Back
     );
     // 500 characters is still fine; nothing was suspended before.
     assert_eq!(
-        get(&app, "alice", Key::Id(org.id.clone())).await.unwrap().state(),
+        get(&app, "alice", Key::Id(org.id.clone()))
+            .await
+            .unwrap()
+            .state(),
         pb::OrganizationState::Active
     );
     admin
@@ -679,12 +688,22 @@ async fn its_owners_and_administrators_restore_a_deleted_organization_and_no_one
     let shown = restored.organization.unwrap();
     assert_eq!(shown.state(), pb::OrganizationState::Active);
     assert!(shown.delete_time.is_none() && shown.purge_time.is_none());
-    assert_eq!((shown.slug.as_str(), shown.name.as_str()), ("acme", org.name.as_str()));
+    assert_eq!(
+        (shown.slug.as_str(), shown.name.as_str()),
+        ("acme", org.name.as_str())
+    );
     // Everything is back: members with their roles, the invitation, checks.
     assert_eq!(app.members_as(&app.token("carol"), &org.id).await.len(), 3);
-    assert!(check(&app, "bob", &org.id, "applications.create").await.allowed);
+    assert!(
+        check(&app, "bob", &org.id, "applications.create")
+            .await
+            .allowed
+    );
     assert_eq!(
-        get(&app, "carol", Key::Slug("acme".into())).await.unwrap().id,
+        get(&app, "carol", Key::Slug("acme".into()))
+            .await
+            .unwrap()
+            .id,
         org.id
     );
     app.members("dave")
@@ -716,7 +735,11 @@ async fn its_owners_and_administrators_restore_a_deleted_organization_and_no_one
         by_admin.organization.unwrap().state(),
         pb::OrganizationState::Active
     );
-    assert!(check(&app, "dave", &org.id, "applications.read").await.allowed);
+    assert!(
+        check(&app, "dave", &org.id, "applications.read")
+            .await
+            .allowed
+    );
 
     let types: Vec<String> = events_of(&app, &org.id)
         .await
@@ -822,10 +845,7 @@ async fn a_deleted_organization_is_purged_after_its_retention_and_each_step_is_a
         .unwrap();
     let (old, new) = change(deleted, "purge_time");
     assert_eq!(old, new, "a fact");
-    assert!(
-        chrono::DateTime::parse_from_rfc3339(new).is_ok(),
-        "{new}"
-    );
+    assert!(chrono::DateTime::parse_from_rfc3339(new).is_ok(), "{new}");
     let (_, purged) = events
         .iter()
         .find(|(t, _)| t == "organization.purged")
@@ -879,7 +899,10 @@ async fn the_developer_identity_stays_while_deleted_and_goes_at_the_purge(backen
                 .iter()
                 .find(|(t, _)| t == "organization.purged")
                 .expect("purged");
-            assert_eq!(change(&purged.1, "identity_state"), ("active", "deprovisioning"));
+            assert_eq!(
+                change(&purged.1, "identity_state"),
+                ("active", "deprovisioning")
+            );
             let at = |t: &str| types.iter().rposition(|x| *x == t).unwrap();
             assert!(at("organization.purged") < at("organization.identity_deprovisioned"));
             break;

@@ -422,7 +422,12 @@ async fn members_cannot_update_and_admins_cannot_delete(backend: Backend) {
 }
 
 async fn deleting_an_organization_takes_its_members_and_invitations_with_it(backend: Backend) {
-    let app = TestApp::spawn(&backend).await;
+    let app = TestApp::spawn_with(&backend, |c| {
+        // Deleted organizations are purged at once here.
+        c.deleted_organization_retention = std::time::Duration::from_millis(1);
+        c.expiry_sweep_interval = std::time::Duration::from_millis(50);
+    })
+    .await;
     let org = app.create_org("alice", "acme").await;
     app.add_member("alice", &org.id, "bob", pb::Role::Member)
         .await;
@@ -443,6 +448,11 @@ async fn deleting_an_organization_takes_its_members_and_invitations_with_it(back
         })
         .await
         .unwrap();
+    app.wait_for_count(
+        "SELECT COUNT(*) AS n FROM organizations WHERE deleted_at IS NOT NULL",
+        0,
+    )
+    .await;
 
     let gone = app
         .orgs("alice")

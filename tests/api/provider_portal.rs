@@ -307,7 +307,11 @@ async fn creating_an_organization_creates_its_developer_and_deleting_deletes_it(
 }
 
 async fn without_a_provider_portal_identities_exist_only_in_roster(backend: Backend) {
-    let app = TestApp::spawn(&backend).await;
+    let app = TestApp::spawn_with(&backend, |c| {
+        c.deleted_organization_retention = Duration::from_millis(1);
+        c.expiry_sweep_interval = Duration::from_millis(50);
+    })
+    .await;
     let org = app.create_org("alice", "acme").await;
     assert_eq!(state(&org), pb::DeveloperIdentityState::Local);
     assert_eq!(
