@@ -218,10 +218,10 @@ impl Roster {
         let Some(org) = store::organization::lock(&txn, id).await? else {
             return Ok(false);
         };
-        if !org
+        if org
             .lifecycle
             .deletion
-            .is_some_and(|deletion| deletion.purge_at <= now)
+            .is_none_or(|deletion| deletion.purge_at > now)
         {
             // Restored (or purged) by someone else meanwhile.
             return Ok(false);

@@ -865,13 +865,19 @@ async fn the_developer_identity_stays_while_deleted_and_goes_at_the_purge(backen
     .await;
     let org = app.create_org("alice", "acme").await;
     crate::provider_portal::assert_in_step(&app, &fake).await;
-    assert_eq!(fake.developer_ids(), [org.developer_id.clone()]);
+    assert_eq!(
+        fake.developer_ids(),
+        std::slice::from_ref(&org.developer_id)
+    );
 
     // Deleted and restored: the developer (and what the portal keeps
     // under it) never left.
     delete(&app, "alice", &org.id).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(fake.developer_ids(), [org.developer_id.clone()]);
+    assert_eq!(
+        fake.developer_ids(),
+        std::slice::from_ref(&org.developer_id)
+    );
     app.orgs("alice")
         .restore_organization(pb::RestoreOrganizationRequest { id: org.id.clone() })
         .await
@@ -881,7 +887,10 @@ async fn the_developer_identity_stays_while_deleted_and_goes_at_the_purge(backen
         restored.identity.unwrap().state(),
         pb::DeveloperIdentityState::Active
     );
-    assert_eq!(fake.developer_ids(), [org.developer_id.clone()]);
+    assert_eq!(
+        fake.developer_ids(),
+        std::slice::from_ref(&org.developer_id)
+    );
     assert_eq!(fake.creates().len(), 1, "created once, never again");
 
     // Deleted for good: the purge deletes the developer.
