@@ -11,6 +11,8 @@ mod m20261201_000001_developer_identities;
 mod m20261202_000001_old_slugs;
 mod m20261202_000002_logos;
 mod m20261203_000002_organization_lifecycle;
+mod m20261203_000003_event_acting_party;
+mod m20261203_000004_invitation_source_ids;
 
 /// Applies roster's migrations in order.
 pub struct Migrator;
@@ -25,6 +27,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_developer_identities::Migration),
             Box::new(m20261202_000001_old_slugs::Migration),
             Box::new(m20261202_000002_logos::Migration),
+            // Landed on main after 000004 (which main had first): appended.
+            Box::new(m20261203_000004_invitation_source_ids::Migration),
+            Box::new(m20261203_000003_event_acting_party::Migration),
             Box::new(m20261203_000002_organization_lifecycle::Migration),
         ]
     }

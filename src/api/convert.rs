@@ -8,9 +8,9 @@ use crate::{
     domain::{
         Error, FieldViolation,
         error::all_valid,
-        event::{Event, EventCursor},
+        event::{Event, EventCursor, NO_ORGANIZATION},
         identity::IdentityState,
-        ids::{DeveloperId, InvitationId, OrganizationId, UserId, parse_request_id},
+        ids::{DeveloperId, InvitationRef, OrganizationId, UserId, parse_request_id},
         input::{Email, OrganizationName, SearchPrefix, Slug},
         lifecycle::LifecycleState,
         logo::{LogoImage, NewLogo},
@@ -22,8 +22,8 @@ use crate::{
     },
     pb,
     service::{
-        InvitationFilter, MemberQuery, NewOrganization, OrganizationDetail, OrganizationKey,
-        OrganizationUpdate,
+        Erasure, InvitationFilter, MemberQuery, NewOrganization, NewOwner, OrganizationDetail,
+        OrganizationKey, OrganizationUpdate,
     },
 };
 
@@ -197,6 +197,7 @@ pub fn invitation(invitation: Invitation, now: DateTime<Utc>) -> pb::Invitation 
         expire_time: Some(timestamp(invitation.expires_at)),
         link: invitation.link.unwrap_or_default(),
         delivery: delivery_to_proto(invitation.delivery),
+        imported_id: invitation.source_id.unwrap_or_default(),
     }
 }
 
@@ -226,7 +227,12 @@ pub fn event(event: Event) -> pb::Event {
         cursor: event.cursor.encode(),
         id: event.id.to_string(),
         r#type: event.event_type,
-        organization_id: event.organization_id.to_string(),
+        // An event about no organization (user.erased) names none.
+        organization_id: if event.organization_id == NO_ORGANIZATION {
+            String::new()
+        } else {
+            event.organization_id.to_string()
+        },
         developer_id: event.developer_id.to_string(),
         actor_user_id: event.actor_id,
         subject_user_id: event.subject_user_id,
@@ -241,6 +247,7 @@ pub fn event(event: Event) -> pb::Event {
             })
             .collect(),
         create_time: Some(timestamp(event.created_at)),
+        acting_party: event.acting_party.unwrap_or_default(),
     }
 }
 
@@ -260,8 +267,8 @@ pub fn organization_id(field: &str, value: &str) -> Result<OrganizationId, Error
     Ok(parse_organization(field, value)?)
 }
 
-pub fn invitation_id(value: &str) -> Result<InvitationId, Error> {
-    Ok(InvitationId::parse("id", value)?)
+pub fn invitation_ref(value: &str) -> Result<InvitationRef, Error> {
+    Ok(InvitationRef::parse("id", value)?)
 }
 
 pub fn new_organization(req: pb::CreateOrganizationRequest) -> Result<NewOrganization, Error> {
@@ -441,4 +448,48 @@ pub fn invitation_filter(
     );
     let page = page(page_size, page_token, filters)?;
     Ok(InvitationFilter { state, page })
+}
+
+/// A validated `EraseUser`: every bad field named at once, new owners by
+/// their index (`new_owners[2].user_id`).
+pub fn erasure(req: pb::EraseUserRequest) -> Result<Erasure, Error> {
+    let user = UserId::parse("user_id", &req.user_id);
+    let mut violations: Vec<FieldViolation> = user.as_ref().err().cloned().into_iter().collect();
+    let mut new_owners = Vec::with_capacity(req.new_owners.len());
+    for (index, entry) in req.new_owners.iter().enumerate() {
+        let field = |name: &str| format!("new_owners[{index}].{name}");
+        let organization = OrganizationId::parse(&field("organization_id"), &entry.organization_id);
+        let new_owner =
+            UserId::parse(&field("user_id"), &entry.user_id).and_then(|new_owner| match &user {
+                Ok(user) if *user == new_owner => Err(FieldViolation::new(
+                    field("user_id"),
+                    "must be another member, not the user being erased",
+                )),
+                _ => Ok(new_owner),
+            });
+        let organization = organization.and_then(|organization| {
+            if new_owners
+                .iter()
+                .any(|named: &NewOwner| named.organization == organization)
+            {
+                Err(FieldViolation::new(
+                    field("organization_id"),
+                    "names an organization an earlier entry names: one new owner per organization",
+                ))
+            } else {
+                Ok(organization)
+            }
+        });
+        match (organization, new_owner) {
+            (Ok(organization), Ok(user)) => new_owners.push(NewOwner { organization, user }),
+            (organization, new_owner) => {
+                violations.extend(organization.err());
+                violations.extend(new_owner.err());
+            }
+        }
+    }
+    match user {
+        Ok(user) if violations.is_empty() => Ok(Erasure { user, new_owners }),
+        _ => Err(Error::InvalidArgument(violations)),
+    }
 }

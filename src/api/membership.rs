@@ -146,7 +146,8 @@ impl MembershipService for MembershipApi {
         request: Request<pb::GetInvitationRequest>,
     ) -> Reply<pb::GetInvitationResponse> {
         let caller = request.caller()?;
-        let id = convert::invitation_id(&request.into_inner().id)?;
+        let named = convert::invitation_ref(&request.into_inner().id)?;
+        let id = self.roster.invitation_id(named).await?;
         let invitation = self.roster.get_invitation(&caller, id).await?;
         Ok(Response::new(pb::GetInvitationResponse {
             invitation: Some(convert::invitation(invitation, now())),
@@ -205,7 +206,8 @@ impl MembershipService for MembershipApi {
         request: Request<pb::AcceptInvitationRequest>,
     ) -> Reply<pb::AcceptInvitationResponse> {
         let caller = request.caller()?;
-        let id = convert::invitation_id(&request.into_inner().id)?;
+        let named = convert::invitation_ref(&request.into_inner().id)?;
+        let id = self.roster.invitation_id(named).await?;
         let (invitation, member, revision) = self.roster.accept_invitation(&caller, id).await?;
         Ok(Response::new(pb::AcceptInvitationResponse {
             invitation: Some(convert::invitation(invitation, now())),
@@ -219,7 +221,8 @@ impl MembershipService for MembershipApi {
         request: Request<pb::RejectInvitationRequest>,
     ) -> Reply<pb::RejectInvitationResponse> {
         let caller = request.caller()?;
-        let id = convert::invitation_id(&request.into_inner().id)?;
+        let named = convert::invitation_ref(&request.into_inner().id)?;
+        let id = self.roster.invitation_id(named).await?;
         let invitation = self.roster.reject_invitation(&caller, id).await?;
         Ok(Response::new(pb::RejectInvitationResponse {
             invitation: Some(convert::invitation(invitation, now())),
@@ -231,7 +234,8 @@ impl MembershipService for MembershipApi {
         request: Request<pb::CancelInvitationRequest>,
     ) -> Reply<pb::CancelInvitationResponse> {
         let caller = request.caller()?;
-        let id = convert::invitation_id(&request.into_inner().id)?;
+        let named = convert::invitation_ref(&request.into_inner().id)?;
+        let id = self.roster.invitation_id(named).await?;
         let invitation = self.roster.cancel_invitation(&caller, id).await?;
         Ok(Response::new(pb::CancelInvitationResponse {
             invitation: Some(convert::invitation(invitation, now())),
@@ -243,10 +247,31 @@ impl MembershipService for MembershipApi {
         request: Request<pb::ResendInvitationRequest>,
     ) -> Reply<pb::ResendInvitationResponse> {
         let caller = request.caller()?;
-        let id = convert::invitation_id(&request.into_inner().id)?;
+        let named = convert::invitation_ref(&request.into_inner().id)?;
+        let id = self.roster.invitation_id(named).await?;
         let invitation = self.roster.resend_invitation(&caller, id).await?;
         Ok(Response::new(pb::ResendInvitationResponse {
             invitation: Some(convert::invitation(invitation, now())),
+        }))
+    }
+
+    async fn erase_user(
+        &self,
+        request: Request<pb::EraseUserRequest>,
+    ) -> Reply<pb::EraseUserResponse> {
+        let caller = request.caller()?;
+        let erasure = convert::erasure(request.into_inner())?;
+        let erased = self.roster.erase_user(&caller, erasure).await?;
+        let ids = |ids: Vec<_>| ids.into_iter().map(|id| format!("{id}")).collect();
+        Ok(Response::new(pb::EraseUserResponse {
+            revision: convert::revision(erased.revision),
+            left_organization_ids: ids(erased.left),
+            deleted_organization_ids: ids(erased.deleted),
+            cancelled_invitation_ids: erased
+                .cancelled
+                .into_iter()
+                .map(|id| id.to_string())
+                .collect(),
         }))
     }
 }

@@ -44,6 +44,17 @@ impl From<Error> for Status {
             Error::FailedPrecondition(r) => {
                 status(Code::FailedPrecondition, r.as_str(), r.message())
             }
+            Error::NewOwnerRequired(organizations) => {
+                let reason = Reason::NewOwnerRequired;
+                let ids = crate::domain::error::list(&organizations);
+                // The ids go in ErrorInfo's metadata, for clients to act
+                // on, and in the message, for people.
+                let metadata = HashMap::from([("organization_ids".to_owned(), ids.clone())]);
+                let details =
+                    ErrorDetails::with_error_info(reason.as_str(), ERROR_DOMAIN, metadata);
+                let message = format!("{}: {ids}", reason.message());
+                Status::with_error_details(Code::FailedPrecondition, message, details)
+            }
             Error::ResourceExhausted(r) => status(Code::ResourceExhausted, r.as_str(), r.message()),
             Error::Aborted(r) => status(Code::Aborted, r.as_str(), r.message()),
             Error::Unavailable(r) => status(Code::Unavailable, r.as_str(), r.message()),

@@ -21,8 +21,9 @@
 //! string `"true"`. Anything else in those claims refuses the token.
 
 use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
+use serde_json::Value;
 
-use crate::domain::input::Email;
+use crate::domain::{ids::UserId, input::Email};
 
 /// The `users.display_name` column (and its lower-case twin), in characters.
 pub const MAX_DISPLAY_NAME_CHARS: usize = 400;
@@ -65,6 +66,49 @@ pub fn email(claim: Option<&str>) -> EmailClaim {
         }
         Some(email) => EmailClaim::Usable(email.to_owned()),
     }
+}
+
+/// How deep a chain of `act` claims may nest (each a prior actor): deep
+/// enough for any delegation a person would follow, and a bound on what a
+/// token makes roster walk.
+pub const MAX_ACT_DEPTH: usize = 8;
+
+/// The `act` claim is not what RFC 8693 §4.1 says it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedAct;
+
+/// The acting party of an RFC 8693 `act` claim: its `sub`, the party
+/// acting now (a nested `act` names the one who acted for that party
+/// before, and so on). The claim must be a JSON object whose `sub` is a
+/// user id (a non-empty string of at most 255 characters, no control
+/// characters or surrounding spaces); a nested `act` must be one too, at
+/// most [`MAX_ACT_DEPTH`] deep. Other members (`iss`, say) are allowed
+/// and not read. `None` without the claim.
+pub fn acting_party(claim: Option<&Value>) -> Result<Option<String>, MalformedAct> {
+    let Some(mut act) = claim else {
+        return Ok(None);
+    };
+    let mut outermost = None;
+    for _ in 0..MAX_ACT_DEPTH {
+        let object = act.as_object().ok_or(MalformedAct)?;
+        let sub = object
+            .get("sub")
+            .and_then(Value::as_str)
+            .ok_or(MalformedAct)?;
+        let sub = UserId::parse("act.sub", sub).map_err(|_| MalformedAct)?;
+        outermost.get_or_insert(sub);
+        match object.get("act") {
+            None => return Ok(outermost.map(|sub| sub.as_str().to_owned())),
+            Some(nested) => act = nested,
+        }
+    }
+    Err(MalformedAct)
+}
+
+/// Deserializes a claim that, when present, must be read whatever it is:
+/// `null` included (serde's `Option` would make it absent).
+pub fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 /// A claim that is one string or an array of strings (`aud`, `scope`, `scp`).
@@ -165,6 +209,38 @@ mod tests {
         let clipped = display_name(Some(&dotted)).unwrap();
         assert!(clipped.to_lowercase().chars().count() <= MAX_DISPLAY_NAME_CHARS);
         assert_eq!(clipped.chars().count(), MAX_DISPLAY_NAME_CHARS / 2);
+    }
+
+    #[test]
+    fn the_acting_party_is_the_outermost_sub_of_a_well_formed_chain() {
+        use serde_json::json;
+        let party = |v: Value| acting_party(Some(&v));
+        assert_eq!(acting_party(None), Ok(None));
+        assert_eq!(party(json!({"sub": "agent"})), Ok(Some("agent".into())));
+        assert_eq!(
+            party(json!({"sub": "agent", "iss": "idp", "act": {"sub": "tool"}})),
+            Ok(Some("agent".into()))
+        );
+        let mut deep = json!({"sub": "last"});
+        for n in 0..MAX_ACT_DEPTH {
+            deep = json!({"sub": format!("a{n}"), "act": deep});
+        }
+        for refused in [
+            json!("agent"),
+            json!(null),
+            json!([{"sub": "agent"}]),
+            json!({}),
+            json!({"sub": ""}),
+            json!({"sub": 7}),
+            json!({"sub": " agent"}),
+            json!({"sub": "a\u{0}b"}),
+            json!({"sub": "x".repeat(256)}),
+            json!({"sub": "agent", "act": "tool"}),
+            json!({"sub": "agent", "act": {"sub": ""}}),
+            deep,
+        ] {
+            assert_eq!(party(refused.clone()), Err(MalformedAct), "{refused}");
+        }
     }
 
     #[test]

@@ -47,6 +47,11 @@ pub struct Caller {
     /// The organizations a service principal's token is limited to (its
     /// `org_id` claim); `None`: no limit. Every scope then acts only there.
     pub organizations: Option<Vec<OrganizationId>>,
+    /// Who acts for the subject, if anyone: the `sub` of the token's RFC
+    /// 8693 `act` claim (the current actor, the outermost one of a chain;
+    /// see [`claims::acting_party`]). Recorded with every event the call
+    /// writes.
+    pub acting_party: Option<String>,
 }
 
 impl Caller {

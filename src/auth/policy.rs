@@ -54,8 +54,8 @@ pub const EVENTS_READ: &str = "events.read";
 /// invitations, and any user's organizations.
 pub const ORGANIZATIONS_READ: &str = "organizations.read";
 
-/// Scope of platform administration. Reserved: it opens no RPC yet, but a
-/// token carrying it is a service principal's, never a person's.
+/// Scope of platform administration (`EraseUser`). A token carrying it is
+/// a service principal's, never a person's.
 pub const ORGANIZATIONS_ADMIN: &str = "organizations.admin";
 
 /// Every scope roster grants. A token carrying one of them is a service
@@ -97,7 +97,7 @@ actions! {
     "roster.v1.MembershipService" => {
         ListMembers, GetMember, UpdateMemberRole, RemoveMember, LeaveOrganization,
         TransferOwnership, CreateInvitation, GetInvitation, ListInvitations, ListMyInvitations,
-        AcceptInvitation, RejectInvitation, CancelInvitation, ResendInvitation,
+        AcceptInvitation, RejectInvitation, CancelInvitation, ResendInvitation, EraseUser,
     }
     "roster.v1.EventService" => {
         StreamEvents, ListEvents, ListAuditEvents,
@@ -147,6 +147,7 @@ impl Action {
             Action::RejectInvitation => (Recipient, Refused),
             Action::CancelInvitation => (Member(P::InvitationsManage), Refused),
             Action::ResendInvitation => (Member(P::InvitationsManage), Refused),
+            Action::EraseUser => (ServicesOnly, Scope(ORGANIZATIONS_ADMIN)),
             Action::StreamEvents => (ServicesOnly, Scope(EVENTS_READ)),
             Action::ListEvents => (ServicesOnly, Scope(EVENTS_READ)),
             Action::ListAuditEvents => (Member(P::AuditRead), Refused),
@@ -228,7 +229,9 @@ pub fn writes_organization(action: Action) -> bool {
         | Action::CheckPermission
         | Action::BatchCheckPermissions
         | Action::LookupOrganizations
-        | Action::LookupUsers => false,
+        | Action::LookupUsers
+        // Acts on a person, across organizations, with rules of its own.
+        | Action::EraseUser => false,
     }
 }
 
@@ -420,6 +423,7 @@ mod tests {
             name: None,
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             organizations: None,
+            acting_party: None,
         }
     }
 
@@ -468,6 +472,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             delivery: crate::domain::model::InvitationDelivery::Email,
+            source_id: None,
             link: None,
         }
     }

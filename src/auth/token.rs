@@ -64,6 +64,14 @@ pub struct Claims {
     /// id, or a list of them. Read only on service principals' tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_id: Option<OneOrMany>,
+    /// RFC 8693 §4.1: who acts for the subject (read whatever its shape,
+    /// `null` included, and checked by [`claims::acting_party`]).
+    #[serde(
+        default,
+        deserialize_with = "claims::present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub act: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,6 +168,18 @@ impl KeyError {
 enum Refusal {
     UnknownKey,
     Invalid,
+    /// Signed and valid, but its `act` claim is malformed.
+    InvalidAct,
+}
+
+impl Refusal {
+    /// What the caller is told.
+    fn error(&self) -> Error {
+        match self {
+            Refusal::UnknownKey | Refusal::Invalid => Error::Unauthenticated(Reason::InvalidToken),
+            Refusal::InvalidAct => Error::Unauthenticated(Reason::InvalidActClaim),
+        }
+    }
 }
 
 impl TokenVerifier {
@@ -320,7 +340,7 @@ impl TokenVerifier {
         let invalid = || Error::Unauthenticated(Reason::InvalidToken);
         match self.verify_cached(token) {
             Ok(caller) => return Ok(caller),
-            Err(Refusal::Invalid) => return Err(invalid()),
+            Err(refusal @ (Refusal::Invalid | Refusal::InvalidAct)) => return Err(refusal.error()),
             Err(Refusal::UnknownKey) => {}
         }
         let Some(remote) = &self.remote else {
@@ -334,7 +354,7 @@ impl TokenVerifier {
                 let _ = self.refresh().await;
             }
         }
-        self.verify_cached(token).map_err(|_| invalid())
+        self.verify_cached(token).map_err(|refusal| refusal.error())
     }
 
     /// [`TokenVerifier::verify`] without waiting: `Ok(None)` when the token
@@ -344,7 +364,7 @@ impl TokenVerifier {
         match self.verify_cached(token) {
             Ok(caller) => Ok(Some(caller)),
             Err(Refusal::UnknownKey) if self.remote.is_some() => Ok(None),
-            Err(_) => Err(Error::Unauthenticated(Reason::InvalidToken)),
+            Err(refusal) => Err(refusal.error()),
         }
     }
 
@@ -352,8 +372,7 @@ impl TokenVerifier {
     /// configured; returns the caller the token speaks for. Uses the keys
     /// in hand: see [`TokenVerifier::verify_refreshing`] for a JWKS URL.
     pub fn verify(&self, token: &str) -> Result<Caller, Error> {
-        self.verify_cached(token)
-            .map_err(|_| Error::Unauthenticated(Reason::InvalidToken))
+        self.verify_cached(token).map_err(|refusal| refusal.error())
     }
 
     fn verify_cached(&self, token: &str) -> Result<Caller, Refusal> {
@@ -403,6 +422,8 @@ impl TokenVerifier {
             name: claims::display_name(claims.name.as_deref()),
             scopes: claims.scopes(),
             organizations: None,
+            acting_party: claims::acting_party(claims.act.as_ref())
+                .map_err(|_| Refusal::InvalidAct)?,
         };
         // People are limited by their memberships; an `org_id` in a
         // person's token (some identity providers put their own there) is
@@ -480,7 +501,8 @@ fn entry_weight(token: &str, (caller, _): &(Caller, u64)) -> u32 {
         + caller
             .organizations
             .as_ref()
-            .map_or(0, |ids| ids.len() * std::mem::size_of::<OrganizationId>());
+            .map_or(0, |ids| ids.len() * std::mem::size_of::<OrganizationId>())
+        + caller.acting_party.as_ref().map_or(0, String::len);
     let bytes = token.len() + claims + ENTRY_OVERHEAD_BYTES;
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }
@@ -547,6 +569,8 @@ pub struct TokenRequest {
     pub organizations: Vec<String>,
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// The `sub` of an RFC 8693 `act` claim: who acts for `sub`.
+    pub acting_party: Option<String>,
     pub ttl: Duration,
 }
 
@@ -567,6 +591,10 @@ pub fn mint_hs256(secret: &str, request: &TokenRequest) -> Result<String, KeyErr
             [one] => Some(OneOrMany::One(one.clone())),
             many => Some(OneOrMany::Many(many.to_vec())),
         },
+        act: request
+            .acting_party
+            .as_ref()
+            .map(|sub| serde_json::json!({ "sub": sub })),
         iss: request.issuer.clone(),
         aud: request.audience.clone().map(OneOrMany::One),
     };

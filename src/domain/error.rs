@@ -8,6 +8,8 @@
 
 use strum::{IntoStaticStr, VariantArray};
 
+use super::ids::OrganizationId;
+
 /// Why a request was refused (or a slug is unavailable), as a stable
 /// upper-case name: the variant's own name, unless it says otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, VariantArray)]
@@ -17,6 +19,7 @@ pub enum Reason {
     MissingCredentials,
     InvalidToken,
     InvalidEmailClaim,
+    InvalidActClaim,
     // Input
     InvalidArgument,
     // Permission
@@ -53,6 +56,7 @@ pub enum Reason {
     OrganizationAlreadySuspended,
     OrganizationNotSuspended,
     OrganizationNotDeleted,
+    NewOwnerRequired,
     // Limits
     #[strum(serialize = "YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_ORGANIZATIONS")]
     OrganizationLimit,
@@ -87,6 +91,11 @@ impl Reason {
             Reason::InvalidEmailClaim => {
                 "the token's email claim is longer than 254 characters or contains control \
                  characters; roster cannot use it"
+            }
+            Reason::InvalidActClaim => {
+                "the token's act claim (RFC 8693) must be an object whose sub is a non-empty \
+                 string of at most 255 characters without control characters, and whose nested \
+                 act, if any, is one too"
             }
             Reason::InvalidArgument => "the request has invalid fields",
             Reason::InsufficientPermission => "your role in this organization does not allow this",
@@ -127,6 +136,10 @@ impl Reason {
             Reason::OrganizationNotSuspended => "the organization is not suspended",
             Reason::OrganizationNotDeleted => {
                 "the organization is not deleted; only a deleted organization can be restored"
+            }
+            Reason::NewOwnerRequired => {
+                "the user is the last owner of organizations that have other members; name a \
+                 new owner for each of them"
             }
             Reason::OrganizationLimit => "you have reached the maximum number of organizations",
             Reason::MembershipLimit => "the organization has reached its member limit",
@@ -213,6 +226,11 @@ pub enum Error {
     AlreadyExists(Reason),
     #[error("{}", .0.message())]
     FailedPrecondition(Reason),
+    /// Erasing a user who is the last owner of these organizations, which
+    /// have other members, needs a new owner named for each
+    /// (`FAILED_PRECONDITION` `NEW_OWNER_REQUIRED`, naming them).
+    #[error("{}: {}", Reason::NewOwnerRequired.message(), list(.0))]
+    NewOwnerRequired(Vec<OrganizationId>),
     #[error("{}", .0.message())]
     ResourceExhausted(Reason),
     #[error("{}", .0.message())]
@@ -234,6 +252,15 @@ impl Error {
     pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Error::Internal(source.into())
     }
+}
+
+/// Organization ids, comma-separated.
+pub fn list(organizations: &[OrganizationId]) -> String {
+    organizations
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn describe(violations: &[FieldViolation]) -> String {
@@ -294,7 +321,8 @@ mod tests {
     #[test]
     fn reason_names_never_change() {
         let names: Vec<&str> = Reason::VARIANTS.iter().map(|r| r.as_str()).collect();
-        let pinned = "MISSING_CREDENTIALS INVALID_TOKEN INVALID_EMAIL_CLAIM INVALID_ARGUMENT \
+        let pinned = "MISSING_CREDENTIALS INVALID_TOKEN INVALID_EMAIL_CLAIM INVALID_ACT_CLAIM \
+            INVALID_ARGUMENT \
             INSUFFICIENT_PERMISSION OWNER_ROLE_REQUIRED MISSING_SCOPE \
             CAN_ONLY_CHECK_OWN_PERMISSIONS CAN_ONLY_LIST_OWN_ORGANIZATIONS \
             SERVICE_PRINCIPAL_NOT_ALLOWED ORGANIZATION_SLUG_ALREADY_TAKEN \
@@ -305,7 +333,8 @@ mod tests {
             YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER \
             YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER INVITATION_EXPIRED \
             INVITATION_NOT_PENDING ORGANIZATION_SUSPENDED ORGANIZATION_ALREADY_SUSPENDED \
-            ORGANIZATION_NOT_SUSPENDED ORGANIZATION_NOT_DELETED YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_ORGANIZATIONS \
+            ORGANIZATION_NOT_SUSPENDED ORGANIZATION_NOT_DELETED NEW_OWNER_REQUIRED \
+            YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_ORGANIZATIONS \
             ORGANIZATION_MEMBERSHIP_LIMIT_REACHED INVITATION_LIMIT_REACHED \
             EVENT_STREAM_LIMIT_REACHED ETAG_MISMATCH EVENT_STREAM_FELL_BEHIND \
             TRANSACTION_CONFLICT SERVER_OVERLOADED SHUTTING_DOWN DEADLINE_EXCEEDED \

@@ -49,10 +49,14 @@ pub enum EventType {
     OrganizationRestored,
     /// The deleted organization's retention ended: it is gone for good.
     OrganizationPurged,
+    /// A person was erased on request (GDPR) by an administrator: about no
+    /// organization ([`NO_ORGANIZATION`]); the member events of the
+    /// erasure come before it.
+    UserErased,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 21] = [
+    pub const ALL: [EventType; 22] = [
         EventType::OrganizationCreated,
         EventType::OrganizationUpdated,
         EventType::OrganizationDeleted,
@@ -74,6 +78,7 @@ impl EventType {
         EventType::OrganizationResumed,
         EventType::OrganizationRestored,
         EventType::OrganizationPurged,
+        EventType::UserErased,
     ];
 
     /// The type named `name` ([`EventType::as_str`]), if roster knows it.
@@ -105,6 +110,7 @@ impl EventType {
             EventType::OrganizationResumed => "organization.resumed",
             EventType::OrganizationRestored => "organization.restored",
             EventType::OrganizationPurged => "organization.purged",
+            EventType::UserErased => "user.erased",
         }
     }
 }
@@ -130,6 +136,10 @@ pub const PURGE_TIME_FIELD: &str = "purge_time";
 /// type, `organization.imported`).
 pub const BETTER_AUTH_IMPORT_ACTOR: &str = "import:better-auth";
 
+/// The organization of an event about none (`user.erased`): the nil
+/// UUID, which no organization has; replies show it as empty.
+pub const NO_ORGANIZATION: OrganizationId = OrganizationId(Uuid::nil());
+
 /// One field's value before and after.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FieldChange {
@@ -154,6 +164,9 @@ pub struct NewEvent {
     pub subject_user_id: String,
     pub subject_email: String,
     pub changes: Vec<FieldChange>,
+    /// Who acted for the actor (the token's RFC 8693 `act.sub`), if
+    /// anyone: stamped by the use-case's write, not by the constructors.
+    pub acting_party: Option<String>,
 }
 
 impl NewEvent {
@@ -422,6 +435,29 @@ impl NewEvent {
         .fact("error", error)
     }
 
+    /// `by` (an administrator) erased `user`: left `left` organizations,
+    /// deleted `deleted` of which they were the only member, cancelled
+    /// `cancelled` invitations to their address. Carries nothing personal
+    /// but the user id, which the rest of the log refers to.
+    pub fn user_erased(
+        user: &UserId,
+        by: &UserId,
+        left: usize,
+        deleted: usize,
+        cancelled: usize,
+    ) -> Self {
+        Self::blank(
+            EventType::UserErased,
+            NO_ORGANIZATION,
+            &DeveloperId::from_trusted(String::new()),
+            by.as_str(),
+        )
+        .about_user(user)
+        .change("organizations_left", "", left.to_string())
+        .change("organizations_deleted", "", deleted.to_string())
+        .change("invitations_cancelled", "", cancelled.to_string())
+    }
+
     /// The developer identity of organization `organization_id` (which may
     /// be deleted already) went from `was` to `now_is` as reads show it
     /// (`None`: gone): `organization.identity_provisioned` when it came to
@@ -486,6 +522,7 @@ impl NewEvent {
             subject_user_id: String::new(),
             subject_email: String::new(),
             changes: Vec::new(),
+            acting_party: None,
         }
     }
 
@@ -539,6 +576,8 @@ pub struct Event {
     pub subject_email: String,
     pub changes: Vec<FieldChange>,
     pub created_at: DateTime<Utc>,
+    /// Who acted for the actor (RFC 8693 `act.sub`), if anyone.
+    pub acting_party: Option<String>,
 }
 
 /// A position in the log: the writing transaction's id (0 on SQLite) and

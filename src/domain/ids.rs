@@ -89,24 +89,7 @@ impl DeveloperId {
 
     /// Parses a developer id from field `field`, by the Provider Portal's rule.
     pub fn parse(field: &str, value: &str) -> Result<Self, FieldViolation> {
-        if value.is_empty() {
-            return Err(FieldViolation::new(field, "is required"));
-        }
-        if value.len() > MAX_DEVELOPER_ID_LEN {
-            return Err(FieldViolation::new(
-                field,
-                format!("must be at most {MAX_DEVELOPER_ID_LEN} characters"),
-            ));
-        }
-        if !value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        {
-            return Err(FieldViolation::new(
-                field,
-                "may contain only a-z, A-Z, 0-9, '-', '_' and '.'",
-            ));
-        }
+        check_portal_id(field, value)?;
         Ok(Self(value.to_owned()))
     }
 
@@ -130,6 +113,70 @@ impl fmt::Display for DeveloperId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The Provider Portal's rule for ids (`^[a-zA-Z0-9-_.]{1,256}$`), which
+/// also fits the ids of the portals roster imports from: safe in a URL path
+/// as they are.
+fn check_portal_id(field: &str, value: &str) -> Result<(), FieldViolation> {
+    if value.is_empty() {
+        return Err(FieldViolation::new(field, "is required"));
+    }
+    if value.len() > MAX_DEVELOPER_ID_LEN {
+        return Err(FieldViolation::new(
+            field,
+            format!("must be at most {MAX_DEVELOPER_ID_LEN} characters"),
+        ));
+    }
+    if !value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(FieldViolation::new(
+            field,
+            "may contain only a-z, A-Z, 0-9, '-', '_' and '.'",
+        ));
+    }
+    Ok(())
+}
+
+/// How a request names an invitation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvitationRef {
+    /// roster's own id.
+    Id(InvitationId),
+    /// The id an imported invitation had where it came from (Better Auth's,
+    /// which the link in its email names). Never a UUID: an imported UUID
+    /// is kept as roster's id.
+    Source(String),
+}
+
+impl InvitationRef {
+    /// Parses the invitation named in request field `field`: a UUID, or an
+    /// imported invitation's former id.
+    pub fn parse(field: &str, value: &str) -> Result<Self, FieldViolation> {
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            return Err(FieldViolation::new(field, "is required"));
+        }
+        if let Ok(id) = Uuid::parse_str(trimmed) {
+            return Ok(Self::Id(InvitationId(id)));
+        }
+        check_source_id(value).map_err(|_| {
+            FieldViolation::new(
+                field,
+                "must be a UUID, or the id an imported invitation had before \
+                 (up to 256 of a-z, A-Z, 0-9, '-', '_' and '.')",
+            )
+        })?;
+        Ok(Self::Source(value.to_owned()))
+    }
+}
+
+/// Whether `value` may be kept as an imported row's former id (the import
+/// checks Better Auth's ids with it).
+pub fn check_source_id(value: &str) -> Result<(), FieldViolation> {
+    check_portal_id("id", value)
 }
 
 /// Longest user id we store (the `sub` claim of the caller's token).
@@ -190,6 +237,33 @@ mod tests {
         }
         for bad in ["", " a", "a b", "a/b", "é", "a\0", &"x".repeat(257)] {
             assert!(DeveloperId::parse("d", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn invitations_are_named_by_uuid_or_by_an_imported_id() {
+        let id = InvitationId::new();
+        let parsed = InvitationRef::parse("id", &format!(" {id} "));
+        assert_eq!(parsed, Ok(InvitationRef::Id(id)));
+        for source in ["yTq3bWj0sXx1HcP2aM9kQ", "42", "a.b-c_d", &"x".repeat(256)] {
+            assert_eq!(
+                InvitationRef::parse("id", source),
+                Ok(InvitationRef::Source(source.to_owned())),
+                "{source}"
+            );
+        }
+        for bad in [
+            "",
+            "  ",
+            " a",
+            "a b",
+            "a/b",
+            "../x",
+            "é",
+            "a\0",
+            &"x".repeat(257),
+        ] {
+            assert!(InvitationRef::parse("id", bad).is_err(), "{bad:?}");
         }
     }
 }

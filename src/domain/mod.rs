@@ -23,6 +23,7 @@ macro_rules! stored_names {
 
 pub mod clock;
 pub mod email;
+pub mod erasure;
 pub mod error;
 pub mod event;
 pub mod identity;

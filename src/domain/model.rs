@@ -130,6 +130,9 @@ pub struct Invitation {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub delivery: InvitationDelivery,
+    /// The id it had in the system it was imported from, if that was not a
+    /// UUID (see [`crate::domain::ids::InvitationRef::Source`]).
+    pub source_id: Option<String>,
     /// The link that opens it in the portal, for those who may see it (its
     /// recipient, and members who may manage invitations); `None` otherwise.
     pub link: Option<String>,

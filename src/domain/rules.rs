@@ -44,6 +44,30 @@ pub fn check_owner_remains(owners: u64, loss: OwnerLoss) -> Result<(), Error> {
     Ok(())
 }
 
+/// What erasing a member does to one of their organizations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    /// They are its only member: the organization goes with them.
+    DeleteOrganization,
+    /// They are its last owner and others remain: a new owner must be
+    /// named before they leave.
+    HandOver,
+    /// Another owner stays (or they are not an owner): they just leave.
+    Leave,
+}
+
+/// How a member who holds `role` leaves an organization with `members`
+/// members of whom `owners` are owners, when they are erased.
+pub fn departure(role: Role, members: u64, owners: u64) -> Departure {
+    if members <= 1 {
+        Departure::DeleteOrganization
+    } else if role == Role::Owner && owners <= 1 {
+        Departure::HandOver
+    } else {
+        Departure::Leave
+    }
+}
+
 /// Limits a deployment sets (every limit is configurable).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {

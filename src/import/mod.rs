@@ -164,6 +164,7 @@ async fn write(txn: &DatabaseTransaction, plan: &Plan) -> Result<Applied, Import
                     // Better Auth emailed its invitations itself.
                     delivery: InvitationDelivery::Email,
                     created_at: invitation.created_at,
+                    source_id: invitation.former_id.as_deref(),
                 },
             )
             .await?;

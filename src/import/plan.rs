@@ -11,7 +11,7 @@ use uuid::{Builder, Uuid};
 use super::better_auth::{self as ba, Snapshot};
 use crate::domain::{
     identity::{Identity, IdentityState},
-    ids::{DeveloperId, InvitationId, MembershipId, OrganizationId, UserId},
+    ids::{DeveloperId, InvitationId, InvitationRef, MembershipId, OrganizationId, UserId},
     input::{Email, OrganizationName, Slug, SlugProblem},
     logo::{LogoImage, NewLogo},
     model::{InvitationState, Organization, Role},
@@ -65,6 +65,11 @@ pub enum Kind {
     /// Not a problem: the active organization of a session is not carried
     /// over (the organization is not imported, or the user not its member).
     ActiveOrganizationDropped,
+    /// Not a problem: an invitation is imported, but its Better Auth id
+    /// cannot name it in roster (characters a URL path would change, or a
+    /// UUID in another spelling, which roster reads as its own id), so the
+    /// link in its email no longer opens it.
+    InvitationIdDropped,
 }
 
 impl Kind {
@@ -91,6 +96,7 @@ impl Kind {
             Kind::SeveralRoles => "several_roles",
             Kind::SlugNormalized => "slug_normalized",
             Kind::ActiveOrganizationDropped => "active_organization_dropped",
+            Kind::InvitationIdDropped => "invitation_id_dropped",
         }
     }
 }
@@ -133,6 +139,10 @@ pub struct PlannedMember {
 pub struct PlannedInvitation {
     pub id: InvitationId,
     pub source_id: String,
+    /// `source_id`, kept so that it still names the invitation (the link in
+    /// Better Auth's email carries it); `None` when roster's id is the
+    /// Better Auth id itself, or when it cannot be kept.
+    pub former_id: Option<String>,
     pub email: Email,
     pub role: Role,
     pub state: InvitationState,
@@ -211,6 +221,33 @@ pub fn derived_id(kind: &str, source_id: &str, created_at: Option<DateTime<Utc>>
     random.copy_from_slice(&hash.as_bytes()[6..16]);
     let millis = created_at.map_or(0, |t| u64::try_from(t.timestamp_millis()).unwrap_or(0));
     Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
+}
+
+/// The Better Auth id an invitation keeps as its former id, if it needs
+/// one and can have it (see [`InvitationRef`]).
+fn former_id(
+    id: InvitationId,
+    source_id: &str,
+    row: &str,
+    findings: &mut Findings<'_>,
+) -> Option<String> {
+    match InvitationRef::parse("id", source_id) {
+        Ok(InvitationRef::Id(named)) if named == id => None,
+        Ok(InvitationRef::Source(source)) => Some(source),
+        Ok(InvitationRef::Id(_)) | Err(_) => {
+            findings.push(
+                Kind::InvitationIdDropped,
+                "invitation",
+                row,
+                format!(
+                    "id {source_id:?} cannot name the invitation in roster: \
+                     the link in its email will not open it (roster's id is {id})"
+                ),
+                Resolution::Note,
+            );
+            None
+        }
+    }
 }
 
 /// The roles in a Better Auth role string (`"admin,member"`): the highest
@@ -373,20 +410,28 @@ pub fn plan(
         let invitations = invitations_of
             .remove(source.id.as_str())
             .unwrap_or_default();
-        if let Some((organization, logo_image)) =
-            judge_organization(source, id, &mut slugs_taken, &mut findings)
-            && let Some(mut planned) = judge_contents(
-                organization,
-                &members,
-                &invitations,
-                &users,
-                &mut planned_users,
-                &mut findings,
-                now,
-            )
+        let judged = judge_organization(source, id, &mut slugs_taken, &mut findings);
+        // Judged even when the organization is left out, so that one run
+        // reports every problem there is.
+        let contents = judge_contents(
+            &source.id,
+            source.created_at.unwrap_or(now),
+            &members,
+            &invitations,
+            &users,
+            &mut planned_users,
+            &mut findings,
+            now,
+        );
+        if let (Some((organization, logo_image)), Some(created_by)) = (judged, contents.created_by)
         {
-            planned.logo_image = logo_image;
-            plan.organizations.push(planned);
+            plan.organizations.push(PlannedOrganization {
+                organization,
+                logo_image,
+                created_by,
+                members: contents.members,
+                invitations: contents.invitations,
+            });
         }
     }
 
@@ -526,19 +571,27 @@ fn judge_organization(
     Some((organization, image))
 }
 
-/// Members and invitations of one organization; `None` if the
-/// organization is left out (no owner).
+/// What one organization holds, as roster would import it.
+struct Contents {
+    members: Vec<PlannedMember>,
+    invitations: Vec<PlannedInvitation>,
+    /// Its oldest owner; `None` leaves the organization out (no owner).
+    created_by: Option<UserId>,
+}
+
+/// Members and invitations of one organization (Better Auth row `org_row`,
+/// created at `organization_created`).
 #[allow(clippy::too_many_arguments)]
 fn judge_contents(
-    organization: Organization,
+    org_row: &str,
+    organization_created: DateTime<Utc>,
     members: &[&ba::Member],
     invitations: &[&ba::Invitation],
     users: &HashMap<&str, &ba::User>,
     planned_users: &mut BTreeMap<String, PlannedUser>,
     findings: &mut Findings<'_>,
     now: DateTime<Utc>,
-) -> Option<PlannedOrganization> {
-    let org_row = organization.developer_id.as_str().to_owned();
+) -> Contents {
     let mut planned: Vec<PlannedMember> = Vec::new();
     // Oldest first: of duplicate memberships the oldest is kept.
     let mut members = members.to_vec();
@@ -627,7 +680,7 @@ fn judge_contents(
             source_id: member.id.clone(),
             user: user_id,
             role,
-            joined_at: member.created_at.unwrap_or(organization.created_at),
+            joined_at: member.created_at.unwrap_or(organization_created),
         });
     }
     if !planned.iter().any(|m| m.role == Role::Owner) {
@@ -642,7 +695,7 @@ fn judge_contents(
                 findings.push(
                     Kind::NoOwner,
                     "organization",
-                    &org_row,
+                    org_row,
                     message,
                     Resolution::Promoted,
                 );
@@ -650,13 +703,13 @@ fn judge_contents(
             Some(_) => findings.skippable(
                 Kind::NoOwner,
                 "organization",
-                &org_row,
+                org_row,
                 "no owner (--promote-oldest-admin would make the oldest admin owner)".to_owned(),
             ),
             None => findings.skippable(
                 Kind::NoOwner,
                 "organization",
-                &org_row,
+                org_row,
                 "no owner and no admin to promote".to_owned(),
             ),
         }
@@ -664,15 +717,13 @@ fn judge_contents(
     let created_by = planned
         .iter()
         .find(|m| m.role == Role::Owner)
-        .map(|m| m.user.clone())?;
-    let invitations = judge_invitations(&org_row, invitations, findings, now);
-    Some(PlannedOrganization {
-        organization,
-        logo_image: None,
-        created_by,
+        .map(|m| m.user.clone());
+    let invitations = judge_invitations(org_row, invitations, findings, now);
+    Contents {
         members: planned,
         invitations,
-    })
+        created_by,
+    }
 }
 
 fn judge_invitations(
@@ -785,13 +836,16 @@ fn judge_invitations(
             }
             pending.insert(email.folded().to_owned(), row);
         }
+        let id = InvitationId(derived_id(
+            "invitation",
+            &invitation.id,
+            invitation.created_at,
+        ));
+        let former_id = former_id(id, &invitation.id, row, findings);
         planned.push(PlannedInvitation {
-            id: InvitationId(derived_id(
-                "invitation",
-                &invitation.id,
-                invitation.created_at,
-            )),
+            id,
             source_id: invitation.id.clone(),
+            former_id,
             email,
             role,
             state,

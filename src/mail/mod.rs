@@ -189,6 +189,7 @@ mod tests {
             created_at: expires_at,
             updated_at: expires_at,
             delivery: InvitationDelivery::Email,
+            source_id: None,
             link: None,
         };
         let link = format!(

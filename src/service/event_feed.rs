@@ -331,6 +331,7 @@ mod tests {
             subject_email: String::new(),
             changes: Vec::new(),
             created_at: crate::domain::now(),
+            acting_party: None,
         }
     }
 

@@ -38,7 +38,7 @@ impl Roster {
                 return Ok(expired);
             }
             for invitation in lapsed {
-                let txn = self.begin_write().await?;
+                let txn = self.begin_system_write().await?;
                 let Some(org) = store::organization::lock(&txn, invitation.organization_id).await?
                 else {
                     continue;

@@ -18,7 +18,7 @@ use crate::{
     domain::{
         Error, Reason, Resource,
         event::{EventCursor, NewEvent},
-        ids::{InvitationId, OrganizationId, UserId},
+        ids::{InvitationId, InvitationRef, OrganizationId, UserId},
         input::Email,
         model::{
             InvitableRole, Invitation, InvitationDelivery, InvitationState, Member, Organization,
@@ -93,6 +93,7 @@ impl Roster {
                 expires_at,
                 delivery,
                 created_at: now,
+                source_id: None,
             },
         )
         .await?;
@@ -113,6 +114,7 @@ impl Roster {
             created_at: now,
             updated_at: now,
             delivery,
+            source_id: None,
             link: None,
         };
         let invitation = self.with_link(invitation, true);
@@ -167,6 +169,20 @@ impl Roster {
         let mut message = mail::invitation_email(invitation, &org.name, &inviter, &link);
         message.message_id = format!("{mail_id}@roster.invitations");
         store::mail::enqueue(txn, mail_id, event_id, invitation.id.0, &message, now()).await
+    }
+
+    /// roster's id of the invitation `named`: as given, or found by an
+    /// imported invitation's former id. An unknown one is NOT_FOUND, the
+    /// answer for any invitation the caller may not see.
+    pub async fn invitation_id(&self, named: InvitationRef) -> Result<InvitationId, Error> {
+        match named {
+            InvitationRef::Id(id) => Ok(id),
+            InvitationRef::Source(source) => {
+                store::invitation::find_by_source(self.store.db(), &source)
+                    .await?
+                    .ok_or(Error::NotFound(Resource::Invitation))
+            }
+        }
     }
 
     /// An invitation, for members who may read invitations and for its recipient.
@@ -246,7 +262,7 @@ impl Roster {
             .recipient_invitation(caller, Action::AcceptInvitation, id)
             .await?;
         let organization = invitation.organization_id;
-        let txn = self.begin_write().await?;
+        let txn = self.begin_write(caller).await?;
         let org = store::organization::lock(&txn, organization)
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;
@@ -297,7 +313,7 @@ impl Roster {
         let invitation = self
             .recipient_invitation(caller, Action::RejectInvitation, id)
             .await?;
-        let txn = self.begin_write().await?;
+        let txn = self.begin_write(caller).await?;
         let org = store::organization::lock(&txn, invitation.organization_id)
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;

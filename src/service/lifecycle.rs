@@ -130,7 +130,7 @@ impl Roster {
         caller: &Caller,
         id: OrganizationId,
     ) -> Result<(Organization, EventCursor), Error> {
-        let txn = self.begin_write().await?;
+        let txn = self.begin_write(caller).await?;
         let org = store::organization::lock(&txn, id)
             .await?
             .ok_or(Error::NotFound(Resource::Organization))?;
@@ -175,7 +175,7 @@ impl Roster {
         if !caller.reaches(id) {
             return Err(Error::NotFound(Resource::Organization));
         }
-        let txn = self.begin_write().await?;
+        let txn = self.begin_write(caller).await?;
         let org = store::organization::lock(&txn, id)
             .await?
             .filter(|org| !org.lifecycle.is_deleted())
@@ -213,7 +213,7 @@ impl Roster {
     /// in one transaction with its event and the intent that its developer
     /// identity must no longer exist in the Provider Portal.
     async fn purge_one(&self, id: OrganizationId) -> Result<bool, Error> {
-        let txn = self.begin_write().await?;
+        let txn = self.begin_system_write().await?;
         let now = now();
         let Some(org) = store::organization::lock(&txn, id).await? else {
             return Ok(false);

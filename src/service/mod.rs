@@ -10,6 +10,7 @@
 //! and the seat limits true under concurrent requests.
 
 mod authorization;
+mod erasure;
 pub mod event_feed;
 mod events;
 mod expiry;
@@ -28,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::signal::Signal;
 pub use authorization::{CheckAnswer, CheckInput, OrganizationRef};
+pub use erasure::{Erased, Erasure, NewOwner};
 pub use event_feed::{EventFeed, StreamLimits};
 pub use events::{AuditQuery, EventStream};
 pub use invitation::InvitationFilter;
@@ -139,9 +141,17 @@ impl Roster {
         &self.mail
     }
 
-    /// Opens a use-case's write transaction.
-    async fn begin_write(&self) -> Result<Write, Error> {
-        Ok(Write::new(self.store.begin_write().await?))
+    /// Opens the write transaction of a use-case `caller` called: its
+    /// events carry the caller's acting party.
+    async fn begin_write(&self, caller: &Caller) -> Result<Write, Error> {
+        let txn = self.store.begin_write().await?;
+        Ok(Write::new(txn, caller.acting_party.clone()))
+    }
+
+    /// Opens the write transaction of a change roster makes on its own
+    /// (expiry): nobody acts for anyone.
+    async fn begin_system_write(&self) -> Result<Write, Error> {
+        Ok(Write::new(self.store.begin_write().await?, None))
     }
 
     /// Commits a write, applies the events it recorded to the read cache
@@ -197,7 +207,7 @@ impl Roster {
         action: Action,
         organization: OrganizationId,
     ) -> Result<OrganizationWrite, Error> {
-        let txn = self.begin_write().await?;
+        let txn = self.begin_write(caller).await?;
         let org = store::organization::lock(&txn, organization)
             .await?
             .ok_or(Error::NotFound(Resource::Organization))?;

@@ -7,7 +7,7 @@ use strum::VariantArray as _;
 use tracing::{instrument, warn};
 use uuid::Uuid;
 
-use super::{OrganizationWrite, Roster, expiry, now};
+use super::{OrganizationWrite, Roster, Write, expiry, now};
 use crate::{
     auth::{
         Caller,
@@ -89,7 +89,7 @@ impl Roster {
         input: NewOrganization,
     ) -> Result<(OrganizationDetail, Option<EventCursor>), Error> {
         let now = now();
-        let txn = self.begin_write().await?;
+        let txn = self.begin_write(caller).await?;
         // Also locks the caller's row (PostgreSQL), serializing this user's
         // creations so the ownership limit and the retry check below hold.
         store::user::upsert_profile(&txn, &caller.profile(), now).await?;
@@ -363,6 +363,43 @@ impl Roster {
             logo_image,
         };
         Ok((updated, revision))
+    }
+
+    /// Deletes `org` for good, which `txn` holds locked, with its
+    /// memberships and invitations, and records `organization.deleted` by
+    /// `by` followed at once by `organization.purged`; its developer
+    /// identity is to be deleted too. Only `EraseUser` does this, for an
+    /// organization whose only member it erases: nobody is left to restore
+    /// it. (`DeleteOrganization` is the soft delete in `lifecycle`.) After the commit, call
+    /// [`Roster::wake_identity_delivery`].
+    pub(super) async fn delete_locked(
+        &self,
+        txn: &Write,
+        org: &Organization,
+        by: &UserId,
+    ) -> Result<EventCursor, Error> {
+        store::organization::delete(txn, org.id).await?;
+        // An identity that may exist in the Provider Portal must go too
+        // (also one delivered while a portal was configured, if none is now:
+        // it is deleted once one is again).
+        let identity = if self.identities.is_some() || org.identity.state != IdentityState::Local {
+            let intent =
+                store::identity::request_absent(txn, &org.developer_id, org.id, now()).await?;
+            intent.visible().map(|i| i.state)
+        } else {
+            None
+        };
+        txn.record(NewEvent::organization_deleted(org, by)).await?;
+        txn.record(NewEvent::organization_purged(org, identity))
+            .await
+    }
+
+    /// Has the identity worker deliver what committed writes asked of it
+    /// (a deletion) now rather than at its next poll.
+    pub(super) fn wake_identity_delivery(&self) {
+        if let Some(worker) = &self.identities {
+            worker.wake_signal().notify();
+        }
     }
 
     /// Whether `slug` could name a new organization now, and if not, why: an

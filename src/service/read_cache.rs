@@ -404,6 +404,13 @@ impl ReadCache {
             | EventType::InvitationCancelled
             | EventType::InvitationExpired
             | EventType::InvitationDeliveryFailed => {}
+            // Each membership it ended has its own member.removed before it;
+            // dropping every role of the user anyway costs one pass.
+            EventType::UserErased => {
+                let user = subject_user.to_owned();
+                self.roles
+                    .invalidate_where(move |key, _| key.1.as_str() == user);
+            }
         }
     }
 }
@@ -592,6 +599,7 @@ mod tests {
             subject_email: event.subject_email.clone(),
             changes: event.changes.clone(),
             created_at: now(),
+            acting_party: None,
         });
         assert_eq!(cache.roles.entries.get(&(org.id, bob)), None);
         assert_eq!(cache.applied(), EventCursor { txid: 0, seq: 8 });

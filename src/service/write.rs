@@ -7,6 +7,10 @@
 //! forget to; other replicas (and the follower here, a second time,
 //! harmlessly) apply them from the change log.
 //!
+//! Every event a write records carries the write's acting party (who acted
+//! for the caller, from the token's RFC 8693 `act` claim): stamped here,
+//! once, so no use-case and no event constructor has to remember it.
+//!
 //! [`Roster::commit`]: super::Roster
 
 use std::{ops::Deref, sync::Mutex};
@@ -28,20 +32,25 @@ use crate::{
 pub(super) struct Write {
     txn: DatabaseTransaction,
     recorded: Mutex<Vec<NewEvent>>,
+    /// Who acts for the caller, if anyone; `None` for roster's own writes.
+    acting_party: Option<String>,
 }
 
 impl Write {
-    pub(super) fn new(txn: DatabaseTransaction) -> Self {
+    /// A write whose events carry `acting_party`.
+    pub(super) fn new(txn: DatabaseTransaction, acting_party: Option<String>) -> Self {
         Self {
             txn,
             recorded: Mutex::new(Vec::new()),
+            acting_party,
         }
     }
 
-    /// Records `event` in this transaction and returns its cursor (the
-    /// change's revision); it reaches the read cache when the transaction
-    /// commits.
-    pub(super) async fn record(&self, event: NewEvent) -> Result<EventCursor, Error> {
+    /// Records `event` in this transaction, with the write's acting party,
+    /// and returns its cursor (the change's revision); it reaches the read
+    /// cache when the transaction commits.
+    pub(super) async fn record(&self, mut event: NewEvent) -> Result<EventCursor, Error> {
+        event.acting_party.clone_from(&self.acting_party);
         let cursor = store::event::record(&self.txn, event.clone()).await?;
         self.recorded
             .lock()

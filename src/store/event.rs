@@ -2,9 +2,9 @@
 //! (txid, seq) order by consumers and per organization by the audit log.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, NotSet, QueryFilter,
-    QueryOrder, QuerySelect, Set, Statement,
-    sea_query::{Expr, ExprTrait},
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, NotSet,
+    QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    sea_query::{Expr, ExprTrait, Func},
 };
 use tracing::instrument;
 use uuid::Uuid;
@@ -13,7 +13,7 @@ use super::entity::events;
 use crate::domain::{
     Error,
     event::{Event, EventCursor, EventType, FieldChange, NewEvent},
-    ids::{DeveloperId, OrganizationId},
+    ids::{DeveloperId, OrganizationId, UserId},
     page::PageRequest,
 };
 
@@ -37,6 +37,7 @@ fn event(row: events::Model) -> Result<Event, Error> {
         subject_email: row.subject_email,
         changes,
         created_at: row.created_at,
+        acting_party: row.acting_party,
     })
 }
 
@@ -60,6 +61,7 @@ pub async fn record(conn: &impl ConnectionTrait, event: NewEvent) -> Result<Even
         subject_email: Set(event.subject_email),
         data: Set(data),
         created_at: Set(crate::domain::now()),
+        acting_party: Set(event.acting_party),
     }
     .insert(conn)
     .await?;
@@ -301,4 +303,74 @@ pub async fn list_for_organization(
 /// The id of an event, as the audit log's page key.
 pub fn page_key(event: &Event) -> Uuid {
     event.id
+}
+
+/// The addresses the log associates with `user`: those of the events about
+/// them that carry one (the invitations they accepted or rejected).
+#[instrument(skip(conn))]
+pub async fn addresses_of(
+    conn: &impl ConnectionTrait,
+    user: &UserId,
+) -> Result<Vec<String>, Error> {
+    let addresses: Vec<String> = events::Entity::find()
+        .select_only()
+        .column(events::Column::SubjectEmail)
+        .distinct()
+        .filter(events::Column::SubjectUserId.eq(user.as_str()))
+        .filter(events::Column::SubjectEmail.ne(""))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(addresses)
+}
+
+/// Every event that may hold something of `user`'s: made by them, about
+/// them, or about one of `addresses` (as stored, or in lower case: the
+/// caller compares exactly). The log has no index for these: erasure is
+/// rare, and reads it whole.
+#[instrument(skip_all, fields(user_id = %user))]
+pub async fn touching(
+    conn: &impl ConnectionTrait,
+    user: &UserId,
+    addresses: &[String],
+) -> Result<Vec<Event>, Error> {
+    let mut about = Condition::any()
+        .add(events::Column::ActorId.eq(user.as_str()))
+        .add(events::Column::SubjectUserId.eq(user.as_str()));
+    if !addresses.is_empty() {
+        about = about
+            .add(events::Column::SubjectEmail.is_in(addresses.iter().map(String::as_str)))
+            .add(
+                Expr::expr(Func::lower(Expr::col(events::Column::SubjectEmail)))
+                    .is_in(addresses.iter().map(String::as_str)),
+            );
+    }
+    events::Entity::find()
+        .filter(about)
+        .order_by_asc(events::Column::Seq)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(event)
+        .collect()
+}
+
+/// Rewrites what the event at `cursor` says about whom: its subject
+/// address and its field changes. Its place in the log (cursor, id, time)
+/// stays, so consumers' cursors stay valid.
+#[instrument(skip_all, fields(seq = cursor.seq))]
+pub async fn rewrite(
+    conn: &impl ConnectionTrait,
+    cursor: EventCursor,
+    subject_email: &str,
+    changes: &[FieldChange],
+) -> Result<(), Error> {
+    let data = serde_json::to_string(changes).map_err(Error::internal)?;
+    events::Entity::update_many()
+        .col_expr(events::Column::SubjectEmail, Expr::value(subject_email))
+        .col_expr(events::Column::Data, Expr::value(data))
+        .filter(events::Column::Seq.eq(cursor.seq))
+        .exec(conn)
+        .await?;
+    Ok(())
 }

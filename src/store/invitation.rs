@@ -56,6 +56,7 @@ fn invitation(
         created_at: row.created_at,
         updated_at: row.updated_at,
         delivery,
+        source_id: row.source_id,
         // The use-case decides who sees it.
         link: None,
     })
@@ -93,6 +94,8 @@ pub struct InvitationRow<'a> {
     pub expires_at: DateTime<Utc>,
     pub delivery: InvitationDelivery,
     pub created_at: DateTime<Utc>,
+    /// An imported invitation's former id, when it is not a UUID.
+    pub source_id: Option<&'a str>,
 }
 
 /// Inserts an invitation. A second pending invitation for the same email
@@ -112,6 +115,7 @@ pub async fn insert(conn: &impl ConnectionTrait, row: InvitationRow<'_>) -> Resu
         created_at: Set(row.created_at),
         updated_at: Set(row.created_at),
         delivery: Set(row.delivery.as_str().to_owned()),
+        source_id: Set(row.source_id.map(str::to_owned)),
     }
     .insert(conn)
     .await
@@ -123,6 +127,22 @@ pub async fn insert(conn: &impl ConnectionTrait, row: InvitationRow<'_>) -> Resu
         )
     })?;
     Ok(())
+}
+
+/// roster's id of the invitation imported with the former id `source`.
+#[instrument(skip(conn))]
+pub async fn find_by_source(
+    conn: &impl ConnectionTrait,
+    source: &str,
+) -> Result<Option<InvitationId>, Error> {
+    Ok(invitations::Entity::find()
+        .select_only()
+        .column(invitations::Column::Id)
+        .filter(invitations::Column::SourceId.eq(source))
+        .into_tuple::<Uuid>()
+        .one(conn)
+        .await?
+        .map(InvitationId))
 }
 
 #[instrument(skip(conn))]
@@ -335,4 +355,47 @@ pub async fn renew(
             )
         })?;
     Ok(result.rows_affected > 0)
+}
+
+/// Every invitation, in any state and organization, addressed to one of
+/// `emails_lower` (case-folded), oldest first.
+#[instrument(skip_all)]
+pub async fn addressed_to(
+    conn: &impl ConnectionTrait,
+    emails_lower: &[String],
+) -> Result<Vec<Invitation>, Error> {
+    if emails_lower.is_empty() {
+        return Ok(Vec::new());
+    }
+    invitations::Entity::find()
+        .find_also_related(organizations::Entity)
+        .filter(invitations::Column::EmailLower.is_in(emails_lower.iter().map(String::as_str)))
+        .order_by_asc(invitations::Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|(row, org)| invitation(row, org))
+        .collect()
+}
+
+/// Replaces the address of every invitation to one of `emails_lower` with
+/// `marker`, and its comparison form with the empty string, which no
+/// caller's email folds to: an erased address is never matched again.
+/// None of them may be pending (the one-pending-per-address index).
+#[instrument(skip_all)]
+pub async fn redact_addressed_to(
+    conn: &impl ConnectionTrait,
+    emails_lower: &[String],
+    marker: &str,
+) -> Result<u64, Error> {
+    if emails_lower.is_empty() {
+        return Ok(0);
+    }
+    let result = invitations::Entity::update_many()
+        .col_expr(invitations::Column::Email, Expr::value(marker))
+        .col_expr(invitations::Column::EmailLower, Expr::value(""))
+        .filter(invitations::Column::EmailLower.is_in(emails_lower.iter().map(String::as_str)))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected)
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, Set,
-    sea_query::{Expr, ExprTrait},
+    sea_query::{Expr, ExprTrait, Func},
 };
 use tracing::instrument;
 use uuid::Uuid;
@@ -194,4 +194,93 @@ pub async fn pending_count(conn: &impl ConnectionTrait) -> Result<u64, Error> {
         .filter(mail_outbox::Column::State.eq(PENDING))
         .count(conn)
         .await?)
+}
+
+/// An outbox row as erasure reads and rewrites it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxText {
+    pub id: Uuid,
+    /// The invitation it is about.
+    pub invitation_id: Uuid,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub last_error: String,
+    /// Not yet delivered (nor refused for good).
+    pub pending: bool,
+}
+
+/// Every email about one of `invitations`, queued by one of `events`, or
+/// to one of `addresses` (compared in lower case: the caller compares
+/// exactly).
+#[instrument(skip_all)]
+pub async fn touching(
+    conn: &impl ConnectionTrait,
+    invitations: &[Uuid],
+    events: &[Uuid],
+    addresses: &[String],
+) -> Result<Vec<OutboxText>, Error> {
+    let mut about = Condition::any();
+    if !invitations.is_empty() {
+        about = about.add(mail_outbox::Column::InvitationId.is_in(invitations.iter().copied()));
+    }
+    if !events.is_empty() {
+        about = about.add(mail_outbox::Column::EventId.is_in(events.iter().copied()));
+    }
+    if !addresses.is_empty() {
+        about = about.add(
+            Expr::expr(Func::lower(Expr::col(mail_outbox::Column::Recipient)))
+                .is_in(addresses.iter().map(String::as_str)),
+        );
+    }
+    if about.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = mail_outbox::Entity::find().filter(about).all(conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| OutboxText {
+            id: row.id,
+            invitation_id: row.invitation_id,
+            recipient: row.recipient,
+            subject: row.subject,
+            body: row.body,
+            last_error: row.last_error,
+            pending: row.state == PENDING,
+        })
+        .collect())
+}
+
+/// Rewrites an email's text; with `withdraw`, a pending email is given up
+/// (`failed`, never sent) and any dispatcher's lease on it ends.
+#[instrument(skip_all, fields(mail_id = %mail.id))]
+pub async fn rewrite(
+    conn: &impl ConnectionTrait,
+    mail: &OutboxText,
+    withdraw: bool,
+) -> Result<(), Error> {
+    let mut update = mail_outbox::Entity::update_many()
+        .col_expr(
+            mail_outbox::Column::Recipient,
+            Expr::value(mail.recipient.clone()),
+        )
+        .col_expr(
+            mail_outbox::Column::Subject,
+            Expr::value(mail.subject.clone()),
+        )
+        .col_expr(mail_outbox::Column::Body, Expr::value(mail.body.clone()))
+        .col_expr(
+            mail_outbox::Column::LastError,
+            Expr::value(mail.last_error.clone()),
+        );
+    if withdraw {
+        update = update
+            .col_expr(mail_outbox::Column::State, Expr::value(FAILED))
+            .col_expr(mail_outbox::Column::LeaseToken, Expr::value(None::<Uuid>));
+    }
+    update
+        .filter(mail_outbox::Column::Id.eq(mail.id))
+        .exec(conn)
+        .await?;
+    Ok(())
 }

@@ -352,3 +352,25 @@ pub async fn email_is_member(
         .await?;
     Ok(found > 0)
 }
+
+/// Every organization `user` is a member of, with their role, in id order.
+#[instrument(skip(conn))]
+pub async fn of_user(
+    conn: &impl ConnectionTrait,
+    user: &UserId,
+) -> Result<Vec<(OrganizationId, Role)>, Error> {
+    let rows: Vec<(uuid::Uuid, String)> = memberships::Entity::find()
+        .select_only()
+        .columns([
+            memberships::Column::OrganizationId,
+            memberships::Column::Role,
+        ])
+        .filter(memberships::Column::UserId.eq(user.as_str()))
+        .order_by_asc(memberships::Column::OrganizationId)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    rows.into_iter()
+        .map(|(organization, role)| Ok((OrganizationId(organization), role_from_db(&role)?)))
+        .collect()
+}

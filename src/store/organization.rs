@@ -384,6 +384,15 @@ pub async fn set_deletion(
     find_any(conn, id).await
 }
 
+/// Deletes the organization at once, for good (erasure of its only
+/// member); its memberships and invitations go with it (`ON DELETE
+/// CASCADE`), and it stops being anyone's active organization.
+#[instrument(skip(conn))]
+pub async fn delete(conn: &impl ConnectionTrait, id: OrganizationId) -> Result<bool, Error> {
+    let result = organizations::Entity::delete_by_id(id.0).exec(conn).await?;
+    Ok(result.rows_affected > 0)
+}
+
 /// The organization whatever its lifecycle, deleted ones included.
 #[instrument(skip(conn))]
 pub async fn find_any(

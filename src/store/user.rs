@@ -104,3 +104,45 @@ pub async fn active_organization(
         .await?;
     Ok(active.flatten().map(OrganizationId))
 }
+
+/// The profile roster holds for `user`, if any.
+#[instrument(skip(conn))]
+pub async fn find(
+    conn: &impl ConnectionTrait,
+    user: &UserId,
+) -> Result<Option<UserProfile>, Error> {
+    Ok(users::Entity::find_by_id(user.as_str().to_owned())
+        .one(conn)
+        .await?
+        .map(|row| UserProfile {
+            id: UserId::from_trusted(row.id),
+            email: row.email,
+            display_name: row.display_name,
+        }))
+}
+
+/// Locks `user`'s row until the transaction ends (PostgreSQL; SQLite's
+/// one writer already excludes every other write). Every use-case that
+/// adds a membership writes this row first, so none can add one to the
+/// user while the lock is held. Whether the row exists.
+#[instrument(skip(conn))]
+pub async fn lock(conn: &impl ConnectionTrait, user: &UserId) -> Result<bool, Error> {
+    let found: Option<String> = users::Entity::find_by_id(user.as_str().to_owned())
+        .select_only()
+        .column(users::Column::Id)
+        .lock_exclusive()
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Deletes `user`'s profile (email, name, active organization); whether
+/// there was one. Their memberships must be gone already.
+#[instrument(skip(conn))]
+pub async fn delete(conn: &impl ConnectionTrait, user: &UserId) -> Result<bool, Error> {
+    let result = users::Entity::delete_by_id(user.as_str().to_owned())
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected > 0)
+}

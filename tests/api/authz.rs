@@ -166,6 +166,9 @@ fn expected(action: Action) -> [Code; 11] {
         Action::RejectInvitation => people([NF, NF, NF, NF, OK]),
         Action::CancelInvitation => people([OK, OK, PD, NF, NF]),
         Action::ResendInvitation => people([OK, OK, PD, NF, NF]),
+        // Administrators only (`organizations.admin`): no person, whatever
+        // their role, and no other service.
+        Action::EraseUser => administered,
         // People, whatever their role, are not service principals with `events.read`.
         Action::StreamEvents => [PD, PD, PD, PD, PD, PD, OK, PD, OK, OK, PD],
         Action::ListEvents => [PD, PD, PD, PD, PD, PD, OK, PD, OK, OK, PD],
@@ -396,6 +399,13 @@ async fn call(
             .map(drop),
         Action::ResendInvitation => members
             .resend_invitation(pb::ResendInvitationRequest { id: invitation_id })
+            .await
+            .map(drop),
+        Action::EraseUser => members
+            .erase_user(pb::EraseUserRequest {
+                user_id: "target".into(),
+                new_owners: Vec::new(),
+            })
             .await
             .map(drop),
         Action::StreamEvents => events

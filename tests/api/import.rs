@@ -317,6 +317,22 @@ async fn compare(app: &TestApp, summary: &Value, kept_ids: bool) {
                 .unwrap();
             if kept_ids {
                 assert_eq!(shown.id, s(invitation, "id"));
+                assert_eq!(shown.imported_id, "");
+            } else {
+                // Better Auth's own id still names it: its email's link.
+                assert_ne!(shown.id, s(invitation, "id"));
+                assert_eq!(shown.imported_id, s(invitation, "id"));
+                let by_old_id = app
+                    .members_with_token(Some(&owner_token))
+                    .get_invitation(pb::GetInvitationRequest {
+                        id: s(invitation, "id").to_owned(),
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .invitation
+                    .unwrap();
+                assert_eq!(&by_old_id, shown);
             }
             let expires = time(invitation, "expiresAt");
             let state = match s(invitation, "status") {
@@ -406,6 +422,41 @@ async fn import_and_compare(backend: Backend, flags: &[&str], kept_ids: bool) {
     assert!(out.contains("nothing to import"), "{out}");
     assert_eq!(counts(&app).await, before);
     compare(&app, &ba.summary, kept_ids).await;
+
+    accept_by_the_emailed_id(&app, &ba.summary).await;
+}
+
+/// The recipient of a pending invitation follows the link Better Auth
+/// emailed (its id, whatever roster's is) and joins.
+async fn accept_by_the_emailed_id(app: &TestApp, summary: &Value) {
+    let e = expected(summary);
+    let now = Utc::now();
+    let invitation = e
+        .invitations
+        .iter()
+        .find(|i| s(i, "status") == "pending" && time(i, "expiresAt") > now)
+        .expect("the fixture has a pending invitation");
+    let recipient = app.token_with(TokenRequest {
+        sub: "recipient-after-the-switch".to_owned(),
+        email: Some(s(invitation, "email").to_owned()),
+        email_verified: true,
+        ttl: Duration::from_secs(3600),
+        ..TokenRequest::default()
+    });
+    let accepted = app
+        .members_with_token(Some(&recipient))
+        .accept_invitation(pb::AcceptInvitationRequest {
+            id: s(invitation, "id").to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let joined = accepted.invitation.unwrap();
+    assert_eq!(joined.state(), pb::InvitationState::Accepted);
+    let member = accepted.member.unwrap();
+    assert_eq!(member.user_id, "recipient-after-the-switch");
+    assert_eq!(member.organization_id, joined.organization_id);
+    assert_eq!(member.role(), role(s(invitation, "role")));
 }
 
 async fn imports_every_field_of_real_better_auth_data(backend: Backend) {
@@ -445,6 +496,7 @@ async fn problems_are_reported_and_refused_until_a_flag_says_how(backend: Backen
         for expected in [
             "problem [invalid_slug] organization",
             "\"Bad_Slug!\"",
+            "problem [unknown_role] member viewer-in-bad-slug",
             "problem [reserved_slug] organization",
             "problem [invalid_name] organization",
             "problem [slug_taken] organization",
@@ -456,6 +508,7 @@ async fn problems_are_reported_and_refused_until_a_flag_says_how(backend: Backen
             "note [several_roles] member",
             "note [slug_normalized] organization",
             "\"SHOUTY\" is imported as \"shouty\"",
+            "note [invitation_id_dropped] invitation link/with slash",
         ] {
             assert!(out.contains(expected), "{expected} in {out}");
         }
@@ -516,6 +569,15 @@ async fn problems_are_reported_and_refused_until_a_flag_says_how(backend: Backen
         )
         .await,
         0
+    );
+    // Imported under roster's id alone; its Better Auth id names nothing.
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) AS n FROM invitations \
+             WHERE email = 'linkless@example.com' AND source_id IS NULL"
+        )
+        .await,
+        1
     );
 
     let (code, out) = import(

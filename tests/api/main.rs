@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod acting_party;
 mod authorization;
 mod authz;
 mod better_auth_jwt;
@@ -12,6 +13,7 @@ mod claims;
 mod cli;
 mod clients;
 mod connections;
+mod erase;
 mod events;
 mod fake_portal;
 mod identity;

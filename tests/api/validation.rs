@@ -277,7 +277,7 @@ async fn ids_must_be_uuids(backend: Backend) {
     );
     assert_invalid(
         app.members("alice")
-            .accept_invitation(pb::AcceptInvitationRequest { id: "x".into() })
+            .accept_invitation(pb::AcceptInvitationRequest { id: "x y".into() })
             .await,
         "id",
     );
@@ -289,22 +289,66 @@ async fn ids_must_be_uuids(backend: Backend) {
     );
     assert_invalid(
         app.members("alice")
-            .cancel_invitation(pb::CancelInvitationRequest { id: "x".into() })
+            .cancel_invitation(pb::CancelInvitationRequest { id: "x y".into() })
             .await,
         "id",
     );
     assert_invalid(
         app.members("alice")
-            .resend_invitation(pb::ResendInvitationRequest { id: "x".into() })
+            .resend_invitation(pb::ResendInvitationRequest { id: "x y".into() })
             .await,
         "id",
     );
     assert_invalid(
         app.members("alice")
-            .reject_invitation(pb::RejectInvitationRequest { id: "x".into() })
+            .reject_invitation(pb::RejectInvitationRequest { id: "x y".into() })
             .await,
         "id",
     );
+    // An invitation may also be named by the id it was imported with, so
+    // a well-formed id that is not a UUID is looked up: unknown, it is
+    // NOT_FOUND on every invitation RPC, and so is a path-like or over-long
+    // one INVALID_ARGUMENT.
+    for bad in ["../x", "a/b", "é", &"x".repeat(257)] {
+        assert_invalid(
+            app.members("alice")
+                .get_invitation(pb::GetInvitationRequest { id: bad.into() })
+                .await,
+            "id",
+        );
+    }
+    let alice = app.members("alice");
+    let unknown = || "yTq3bWj0sXx1HcP2aM9kQ".to_owned();
+    let codes = [
+        alice
+            .clone()
+            .get_invitation(pb::GetInvitationRequest { id: unknown() })
+            .await
+            .map(drop),
+        alice
+            .clone()
+            .accept_invitation(pb::AcceptInvitationRequest { id: unknown() })
+            .await
+            .map(drop),
+        alice
+            .clone()
+            .reject_invitation(pb::RejectInvitationRequest { id: unknown() })
+            .await
+            .map(drop),
+        alice
+            .clone()
+            .cancel_invitation(pb::CancelInvitationRequest { id: unknown() })
+            .await
+            .map(drop),
+        alice
+            .clone()
+            .resend_invitation(pb::ResendInvitationRequest { id: unknown() })
+            .await
+            .map(drop),
+    ];
+    for result in codes {
+        assert_eq!(result.unwrap_err().code(), Code::NotFound);
+    }
 }
 
 async fn user_ids_roles_states_and_searches_are_checked(backend: Backend) {

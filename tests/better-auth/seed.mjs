@@ -205,6 +205,12 @@ async function breakRows() {
   // A slug that breaks roster's rules, and one on its reserved list.
   const badSlug = await org("Bad Slug", "bad-slug");
   await sql(`UPDATE ${q(names.organization)} SET slug = ? WHERE id = ?`, ["Bad_Slug!", badSlug.id]);
+  // A member roster cannot hold, in that organization: reported as well,
+  // though the organization is refused already.
+  await sqlUnchecked(
+    `INSERT INTO ${q(names.member)} (id, ${q("organizationId")}, ${q("userId")}, role, ${q("createdAt")}) VALUES (?, ?, ?, ?, ?)`,
+    ["viewer-in-bad-slug", badSlug.id, people.alice.id, "viewer", new Date()],
+  );
   await org("Settings Inc", "settings");
   // A slug in capitals: imported in lower case, with a note.
   const shouty = await org("Shouty", "shouty");
@@ -236,6 +242,10 @@ async function breakRows() {
   );
   // An invitation roster cannot hold: owners are made, not invited.
   await invite(messy, people.heidi, "would-be-owner@example.com", "owner");
+  // One whose id cannot name it in roster (not URL-safe): it is imported,
+  // with a note that its email's link no longer opens it.
+  const linkless = await invite(messy, people.heidi, "linkless@example.com", "member");
+  await sql(`UPDATE ${q(names.invitation)} SET id = ? WHERE id = ?`, ["link/with slash", linkless.id]);
 }
 
 async function readAll(model) {

@@ -63,6 +63,10 @@ pub struct TokenArgs {
     /// or comma-separated; the `org_id` claim).
     #[arg(long = "org-id")]
     pub organizations: Vec<String>,
+    /// Someone acting for the user: the RFC 8693 `act` claim `{"sub": ACT}`,
+    /// recorded as the acting party of the events the token's calls write.
+    #[arg(long)]
+    pub act: Option<String>,
     /// How long the token is valid.
     #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
     pub ttl: Duration,

@@ -23,6 +23,7 @@ pub fn run(args: TokenArgs) -> ExitCode {
         organizations: parse_scopes(&args.organizations),
         issuer: args.jwt.jwt_issuer.clone(),
         audience: args.jwt.jwt_audience.clone(),
+        acting_party: args.act,
         ttl: args.ttl,
     };
     match mint_hs256(secret, &request) {

@@ -17,6 +17,7 @@ pub struct Model {
     pub subject_email: String,
     pub data: String,
     pub created_at: DateTimeUtc,
+    pub acting_party: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

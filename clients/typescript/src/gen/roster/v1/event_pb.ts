@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file roster/v1/event.proto.
  */
 export const file_roster_v1_event: GenFile = /*@__PURE__*/
-  fileDesc("ChVyb3N0ZXIvdjEvZXZlbnQucHJvdG8SCXJvc3Rlci52MSJCCgtGaWVsZENoYW5nZRINCgVmaWVsZBgBIAEoCRIRCglvbGRfdmFsdWUYAiABKAkSEQoJbmV3X3ZhbHVlGAMgASgJIoECCgVFdmVudBIOCgZjdXJzb3IYASABKAkSCgoCaWQYAiABKAkSDAoEdHlwZRgDIAEoCRIXCg9vcmdhbml6YXRpb25faWQYBCABKAkSFAoMZGV2ZWxvcGVyX2lkGAUgASgJEhUKDWFjdG9yX3VzZXJfaWQYBiABKAkSFwoPc3ViamVjdF91c2VyX2lkGAcgASgJEhUKDXN1YmplY3RfZW1haWwYCCABKAkSJwoHY2hhbmdlcxgJIAMoCzIWLnJvc3Rlci52MS5GaWVsZENoYW5nZRIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiKwoTU3RyZWFtRXZlbnRzUmVxdWVzdBIUCgxhZnRlcl9jdXJzb3IYASABKAkiNwoUU3RyZWFtRXZlbnRzUmVzcG9uc2USHwoFZXZlbnQYASABKAsyEC5yb3N0ZXIudjEuRXZlbnQiPAoRTGlzdEV2ZW50c1JlcXVlc3QSFAoMYWZ0ZXJfY3Vyc29yGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBSJLChJMaXN0RXZlbnRzUmVzcG9uc2USIAoGZXZlbnRzGAEgAygLMhAucm9zdGVyLnYxLkV2ZW50EhMKC25leHRfY3Vyc29yGAIgASgJIlgKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlQKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEiAKBmV2ZW50cxgBIAMoCzIQLnJvc3Rlci52MS5FdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkyhgIKDEV2ZW50U2VydmljZRJRCgxTdHJlYW1FdmVudHMSHi5yb3N0ZXIudjEuU3RyZWFtRXZlbnRzUmVxdWVzdBofLnJvc3Rlci52MS5TdHJlYW1FdmVudHNSZXNwb25zZTABEkkKCkxpc3RFdmVudHMSHC5yb3N0ZXIudjEuTGlzdEV2ZW50c1JlcXVlc3QaHS5yb3N0ZXIudjEuTGlzdEV2ZW50c1Jlc3BvbnNlElgKD0xpc3RBdWRpdEV2ZW50cxIhLnJvc3Rlci52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiIucm9zdGVyLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChVyb3N0ZXIvdjEvZXZlbnQucHJvdG8SCXJvc3Rlci52MSJCCgtGaWVsZENoYW5nZRINCgVmaWVsZBgBIAEoCRIRCglvbGRfdmFsdWUYAiABKAkSEQoJbmV3X3ZhbHVlGAMgASgJIpcCCgVFdmVudBIOCgZjdXJzb3IYASABKAkSCgoCaWQYAiABKAkSDAoEdHlwZRgDIAEoCRIXCg9vcmdhbml6YXRpb25faWQYBCABKAkSFAoMZGV2ZWxvcGVyX2lkGAUgASgJEhUKDWFjdG9yX3VzZXJfaWQYBiABKAkSFwoPc3ViamVjdF91c2VyX2lkGAcgASgJEhUKDXN1YmplY3RfZW1haWwYCCABKAkSJwoHY2hhbmdlcxgJIAMoCzIWLnJvc3Rlci52MS5GaWVsZENoYW5nZRIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMYWN0aW5nX3BhcnR5GAsgASgJIisKE1N0cmVhbUV2ZW50c1JlcXVlc3QSFAoMYWZ0ZXJfY3Vyc29yGAEgASgJIjcKFFN0cmVhbUV2ZW50c1Jlc3BvbnNlEh8KBWV2ZW50GAEgASgLMhAucm9zdGVyLnYxLkV2ZW50IjwKEUxpc3RFdmVudHNSZXF1ZXN0EhQKDGFmdGVyX2N1cnNvchgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUiSwoSTGlzdEV2ZW50c1Jlc3BvbnNlEiAKBmV2ZW50cxgBIAMoCzIQLnJvc3Rlci52MS5FdmVudBITCgtuZXh0X2N1cnNvchgCIAEoCSJYChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJUChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIgCgZldmVudHMYASADKAsyEC5yb3N0ZXIudjEuRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMoYCCgxFdmVudFNlcnZpY2USUQoMU3RyZWFtRXZlbnRzEh4ucm9zdGVyLnYxLlN0cmVhbUV2ZW50c1JlcXVlc3QaHy5yb3N0ZXIudjEuU3RyZWFtRXZlbnRzUmVzcG9uc2UwARJJCgpMaXN0RXZlbnRzEhwucm9zdGVyLnYxLkxpc3RFdmVudHNSZXF1ZXN0Gh0ucm9zdGVyLnYxLkxpc3RFdmVudHNSZXNwb25zZRJYCg9MaXN0QXVkaXRFdmVudHMSIS5yb3N0ZXIudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBoiLnJvc3Rlci52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * One field's value before and after a change.
@@ -83,19 +83,20 @@ export type Event = Message<"roster.v1.Event"> & {
    * and failing ones carry "identity_attempts" and "identity_last_error") |
    * organization.imported (brought over by `roster import better-auth`, with
    * its members and invitations; actor "import:better-auth") |
-   * organization.suspended | organization.resumed (by a platform
-   * administrator; fields "state" and "suspend_reason") |
-   * organization.restored (a deleted organization is back; "state" from
-   * "deleted") | organization.purged (a deleted organization's retention
-   * ended and it is gone for good; actor "system"). organization.deleted is
-   * a soft delete: its fact "purge_time" says when it is purged unless
-   * restored.
+   * user.erased (an administrator erased the person `subject_user_id` on
+   * request: the member and invitation events of the erasure come before
+   * it, and every earlier event's email addresses and names of theirs now
+   * read "[erased]"; about no organization, so `organization_id` and
+   * `developer_id` are empty; fields "organizations_left",
+   * "organizations_deleted" and "invitations_cancelled" count what it did)
    *
    * @generated from field: string type = 3;
    */
   type: string;
 
   /**
+   * The organization the change is about; empty for user.erased.
+   *
    * @generated from field: string organization_id = 4;
    */
   organizationId: string;
@@ -138,9 +139,20 @@ export type Event = Message<"roster.v1.Event"> & {
   changes: FieldChange[];
 
   /**
+   * When the change was recorded.
+   *
    * @generated from field: google.protobuf.Timestamp create_time = 10;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * Who acted for `actor_user_id`, when someone did: the `sub` of the
+   * caller's token's RFC 8693 `act` claim (an administrator or a support
+   * tool acting for a person). Empty when nobody acted for the actor.
+   *
+   * @generated from field: string acting_party = 11;
+   */
+  actingParty: string;
 };
 
 /**

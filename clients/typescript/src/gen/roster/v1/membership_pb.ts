@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file roster/v1/membership.proto.
  */
 export const file_roster_v1_membership: GenFile = /*@__PURE__*/
-  fileDesc("Chpyb3N0ZXIvdjEvbWVtYmVyc2hpcC5wcm90bxIJcm9zdGVyLnYxIrEBCgZNZW1iZXISCgoCaWQYASABKAkSFwoPb3JnYW5pemF0aW9uX2lkGAIgASgJEg8KB3VzZXJfaWQYAyABKAkSDQoFZW1haWwYBCABKAkSFAoMZGlzcGxheV9uYW1lGAUgASgJEh0KBHJvbGUYBiABKA4yDy5yb3N0ZXIudjEuUm9sZRItCglqb2luX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqsDCgpJbnZpdGF0aW9uEgoKAmlkGAEgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCRIZChFvcmdhbml6YXRpb25fbmFtZRgDIAEoCRIZChFvcmdhbml6YXRpb25fc2x1ZxgEIAEoCRINCgVlbWFpbBgFIAEoCRIdCgRyb2xlGAYgASgOMg8ucm9zdGVyLnYxLlJvbGUSKQoFc3RhdGUYByABKA4yGi5yb3N0ZXIudjEuSW52aXRhdGlvblN0YXRlEhcKD2ludml0ZXJfdXNlcl9pZBgIIAEoCRIvCgtjcmVhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRsaW5rGAwgASgJEi8KCGRlbGl2ZXJ5GA0gASgOMh0ucm9zdGVyLnYxLkludml0YXRpb25EZWxpdmVyeSKDAQoSTGlzdE1lbWJlcnNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRIdCgRyb2xlGAQgASgOMg8ucm9zdGVyLnYxLlJvbGUSDgoGc2VhcmNoGAUgASgJIlIKE0xpc3RNZW1iZXJzUmVzcG9uc2USIgoHbWVtYmVycxgBIAMoCzIRLnJvc3Rlci52MS5NZW1iZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjwKEEdldE1lbWJlclJlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiNgoRR2V0TWVtYmVyUmVzcG9uc2USIQoGbWVtYmVyGAEgASgLMhEucm9zdGVyLnYxLk1lbWJlciJiChdVcGRhdGVNZW1iZXJSb2xlUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIdCgRyb2xlGAMgASgOMg8ucm9zdGVyLnYxLlJvbGUiTwoYVXBkYXRlTWVtYmVyUm9sZVJlc3BvbnNlEiEKBm1lbWJlchgBIAEoCzIRLnJvc3Rlci52MS5NZW1iZXISEAoIcmV2aXNpb24YAiABKAkiPwoTUmVtb3ZlTWVtYmVyUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCSIoChRSZW1vdmVNZW1iZXJSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoCSIzChhMZWF2ZU9yZ2FuaXphdGlvblJlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJIi0KGUxlYXZlT3JnYW5pemF0aW9uUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAkiTgoYVHJhbnNmZXJPd25lcnNoaXBSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIZChFuZXdfb3duZXJfdXNlcl9pZBgCIAEoCSJ+ChlUcmFuc2Zlck93bmVyc2hpcFJlc3BvbnNlEiQKCW5ld19vd25lchgBIAEoCzIRLnJvc3Rlci52MS5NZW1iZXISKQoOcHJldmlvdXNfb3duZXIYAiABKAsyES5yb3N0ZXIudjEuTWVtYmVyEhAKCHJldmlzaW9uGAMgASgJIqUBChdDcmVhdGVJbnZpdGF0aW9uUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSDQoFZW1haWwYAiABKAkSHQoEcm9sZRgDIAEoDjIPLnJvc3Rlci52MS5Sb2xlEhIKCnJlcXVlc3RfaWQYBCABKAkSLwoIZGVsaXZlcnkYBSABKA4yHS5yb3N0ZXIudjEuSW52aXRhdGlvbkRlbGl2ZXJ5IkUKGENyZWF0ZUludml0YXRpb25SZXNwb25zZRIpCgppbnZpdGF0aW9uGAEgASgLMhUucm9zdGVyLnYxLkludml0YXRpb24iIgoUR2V0SW52aXRhdGlvblJlcXVlc3QSCgoCaWQYASABKAkiQgoVR2V0SW52aXRhdGlvblJlc3BvbnNlEikKCmludml0YXRpb24YASABKAsyFS5yb3N0ZXIudjEuSW52aXRhdGlvbiKDAQoWTGlzdEludml0YXRpb25zUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSKQoFc3RhdGUYBCABKA4yGi5yb3N0ZXIudjEuSW52aXRhdGlvblN0YXRlIl4KF0xpc3RJbnZpdGF0aW9uc1Jlc3BvbnNlEioKC2ludml0YXRpb25zGAEgAygLMhUucm9zdGVyLnYxLkludml0YXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImwKGExpc3RNeUludml0YXRpb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIpCgVzdGF0ZRgDIAEoDjIaLnJvc3Rlci52MS5JbnZpdGF0aW9uU3RhdGUiYAoZTGlzdE15SW52aXRhdGlvbnNSZXNwb25zZRIqCgtpbnZpdGF0aW9ucxgBIAMoCzIVLnJvc3Rlci52MS5JbnZpdGF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIlChdBY2NlcHRJbnZpdGF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJ6ChhBY2NlcHRJbnZpdGF0aW9uUmVzcG9uc2USKQoKaW52aXRhdGlvbhgBIAEoCzIVLnJvc3Rlci52MS5JbnZpdGF0aW9uEiEKBm1lbWJlchgCIAEoCzIRLnJvc3Rlci52MS5NZW1iZXISEAoIcmV2aXNpb24YAyABKAkiJQoXUmVqZWN0SW52aXRhdGlvblJlcXVlc3QSCgoCaWQYASABKAkiRQoYUmVqZWN0SW52aXRhdGlvblJlc3BvbnNlEikKCmludml0YXRpb24YASABKAsyFS5yb3N0ZXIudjEuSW52aXRhdGlvbiIlChdDYW5jZWxJbnZpdGF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJFChhDYW5jZWxJbnZpdGF0aW9uUmVzcG9uc2USKQoKaW52aXRhdGlvbhgBIAEoCzIVLnJvc3Rlci52MS5JbnZpdGF0aW9uIiUKF1Jlc2VuZEludml0YXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIkUKGFJlc2VuZEludml0YXRpb25SZXNwb25zZRIpCgppbnZpdGF0aW9uGAEgASgLMhUucm9zdGVyLnYxLkludml0YXRpb24qzQEKD0ludml0YXRpb25TdGF0ZRIgChxJTlZJVEFUSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASHAoYSU5WSVRBVElPTl9TVEFURV9QRU5ESU5HEAESHQoZSU5WSVRBVElPTl9TVEFURV9BQ0NFUFRFRBACEh0KGUlOVklUQVRJT05fU1RBVEVfUkVKRUNURUQQAxIeChpJTlZJVEFUSU9OX1NUQVRFX0NBTkNFTExFRBAEEhwKGElOVklUQVRJT05fU1RBVEVfRVhQSVJFRBAFKnsKEkludml0YXRpb25EZWxpdmVyeRIjCh9JTlZJVEFUSU9OX0RFTElWRVJZX1VOU1BFQ0lGSUVEEAASHQoZSU5WSVRBVElPTl9ERUxJVkVSWV9FTUFJTBABEiEKHUlOVklUQVRJT05fREVMSVZFUllfTElOS19PTkxZEAIy9gkKEU1lbWJlcnNoaXBTZXJ2aWNlEkwKC0xpc3RNZW1iZXJzEh0ucm9zdGVyLnYxLkxpc3RNZW1iZXJzUmVxdWVzdBoeLnJvc3Rlci52MS5MaXN0TWVtYmVyc1Jlc3BvbnNlEkYKCUdldE1lbWJlchIbLnJvc3Rlci52MS5HZXRNZW1iZXJSZXF1ZXN0Ghwucm9zdGVyLnYxLkdldE1lbWJlclJlc3BvbnNlElsKEFVwZGF0ZU1lbWJlclJvbGUSIi5yb3N0ZXIudjEuVXBkYXRlTWVtYmVyUm9sZVJlcXVlc3QaIy5yb3N0ZXIudjEuVXBkYXRlTWVtYmVyUm9sZVJlc3BvbnNlEk8KDFJlbW92ZU1lbWJlchIeLnJvc3Rlci52MS5SZW1vdmVNZW1iZXJSZXF1ZXN0Gh8ucm9zdGVyLnYxLlJlbW92ZU1lbWJlclJlc3BvbnNlEl4KEUxlYXZlT3JnYW5pemF0aW9uEiMucm9zdGVyLnYxLkxlYXZlT3JnYW5pemF0aW9uUmVxdWVzdBokLnJvc3Rlci52MS5MZWF2ZU9yZ2FuaXphdGlvblJlc3BvbnNlEl4KEVRyYW5zZmVyT3duZXJzaGlwEiMucm9zdGVyLnYxLlRyYW5zZmVyT3duZXJzaGlwUmVxdWVzdBokLnJvc3Rlci52MS5UcmFuc2Zlck93bmVyc2hpcFJlc3BvbnNlElsKEENyZWF0ZUludml0YXRpb24SIi5yb3N0ZXIudjEuQ3JlYXRlSW52aXRhdGlvblJlcXVlc3QaIy5yb3N0ZXIudjEuQ3JlYXRlSW52aXRhdGlvblJlc3BvbnNlElIKDUdldEludml0YXRpb24SHy5yb3N0ZXIudjEuR2V0SW52aXRhdGlvblJlcXVlc3QaIC5yb3N0ZXIudjEuR2V0SW52aXRhdGlvblJlc3BvbnNlElgKD0xpc3RJbnZpdGF0aW9ucxIhLnJvc3Rlci52MS5MaXN0SW52aXRhdGlvbnNSZXF1ZXN0GiIucm9zdGVyLnYxLkxpc3RJbnZpdGF0aW9uc1Jlc3BvbnNlEl4KEUxpc3RNeUludml0YXRpb25zEiMucm9zdGVyLnYxLkxpc3RNeUludml0YXRpb25zUmVxdWVzdBokLnJvc3Rlci52MS5MaXN0TXlJbnZpdGF0aW9uc1Jlc3BvbnNlElsKEEFjY2VwdEludml0YXRpb24SIi5yb3N0ZXIudjEuQWNjZXB0SW52aXRhdGlvblJlcXVlc3QaIy5yb3N0ZXIudjEuQWNjZXB0SW52aXRhdGlvblJlc3BvbnNlElsKEFJlamVjdEludml0YXRpb24SIi5yb3N0ZXIudjEuUmVqZWN0SW52aXRhdGlvblJlcXVlc3QaIy5yb3N0ZXIudjEuUmVqZWN0SW52aXRhdGlvblJlc3BvbnNlElsKEENhbmNlbEludml0YXRpb24SIi5yb3N0ZXIudjEuQ2FuY2VsSW52aXRhdGlvblJlcXVlc3QaIy5yb3N0ZXIudjEuQ2FuY2VsSW52aXRhdGlvblJlc3BvbnNlElsKEFJlc2VuZEludml0YXRpb24SIi5yb3N0ZXIudjEuUmVzZW5kSW52aXRhdGlvblJlcXVlc3QaIy5yb3N0ZXIudjEuUmVzZW5kSW52aXRhdGlvblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_roster_v1_common]);
+  fileDesc("Chpyb3N0ZXIvdjEvbWVtYmVyc2hpcC5wcm90bxIJcm9zdGVyLnYxIrEBCgZNZW1iZXISCgoCaWQYASABKAkSFwoPb3JnYW5pemF0aW9uX2lkGAIgASgJEg8KB3VzZXJfaWQYAyABKAkSDQoFZW1haWwYBCABKAkSFAoMZGlzcGxheV9uYW1lGAUgASgJEh0KBHJvbGUYBiABKA4yDy5yb3N0ZXIudjEuUm9sZRItCglqb2luX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIsADCgpJbnZpdGF0aW9uEgoKAmlkGAEgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCRIZChFvcmdhbml6YXRpb25fbmFtZRgDIAEoCRIZChFvcmdhbml6YXRpb25fc2x1ZxgEIAEoCRINCgVlbWFpbBgFIAEoCRIdCgRyb2xlGAYgASgOMg8ucm9zdGVyLnYxLlJvbGUSKQoFc3RhdGUYByABKA4yGi5yb3N0ZXIudjEuSW52aXRhdGlvblN0YXRlEhcKD2ludml0ZXJfdXNlcl9pZBgIIAEoCRIvCgtjcmVhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRsaW5rGAwgASgJEi8KCGRlbGl2ZXJ5GA0gASgOMh0ucm9zdGVyLnYxLkludml0YXRpb25EZWxpdmVyeRITCgtpbXBvcnRlZF9pZBgOIAEoCSKDAQoSTGlzdE1lbWJlcnNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRIdCgRyb2xlGAQgASgOMg8ucm9zdGVyLnYxLlJvbGUSDgoGc2VhcmNoGAUgASgJIlIKE0xpc3RNZW1iZXJzUmVzcG9uc2USIgoHbWVtYmVycxgBIAMoCzIRLnJvc3Rlci52MS5NZW1iZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjwKEEdldE1lbWJlclJlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiNgoRR2V0TWVtYmVyUmVzcG9uc2USIQoGbWVtYmVyGAEgASgLMhEucm9zdGVyLnYxLk1lbWJlciJiChdVcGRhdGVNZW1iZXJSb2xlUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIdCgRyb2xlGAMgASgOMg8ucm9zdGVyLnYxLlJvbGUiTwoYVXBkYXRlTWVtYmVyUm9sZVJlc3BvbnNlEiEKBm1lbWJlchgBIAEoCzIRLnJvc3Rlci52MS5NZW1iZXISEAoIcmV2aXNpb24YAiABKAkiPwoTUmVtb3ZlTWVtYmVyUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCSIoChRSZW1vdmVNZW1iZXJSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoCSIzChhMZWF2ZU9yZ2FuaXphdGlvblJlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJIi0KGUxlYXZlT3JnYW5pemF0aW9uUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAkiTgoYVHJhbnNmZXJPd25lcnNoaXBSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIZChFuZXdfb3duZXJfdXNlcl9pZBgCIAEoCSJ+ChlUcmFuc2Zlck93bmVyc2hpcFJlc3BvbnNlEiQKCW5ld19vd25lchgBIAEoCzIRLnJvc3Rlci52MS5NZW1iZXISKQoOcHJldmlvdXNfb3duZXIYAiABKAsyES5yb3N0ZXIudjEuTWVtYmVyEhAKCHJldmlzaW9uGAMgASgJIqUBChdDcmVhdGVJbnZpdGF0aW9uUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSDQoFZW1haWwYAiABKAkSHQoEcm9sZRgDIAEoDjIPLnJvc3Rlci52MS5Sb2xlEhIKCnJlcXVlc3RfaWQYBCABKAkSLwoIZGVsaXZlcnkYBSABKA4yHS5yb3N0ZXIudjEuSW52aXRhdGlvbkRlbGl2ZXJ5IkUKGENyZWF0ZUludml0YXRpb25SZXNwb25zZRIpCgppbnZpdGF0aW9uGAEgASgLMhUucm9zdGVyLnYxLkludml0YXRpb24iIgoUR2V0SW52aXRhdGlvblJlcXVlc3QSCgoCaWQYASABKAkiQgoVR2V0SW52aXRhdGlvblJlc3BvbnNlEikKCmludml0YXRpb24YASABKAsyFS5yb3N0ZXIudjEuSW52aXRhdGlvbiKDAQoWTGlzdEludml0YXRpb25zUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSKQoFc3RhdGUYBCABKA4yGi5yb3N0ZXIudjEuSW52aXRhdGlvblN0YXRlIl4KF0xpc3RJbnZpdGF0aW9uc1Jlc3BvbnNlEioKC2ludml0YXRpb25zGAEgAygLMhUucm9zdGVyLnYxLkludml0YXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImwKGExpc3RNeUludml0YXRpb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIpCgVzdGF0ZRgDIAEoDjIaLnJvc3Rlci52MS5JbnZpdGF0aW9uU3RhdGUiYAoZTGlzdE15SW52aXRhdGlvbnNSZXNwb25zZRIqCgtpbnZpdGF0aW9ucxgBIAMoCzIVLnJvc3Rlci52MS5JbnZpdGF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIlChdBY2NlcHRJbnZpdGF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJ6ChhBY2NlcHRJbnZpdGF0aW9uUmVzcG9uc2USKQoKaW52aXRhdGlvbhgBIAEoCzIVLnJvc3Rlci52MS5JbnZpdGF0aW9uEiEKBm1lbWJlchgCIAEoCzIRLnJvc3Rlci52MS5NZW1iZXISEAoIcmV2aXNpb24YAyABKAkiJQoXUmVqZWN0SW52aXRhdGlvblJlcXVlc3QSCgoCaWQYASABKAkiRQoYUmVqZWN0SW52aXRhdGlvblJlc3BvbnNlEikKCmludml0YXRpb24YASABKAsyFS5yb3N0ZXIudjEuSW52aXRhdGlvbiIlChdDYW5jZWxJbnZpdGF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJFChhDYW5jZWxJbnZpdGF0aW9uUmVzcG9uc2USKQoKaW52aXRhdGlvbhgBIAEoCzIVLnJvc3Rlci52MS5JbnZpdGF0aW9uIiUKF1Jlc2VuZEludml0YXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIkUKGFJlc2VuZEludml0YXRpb25SZXNwb25zZRIpCgppbnZpdGF0aW9uGAEgASgLMhUucm9zdGVyLnYxLkludml0YXRpb24iNAoITmV3T3duZXISFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiTAoQRXJhc2VVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEicKCm5ld19vd25lcnMYAiADKAsyEy5yb3N0ZXIudjEuTmV3T3duZXIiiAEKEUVyYXNlVXNlclJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgJEh0KFWxlZnRfb3JnYW5pemF0aW9uX2lkcxgCIAMoCRIgChhkZWxldGVkX29yZ2FuaXphdGlvbl9pZHMYAyADKAkSIAoYY2FuY2VsbGVkX2ludml0YXRpb25faWRzGAQgAygJKs0BCg9JbnZpdGF0aW9uU3RhdGUSIAocSU5WSVRBVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEhwKGElOVklUQVRJT05fU1RBVEVfUEVORElORxABEh0KGUlOVklUQVRJT05fU1RBVEVfQUNDRVBURUQQAhIdChlJTlZJVEFUSU9OX1NUQVRFX1JFSkVDVEVEEAMSHgoaSU5WSVRBVElPTl9TVEFURV9DQU5DRUxMRUQQBBIcChhJTlZJVEFUSU9OX1NUQVRFX0VYUElSRUQQBSp7ChJJbnZpdGF0aW9uRGVsaXZlcnkSIwofSU5WSVRBVElPTl9ERUxJVkVSWV9VTlNQRUNJRklFRBAAEh0KGUlOVklUQVRJT05fREVMSVZFUllfRU1BSUwQARIhCh1JTlZJVEFUSU9OX0RFTElWRVJZX0xJTktfT05MWRACMr4KChFNZW1iZXJzaGlwU2VydmljZRJMCgtMaXN0TWVtYmVycxIdLnJvc3Rlci52MS5MaXN0TWVtYmVyc1JlcXVlc3QaHi5yb3N0ZXIudjEuTGlzdE1lbWJlcnNSZXNwb25zZRJGCglHZXRNZW1iZXISGy5yb3N0ZXIudjEuR2V0TWVtYmVyUmVxdWVzdBocLnJvc3Rlci52MS5HZXRNZW1iZXJSZXNwb25zZRJbChBVcGRhdGVNZW1iZXJSb2xlEiIucm9zdGVyLnYxLlVwZGF0ZU1lbWJlclJvbGVSZXF1ZXN0GiMucm9zdGVyLnYxLlVwZGF0ZU1lbWJlclJvbGVSZXNwb25zZRJPCgxSZW1vdmVNZW1iZXISHi5yb3N0ZXIudjEuUmVtb3ZlTWVtYmVyUmVxdWVzdBofLnJvc3Rlci52MS5SZW1vdmVNZW1iZXJSZXNwb25zZRJeChFMZWF2ZU9yZ2FuaXphdGlvbhIjLnJvc3Rlci52MS5MZWF2ZU9yZ2FuaXphdGlvblJlcXVlc3QaJC5yb3N0ZXIudjEuTGVhdmVPcmdhbml6YXRpb25SZXNwb25zZRJeChFUcmFuc2Zlck93bmVyc2hpcBIjLnJvc3Rlci52MS5UcmFuc2Zlck93bmVyc2hpcFJlcXVlc3QaJC5yb3N0ZXIudjEuVHJhbnNmZXJPd25lcnNoaXBSZXNwb25zZRJbChBDcmVhdGVJbnZpdGF0aW9uEiIucm9zdGVyLnYxLkNyZWF0ZUludml0YXRpb25SZXF1ZXN0GiMucm9zdGVyLnYxLkNyZWF0ZUludml0YXRpb25SZXNwb25zZRJSCg1HZXRJbnZpdGF0aW9uEh8ucm9zdGVyLnYxLkdldEludml0YXRpb25SZXF1ZXN0GiAucm9zdGVyLnYxLkdldEludml0YXRpb25SZXNwb25zZRJYCg9MaXN0SW52aXRhdGlvbnMSIS5yb3N0ZXIudjEuTGlzdEludml0YXRpb25zUmVxdWVzdBoiLnJvc3Rlci52MS5MaXN0SW52aXRhdGlvbnNSZXNwb25zZRJeChFMaXN0TXlJbnZpdGF0aW9ucxIjLnJvc3Rlci52MS5MaXN0TXlJbnZpdGF0aW9uc1JlcXVlc3QaJC5yb3N0ZXIudjEuTGlzdE15SW52aXRhdGlvbnNSZXNwb25zZRJbChBBY2NlcHRJbnZpdGF0aW9uEiIucm9zdGVyLnYxLkFjY2VwdEludml0YXRpb25SZXF1ZXN0GiMucm9zdGVyLnYxLkFjY2VwdEludml0YXRpb25SZXNwb25zZRJbChBSZWplY3RJbnZpdGF0aW9uEiIucm9zdGVyLnYxLlJlamVjdEludml0YXRpb25SZXF1ZXN0GiMucm9zdGVyLnYxLlJlamVjdEludml0YXRpb25SZXNwb25zZRJbChBDYW5jZWxJbnZpdGF0aW9uEiIucm9zdGVyLnYxLkNhbmNlbEludml0YXRpb25SZXF1ZXN0GiMucm9zdGVyLnYxLkNhbmNlbEludml0YXRpb25SZXNwb25zZRJbChBSZXNlbmRJbnZpdGF0aW9uEiIucm9zdGVyLnYxLlJlc2VuZEludml0YXRpb25SZXF1ZXN0GiMucm9zdGVyLnYxLlJlc2VuZEludml0YXRpb25SZXNwb25zZRJGCglFcmFzZVVzZXISGy5yb3N0ZXIudjEuRXJhc2VVc2VyUmVxdWVzdBocLnJvc3Rlci52MS5FcmFzZVVzZXJSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_roster_v1_common]);
 
 /**
  * A person's membership in an organization.
@@ -154,6 +154,16 @@ export type Invitation = Message<"roster.v1.Invitation"> & {
    * @generated from field: roster.v1.InvitationDelivery delivery = 13;
    */
   delivery: InvitationDelivery;
+
+  /**
+   * The id it had in the system it was imported from (`roster import
+   * better-auth`), when that was not a UUID: the link in the email that
+   * system sent names it, so every invitation RPC accepts it as `id` too.
+   * Empty for invitations made in roster.
+   *
+   * @generated from field: string imported_id = 14;
+   */
+  importedId: string;
 };
 
 /**
@@ -518,6 +528,8 @@ export const CreateInvitationResponseSchema: GenMessage<CreateInvitationResponse
  */
 export type GetInvitationRequest = Message<"roster.v1.GetInvitationRequest"> & {
   /**
+   * The invitation's id, or its `imported_id`.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
@@ -659,6 +671,8 @@ export const ListMyInvitationsResponseSchema: GenMessage<ListMyInvitationsRespon
  */
 export type AcceptInvitationRequest = Message<"roster.v1.AcceptInvitationRequest"> & {
   /**
+   * The invitation's id, or its `imported_id`.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
@@ -705,6 +719,8 @@ export const AcceptInvitationResponseSchema: GenMessage<AcceptInvitationResponse
  */
 export type RejectInvitationRequest = Message<"roster.v1.RejectInvitationRequest"> & {
   /**
+   * The invitation's id, or its `imported_id`.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
@@ -739,6 +755,8 @@ export const RejectInvitationResponseSchema: GenMessage<RejectInvitationResponse
  */
 export type CancelInvitationRequest = Message<"roster.v1.CancelInvitationRequest"> & {
   /**
+   * The invitation's id, or its `imported_id`.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
@@ -773,6 +791,8 @@ export const CancelInvitationResponseSchema: GenMessage<CancelInvitationResponse
  */
 export type ResendInvitationRequest = Message<"roster.v1.ResendInvitationRequest"> & {
   /**
+   * The invitation's id, or its `imported_id`.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
@@ -801,6 +821,105 @@ export type ResendInvitationResponse = Message<"roster.v1.ResendInvitationRespon
  */
 export const ResendInvitationResponseSchema: GenMessage<ResendInvitationResponse> = /*@__PURE__*/
   messageDesc(file_roster_v1_membership, 29);
+
+/**
+ * Who becomes owner of an organization whose last owner is erased.
+ *
+ * @generated from message roster.v1.NewOwner
+ */
+export type NewOwner = Message<"roster.v1.NewOwner"> & {
+  /**
+   * The organization.
+   *
+   * @generated from field: string organization_id = 1;
+   */
+  organizationId: string;
+
+  /**
+   * A current member of it (not the erased user), who becomes its owner.
+   *
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message roster.v1.NewOwner.
+ * Use `create(NewOwnerSchema)` to create a new message.
+ */
+export const NewOwnerSchema: GenMessage<NewOwner> = /*@__PURE__*/
+  messageDesc(file_roster_v1_membership, 30);
+
+/**
+ * @generated from message roster.v1.EraseUserRequest
+ */
+export type EraseUserRequest = Message<"roster.v1.EraseUserRequest"> & {
+  /**
+   * The person to erase: the `sub` of their tokens.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * A new owner for each organization of which the user is the last owner
+   * and that has other members; at most one per organization. Entries for
+   * other organizations are ignored (so a retry of a completed erasure
+   * succeeds).
+   *
+   * @generated from field: repeated roster.v1.NewOwner new_owners = 2;
+   */
+  newOwners: NewOwner[];
+};
+
+/**
+ * Describes the message roster.v1.EraseUserRequest.
+ * Use `create(EraseUserRequestSchema)` to create a new message.
+ */
+export const EraseUserRequestSchema: GenMessage<EraseUserRequest> = /*@__PURE__*/
+  messageDesc(file_roster_v1_membership, 31);
+
+/**
+ * @generated from message roster.v1.EraseUserResponse
+ */
+export type EraseUserResponse = Message<"roster.v1.EraseUserResponse"> & {
+  /**
+   * The revision of the `user.erased` event; empty when there was nothing
+   * (left) to erase.
+   *
+   * @generated from field: string revision = 1;
+   */
+  revision: string;
+
+  /**
+   * The organizations the user left; they stay, with their other members.
+   *
+   * @generated from field: repeated string left_organization_ids = 2;
+   */
+  leftOrganizationIds: string[];
+
+  /**
+   * The organizations deleted because the user was their only member.
+   *
+   * @generated from field: repeated string deleted_organization_ids = 3;
+   */
+  deletedOrganizationIds: string[];
+
+  /**
+   * The pending invitations to the user's address that were cancelled (or,
+   * already past their expiry, expired).
+   *
+   * @generated from field: repeated string cancelled_invitation_ids = 4;
+   */
+  cancelledInvitationIds: string[];
+};
+
+/**
+ * Describes the message roster.v1.EraseUserResponse.
+ * Use `create(EraseUserResponseSchema)` to create a new message.
+ */
+export const EraseUserResponseSchema: GenMessage<EraseUserResponse> = /*@__PURE__*/
+  messageDesc(file_roster_v1_membership, 32);
 
 /**
  * Where an invitation stands. Every change is a transition from PENDING.
@@ -1029,6 +1148,27 @@ export const MembershipService: GenService<{
     methodKind: "unary";
     input: typeof ResendInvitationRequestSchema;
     output: typeof ResendInvitationResponseSchema;
+  },
+  /**
+   * Erases a person on request (GDPR). For administrators: a service token
+   * with the scope `organizations.admin`. Ends every membership of the user
+   * (an organization of which they are the only member is deleted), cancels
+   * the pending invitations to their address, deletes their profile (email,
+   * name, active organization), and replaces their email address and name
+   * with "[erased]" wherever roster stored them: invitations, the email
+   * outbox and the change log, whose events keep their place. Then records
+   * `user.erased`. The user id stays, where the log refers to it. Refused
+   * with FAILED_PRECONDITION NEW_OWNER_REQUIRED (naming the organizations)
+   * while they are the last owner of an organization with other members for
+   * which `new_owners` names no one; nothing changes then. Erasing a user
+   * roster knows nothing of (any more) succeeds and changes nothing.
+   *
+   * @generated from rpc roster.v1.MembershipService.EraseUser
+   */
+  eraseUser: {
+    methodKind: "unary";
+    input: typeof EraseUserRequestSchema;
+    output: typeof EraseUserResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_roster_v1_membership, 0);
