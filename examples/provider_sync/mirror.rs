@@ -26,6 +26,10 @@ pub struct Mirror {
     /// The last applied event's cursor; empty before the first.
     pub cursor: String,
     pub identities: BTreeMap<String, Identity>,
+    /// Deleted organizations' identities, kept until they are purged: a
+    /// restore brings one back as it was.
+    #[serde(default)]
+    pub deleted: BTreeMap<String, Identity>,
 }
 
 fn new_value<'a>(event: &'a pb::Event, field: &str) -> Option<&'a str> {
@@ -60,7 +64,17 @@ impl Mirror {
                 }
             }
             "organization.deleted" => {
-                self.identities.remove(&org);
+                if let Some(identity) = self.identities.remove(&org) {
+                    self.deleted.insert(org, identity);
+                }
+            }
+            "organization.restored" => {
+                if let Some(identity) = self.deleted.remove(&org) {
+                    self.identities.insert(org, identity);
+                }
+            }
+            "organization.purged" => {
+                self.deleted.remove(&org);
             }
             "member.added" | "member.role_changed" => {
                 if let (Some(identity), Some(role)) =

@@ -11,6 +11,7 @@ mod m20261201_000001_developer_identities;
 mod m20261202_000001_old_slugs;
 mod m20261202_000002_logos;
 mod m20261203_000001_membership_source;
+mod m20261203_000002_organization_lifecycle;
 mod m20261203_000003_event_acting_party;
 mod m20261203_000004_invitation_source_ids;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000004_invitation_source_ids::Migration),
             Box::new(m20261203_000003_event_acting_party::Migration),
             Box::new(m20261203_000001_membership_source::Migration),
+            Box::new(m20261203_000002_organization_lifecycle::Migration),
         ]
     }
 }

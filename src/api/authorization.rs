@@ -142,6 +142,10 @@ fn result(answer: CheckAnswer) -> pb::PermissionResult {
             .identity
             .map(convert::identity_state_to_proto)
             .unwrap_or_default(),
+        reason: answer
+            .reason
+            .map(|reason| reason.as_str().to_owned())
+            .unwrap_or_default(),
     }
 }
 

@@ -15,6 +15,7 @@ use crate::{
             Email, OrganizationName, OrganizationSearch, SearchPrefix, Slug, person_display_name,
             person_email,
         },
+        lifecycle::LifecycleState,
         logo::{LogoImage, NewLogo},
         model::{
             InvitableRole, Invitation, InvitationDelivery, InvitationState, LimitOverrides, Member,
@@ -97,10 +98,36 @@ fn optional_state(field: &str, value: i32) -> Result<Option<InvitationState>, Fi
     }
 }
 
+/// The proto's lifecycle state.
+fn organization_state_to_proto(state: LifecycleState) -> i32 {
+    match state {
+        LifecycleState::Active => pb::OrganizationState::Active,
+        LifecycleState::Suspended => pb::OrganizationState::Suspended,
+        LifecycleState::Deleted => pb::OrganizationState::Deleted,
+    }
+    .into()
+}
+
 impl From<Organization> for pb::Organization {
     fn from(org: Organization) -> Self {
         let etag = org.etag();
+        let state = organization_state_to_proto(org.lifecycle.state());
+        let (suspend_time, suspend_reason) = org
+            .lifecycle
+            .suspension
+            .map(|s| (Some(timestamp(s.at)), s.reason))
+            .unwrap_or_default();
+        let (delete_time, purge_time) = org
+            .lifecycle
+            .deletion
+            .map(|d| (Some(timestamp(d.at)), Some(timestamp(d.purge_at))))
+            .unwrap_or_default();
         pb::Organization {
+            state,
+            suspend_time,
+            suspend_reason,
+            delete_time,
+            purge_time,
             id: org.id.to_string(),
             slug: org.slug,
             name: org.name,

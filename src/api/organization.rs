@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 use super::convert;
 use crate::{
     auth::RequestExt,
+    domain::{error::all_valid, lifecycle::parse_suspend_reason},
     pb::{self, organization_service_server::OrganizationService},
     service::Roster,
 };
@@ -90,11 +91,61 @@ impl OrganizationService for OrganizationApi {
         let caller = request.caller()?;
         let req = request.into_inner();
         let id = convert::organization_id("id", &req.id)?;
-        let revision = self
+        let (deleted, revision) = self
             .roster
             .delete_organization(&caller, id, convert::non_empty(req.etag))
             .await?;
         Ok(Response::new(pb::DeleteOrganizationResponse {
+            revision: revision.encode(),
+            purge_time: deleted
+                .lifecycle
+                .deletion
+                .map(|deletion| convert::timestamp(deletion.purge_at)),
+        }))
+    }
+
+    async fn suspend_organization(
+        &self,
+        request: Request<pb::SuspendOrganizationRequest>,
+    ) -> Reply<pb::SuspendOrganizationResponse> {
+        let caller = request.caller()?;
+        let req = request.into_inner();
+        let (id, reason) = all_valid((
+            convert::parse_organization("id", &req.id),
+            parse_suspend_reason("reason", &req.reason),
+        ))?;
+        let (organization, revision) = self
+            .roster
+            .suspend_organization(&caller, id, reason)
+            .await?;
+        Ok(Response::new(pb::SuspendOrganizationResponse {
+            organization: Some(organization.into()),
+            revision: revision.encode(),
+        }))
+    }
+
+    async fn resume_organization(
+        &self,
+        request: Request<pb::ResumeOrganizationRequest>,
+    ) -> Reply<pb::ResumeOrganizationResponse> {
+        let caller = request.caller()?;
+        let id = convert::organization_id("id", &request.into_inner().id)?;
+        let (organization, revision) = self.roster.resume_organization(&caller, id).await?;
+        Ok(Response::new(pb::ResumeOrganizationResponse {
+            organization: Some(organization.into()),
+            revision: revision.encode(),
+        }))
+    }
+
+    async fn restore_organization(
+        &self,
+        request: Request<pb::RestoreOrganizationRequest>,
+    ) -> Reply<pb::RestoreOrganizationResponse> {
+        let caller = request.caller()?;
+        let id = convert::organization_id("id", &request.into_inner().id)?;
+        let (organization, revision) = self.roster.restore_organization(&caller, id).await?;
+        Ok(Response::new(pb::RestoreOrganizationResponse {
+            organization: Some(organization.into()),
             revision: revision.encode(),
         }))
     }

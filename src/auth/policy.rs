@@ -107,6 +107,7 @@ actions! {
         CreateOrganization, GetOrganization, ListOrganizations, UpdateOrganization,
         DeleteOrganization, CheckSlug, SetActiveOrganization, GetActiveOrganization,
         SetOrganizationLimits,
+        SuspendOrganization, ResumeOrganization, RestoreOrganization,
     }
     "roster.v1.MembershipService" => {
         ListMembers, GetMember, UpdateMemberRole, RemoveMember, LeaveOrganization,
@@ -179,6 +180,12 @@ impl Action {
             Action::BatchCheckPermissions => (OnlySelf(OnlyOwnPermissions), Scope(AUTHZ_CHECK)),
             Action::LookupOrganizations => (OnlySelf(OnlyOwnPermissions), Scope(AUTHZ_CHECK)),
             Action::LookupUsers => (ServicesOnly, Scope(AUTHZ_CHECK)),
+            Action::SuspendOrganization => (ServicesOnly, Scope(ORGANIZATIONS_ADMIN)),
+            Action::ResumeOrganization => (ServicesOnly, Scope(ORGANIZATIONS_ADMIN)),
+            // Whoever may delete (its owners) may take the deletion back.
+            Action::RestoreOrganization => {
+                (Member(P::OrganizationDelete), Scope(ORGANIZATIONS_ADMIN))
+            }
         }
     }
 
@@ -205,6 +212,53 @@ impl Action {
             .iter()
             .copied()
             .find(|a| a.grpc_name() == (service, method))
+    }
+}
+
+/// Whether `action` changes the organization it names (its settings, its
+/// members or its invitations): what a suspended organization refuses
+/// (`FAILED_PRECONDITION` `ORGANIZATION_SUSPENDED`). Choosing one's active
+/// organization changes the caller, not the organization; the lifecycle
+/// RPCs are what suspends and restores, and decide their own preconditions.
+#[deny(clippy::wildcard_enum_match_arm)]
+pub fn writes_organization(action: Action) -> bool {
+    match action {
+        Action::UpdateOrganization
+        | Action::DeleteOrganization
+        | Action::UpdateMemberRole
+        | Action::RemoveMember
+        | Action::LeaveOrganization
+        | Action::TransferOwnership
+        | Action::CreateInvitation
+        | Action::AcceptInvitation
+        | Action::RejectInvitation
+        | Action::CancelInvitation
+        | Action::ResendInvitation
+        | Action::AddMember
+        | Action::SetOrganizationLimits => true,
+        Action::CreateOrganization
+        | Action::GetOrganization
+        | Action::ListOrganizations
+        | Action::CheckSlug
+        | Action::SetActiveOrganization
+        | Action::GetActiveOrganization
+        | Action::SuspendOrganization
+        | Action::ResumeOrganization
+        | Action::RestoreOrganization
+        | Action::ListMembers
+        | Action::GetMember
+        | Action::GetInvitation
+        | Action::ListInvitations
+        | Action::ListMyInvitations
+        | Action::StreamEvents
+        | Action::ListEvents
+        | Action::ListAuditEvents
+        | Action::CheckPermission
+        | Action::BatchCheckPermissions
+        | Action::LookupOrganizations
+        | Action::LookupUsers
+        // Acts on a person, across organizations, with rules of its own.
+        | Action::EraseUser => false,
     }
 }
 

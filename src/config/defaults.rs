@@ -18,6 +18,7 @@ pub const OTEL_SERVICE_NAME: &str = "roster";
 pub const PORTAL_URL: &str = "http://localhost:3000";
 pub const INVITATION_TTL: &str = "7d";
 pub const OLD_SLUG_TTL: &str = "30d";
+pub const DELETED_ORGANIZATION_RETENTION: &str = "30d";
 pub const MAX_OWNED_ORGANIZATIONS: u64 = 10;
 pub const MAX_MEMBERS_PER_ORGANIZATION: u64 = 100;
 pub const MAX_PENDING_INVITATIONS_PER_ORGANIZATION: u64 = 100;

@@ -23,7 +23,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::{Args, CommandFactory as _, FromArgMatches, Parser, ValueEnum};
 
-use self::parse::positive_duration;
+use self::parse::{positive_duration, retention_duration};
 pub use self::{
     jwt::JwtConfig,
     limits::ServerLimits,
@@ -91,6 +91,12 @@ pub struct Config {
     #[arg(long, env = "ROSTER_OLD_SLUG_TTL", default_value = defaults::OLD_SLUG_TTL,
           value_parser = positive_duration)]
     pub old_slug_ttl: Duration,
+    /// How long a deleted organization can be restored by its owners or an
+    /// administrator before it is purged for good, e.g. `30d` (at most `3650d`).
+    #[arg(long, env = "ROSTER_DELETED_ORGANIZATION_RETENTION",
+          default_value = defaults::DELETED_ORGANIZATION_RETENTION,
+          value_parser = retention_duration)]
+    pub deleted_organization_retention: Duration,
     /// Organizations one user may own.
     #[arg(long, env = "ROSTER_MAX_OWNED_ORGANIZATIONS", default_value_t = defaults::MAX_OWNED_ORGANIZATIONS,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -224,6 +230,7 @@ impl Config {
             },
             invitation_ttl: self.invitation_ttl,
             old_slug_ttl: self.old_slug_ttl,
+            deleted_organization_retention: self.deleted_organization_retention,
             invitation_links,
             cache_capacity: self.authz_cache_capacity,
             max_staleness: self.authz_max_staleness,
@@ -247,6 +254,10 @@ mod tests {
         assert_eq!(config.database_url, defaults::DATABASE_URL);
         assert_eq!(config.invitation_ttl, Duration::from_secs(7 * 86_400));
         assert_eq!(config.old_slug_ttl, Duration::from_secs(30 * 86_400));
+        assert_eq!(
+            config.deleted_organization_retention,
+            Duration::from_secs(30 * 86_400)
+        );
         assert_eq!(config.limits.rpc_timeout, Duration::from_secs(30));
         assert_eq!(
             config.max_owned_organizations,

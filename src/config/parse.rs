@@ -11,9 +11,34 @@ pub(super) fn positive_duration(value: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// The longest `--deleted-organization-retention`: ten years. Longer is a
+/// typo (a purge time past the end of time would overflow, too).
+pub(super) const MAX_RETENTION: Duration = Duration::from_secs(3650 * 86_400);
+
+/// How long a deleted organization may be restored: longer than zero, at
+/// most [`MAX_RETENTION`].
+pub(super) fn retention_duration(value: &str) -> Result<Duration, String> {
+    let duration = positive_duration(value)?;
+    if duration > MAX_RETENTION {
+        return Err("must be at most 3650d".into());
+    }
+    Ok(duration)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retention_is_bounded_on_both_sides() {
+        assert_eq!(
+            retention_duration("30d"),
+            Ok(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(retention_duration("3650d"), Ok(MAX_RETENTION));
+        assert!(retention_duration("3651d").is_err());
+        assert!(retention_duration("0s").is_err());
+    }
 
     #[test]
     fn zero_and_nonsense_are_refused() {

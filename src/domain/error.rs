@@ -54,6 +54,10 @@ pub enum Reason {
     NoOwnerLeft,
     InvitationExpired,
     InvitationNotPending,
+    OrganizationSuspended,
+    OrganizationAlreadySuspended,
+    OrganizationNotSuspended,
+    OrganizationNotDeleted,
     NewOwnerRequired,
     // Limits
     #[strum(serialize = "YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_ORGANIZATIONS")]
@@ -130,6 +134,15 @@ impl Reason {
             Reason::NoOwnerLeft => "the organization would be left without an owner",
             Reason::InvitationExpired => "the invitation has expired",
             Reason::InvitationNotPending => "the invitation has already been answered or withdrawn",
+            Reason::OrganizationSuspended => {
+                "the organization is suspended by a platform administrator: it can be read, \
+                 but not changed"
+            }
+            Reason::OrganizationAlreadySuspended => "the organization is already suspended",
+            Reason::OrganizationNotSuspended => "the organization is not suspended",
+            Reason::OrganizationNotDeleted => {
+                "the organization is not deleted; only a deleted organization can be restored"
+            }
             Reason::NewOwnerRequired => {
                 "the user is the last owner of organizations that have other members; name a \
                  new owner for each of them"
@@ -328,7 +341,9 @@ mod tests {
             EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION \
             YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER \
             YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER INVITATION_EXPIRED \
-            INVITATION_NOT_PENDING NEW_OWNER_REQUIRED YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_ORGANIZATIONS \
+            INVITATION_NOT_PENDING ORGANIZATION_SUSPENDED ORGANIZATION_ALREADY_SUSPENDED \
+            ORGANIZATION_NOT_SUSPENDED ORGANIZATION_NOT_DELETED NEW_OWNER_REQUIRED \
+            YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_ORGANIZATIONS \
             ORGANIZATION_MEMBERSHIP_LIMIT_REACHED INVITATION_LIMIT_REACHED \
             EVENT_STREAM_LIMIT_REACHED ETAG_MISMATCH EVENT_STREAM_FELL_BEHIND \
             TRANSACTION_CONFLICT SERVER_OVERLOADED SHUTTING_DOWN DEADLINE_EXCEEDED \

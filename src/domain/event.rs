@@ -66,6 +66,15 @@ pub enum EventType {
     /// The organization was brought over from another system (with its
     /// members and invitations) by `roster import`, not created here.
     OrganizationImported,
+    /// A platform administrator suspended the organization: it reads, but
+    /// takes no writes and its checks answer only reads.
+    OrganizationSuspended,
+    /// A platform administrator lifted the suspension.
+    OrganizationResumed,
+    /// Its owner or an administrator restored the deleted organization.
+    OrganizationRestored,
+    /// The deleted organization's retention ended: it is gone for good.
+    OrganizationPurged,
     /// A person was erased on request (GDPR) by an administrator: about no
     /// organization ([`NO_ORGANIZATION`]); the member events of the
     /// erasure come before it.
@@ -73,7 +82,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 18] = [
+    pub const ALL: [EventType; 22] = [
         EventType::OrganizationCreated,
         EventType::OrganizationUpdated,
         EventType::OrganizationDeleted,
@@ -91,6 +100,10 @@ impl EventType {
         EventType::IdentityDeprovisioned,
         EventType::IdentityChanged,
         EventType::OrganizationImported,
+        EventType::OrganizationSuspended,
+        EventType::OrganizationResumed,
+        EventType::OrganizationRestored,
+        EventType::OrganizationPurged,
         EventType::UserErased,
     ];
 
@@ -119,6 +132,10 @@ impl EventType {
             EventType::IdentityDeprovisioned => "organization.identity_deprovisioned",
             EventType::IdentityChanged => "organization.identity_changed",
             EventType::OrganizationImported => "organization.imported",
+            EventType::OrganizationSuspended => "organization.suspended",
+            EventType::OrganizationResumed => "organization.resumed",
+            EventType::OrganizationRestored => "organization.restored",
+            EventType::OrganizationPurged => "organization.purged",
             EventType::UserErased => "user.erased",
         }
     }
@@ -131,6 +148,14 @@ pub const SYSTEM_ACTOR: &str = "system";
 /// The field change naming an organization's slug: created (`""` → slug),
 /// renamed (old → new), deleted (slug → `""`). Read caches follow it.
 pub const SLUG_FIELD: &str = "slug";
+
+/// The field change naming an organization's lifecycle state (`active`,
+/// `suspended`, `deleted`; `""` once purged).
+pub const STATE_FIELD: &str = "state";
+
+/// The fact on `organization.deleted` saying when the organization will be
+/// purged unless restored (RFC 3339).
+pub const PURGE_TIME_FIELD: &str = "purge_time";
 
 /// The actor recorded for organizations `roster import better-auth` brought
 /// over: consumers tell an import from a creation by it (and by the event
@@ -197,16 +222,70 @@ impl NewEvent {
         event
     }
 
-    /// `by` deleted `organization`; its developer identity is now in state
-    /// `identity` (`None`: gone, or there was none in the Provider Portal).
-    pub fn organization_deleted(
-        organization: &Organization,
-        by: &UserId,
-        identity: Option<IdentityState>,
-    ) -> Self {
-        Self::new(EventType::OrganizationDeleted, organization, by.as_str())
+    /// `by` deleted `organization` (as it now stands, deleted): it is
+    /// hidden at once and purged at its purge time unless restored first.
+    /// Its developer identity stays in the Provider Portal until the purge.
+    pub fn organization_deleted(organization: &Organization, by: &UserId) -> Self {
+        let event = Self::new(EventType::OrganizationDeleted, organization, by.as_str())
             .change("name", &organization.name, "")
             .change(SLUG_FIELD, &organization.slug, "")
+            .fact("identity_state", organization.identity.state.as_str());
+        match &organization.lifecycle.deletion {
+            Some(deletion) => event.fact(PURGE_TIME_FIELD, deletion.purge_at.to_rfc3339()),
+            None => event,
+        }
+    }
+
+    /// Administrator `by` suspended `organization` (as it now stands).
+    pub fn organization_suspended(organization: &Organization, by: &UserId) -> Self {
+        let reason = organization
+            .lifecycle
+            .suspension
+            .as_ref()
+            .map(|s| s.reason.clone())
+            .unwrap_or_default();
+        Self::new(EventType::OrganizationSuspended, organization, by.as_str())
+            .change(STATE_FIELD, "active", "suspended")
+            .change("suspend_reason", "", reason)
+    }
+
+    /// Administrator `by` lifted `before`'s suspension.
+    pub fn organization_resumed(before: &Organization, by: &UserId) -> Self {
+        let reason = before
+            .lifecycle
+            .suspension
+            .as_ref()
+            .map(|s| s.reason.clone())
+            .unwrap_or_default();
+        Self::new(EventType::OrganizationResumed, before, by.as_str())
+            .change(STATE_FIELD, "suspended", "active")
+            .change("suspend_reason", reason, "")
+    }
+
+    /// `by` restored the deleted `organization` (as it now stands): it is
+    /// back with its name, slug, members and invitations, and suspended
+    /// again if it was when deleted.
+    pub fn organization_restored(organization: &Organization, by: &UserId) -> Self {
+        let state = match organization.lifecycle.suspension {
+            Some(_) => "suspended",
+            None => "active",
+        };
+        Self::new(EventType::OrganizationRestored, organization, by.as_str())
+            .change("name", "", &organization.name)
+            .change(SLUG_FIELD, "", &organization.slug)
+            .change(STATE_FIELD, "deleted", state)
+            .fact("identity_state", organization.identity.state.as_str())
+    }
+
+    /// The deleted `organization`'s retention ended and roster removed it
+    /// with its memberships, invitations and slugs; its developer identity
+    /// is now `identity` (`None`: there was none in the Provider Portal).
+    pub fn organization_purged(
+        organization: &Organization,
+        identity: Option<IdentityState>,
+    ) -> Self {
+        Self::new(EventType::OrganizationPurged, organization, SYSTEM_ACTOR)
+            .change(STATE_FIELD, "deleted", "")
             .change(
                 "identity_state",
                 organization.identity.state.as_str(),

@@ -29,6 +29,7 @@ pub mod event;
 pub mod identity;
 pub mod ids;
 pub mod input;
+pub mod lifecycle;
 pub mod link;
 pub mod logo;
 pub mod model;

@@ -7,6 +7,7 @@ use super::{
     error::FieldViolation,
     identity::Identity,
     ids::{DeveloperId, InvitationId, MembershipId, OrganizationId, UserId},
+    lifecycle::Lifecycle,
     logo::Logo,
 };
 
@@ -99,6 +100,8 @@ pub struct Organization {
     /// Its own limits, where a platform administrator set them. Not part
     /// of the etag either: owners do not set them.
     pub limits: LimitOverrides,
+    /// Active, suspended or deleted (and since when).
+    pub lifecycle: Lifecycle,
 }
 
 /// An organization's own limits; `None` is the server's default.

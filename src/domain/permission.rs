@@ -63,6 +63,11 @@ impl Permission {
         self.into()
     }
 
+    /// Whether it only reads (`*.read`): what a suspended organization still allows.
+    pub fn is_read(self) -> bool {
+        self.as_str().ends_with(".read")
+    }
+
     /// Looks a permission up by name; `None` for an unknown name.
     pub fn from_name(name: &str) -> Option<Self> {
         name.parse().ok()

@@ -562,6 +562,8 @@ fn judge_organization(
         // there under this very id. Reconciliation checks it.
         identity: Identity::new(IdentityState::Active),
         limits: crate::domain::model::LimitOverrides::default(),
+        // Better Auth has no suspension or soft deletion: what it holds is live.
+        lifecycle: crate::domain::lifecycle::Lifecycle::default(),
     };
     let image = match logo {
         NewLogo::Image(image) => Some(image),

@@ -11,11 +11,12 @@ use crate::{
         policy::{Action, authorize_subject},
     },
     domain::{
-        Error,
+        Error, Reason,
         event::EventCursor,
         identity::IdentityState,
         ids::{DeveloperId, OrganizationId, UserId},
         input::Slug,
+        lifecycle::Access,
         model::Role,
         permission::Permission,
     },
@@ -47,6 +48,9 @@ pub struct CheckAnswer {
     pub role: Option<Role>,
     pub identity: Option<IdentityState>,
     pub organization: Option<(OrganizationId, DeveloperId)>,
+    /// Why a member is refused what their role grants (a suspended
+    /// organization's non-read permission); `None` otherwise.
+    pub reason: Option<Reason>,
 }
 
 impl CheckAnswer {
@@ -56,6 +60,7 @@ impl CheckAnswer {
         role: None,
         identity: None,
         organization: None,
+        reason: None,
     };
 }
 
@@ -93,15 +98,31 @@ impl Roster {
                 .cache
                 .role(db, organization, &check.user, at_least)
                 .await?;
+            // The organization as of `at_least` too: its lifecycle decides
+            // as much as the role does. A deleted one (or one deleted
+            // between the two reads) answers as for an outsider.
             let found = match role {
-                Some(_) => self.cache.organization(db, organization).await?,
+                Some(_) => self.cache.organization(db, organization, at_least).await?,
                 None => None,
             };
+            let (Some(role), Some(found)) = (role, found) else {
+                answers.push(CheckAnswer::OUTSIDER);
+                continue;
+            };
+            let (allowed, reason) = match found.lifecycle.access(check.permission) {
+                Access::Open => (role.grants(check.permission), None),
+                Access::Refused(reason) => (false, Some(reason)),
+                Access::Gone => {
+                    answers.push(CheckAnswer::OUTSIDER);
+                    continue;
+                }
+            };
             answers.push(CheckAnswer {
-                allowed: role.is_some_and(|role| role.grants(check.permission)),
-                role,
-                identity: found.as_ref().map(|org| org.identity.state),
-                organization: found.map(|org| (org.id, org.developer_id)),
+                allowed,
+                role: Some(role),
+                identity: Some(found.identity.state),
+                organization: Some((found.id, found.developer_id)),
+                reason,
             });
         }
         Ok((answers, revision))

@@ -3,7 +3,9 @@
 //! invitations as expired; the sweep makes it an event the Provider Portal
 //! and the audit log see.
 //!
-//! It also purges old slugs retained past `--old-slug-ttl`. They stopped
+//! It also purges deleted organizations past
+//! `--deleted-organization-retention` (see `lifecycle`), and old slugs
+//! retained past `--old-slug-ttl`. They stopped
 //! resolving when their time passed (every read checks it, and a create or
 //! rename to one removes it first), so the purge records no event: it only
 //! keeps the table to what still counts.
@@ -97,6 +99,7 @@ impl Roster {
             Ok(count) => info!(count, "purged old slugs past their retention"),
             Err(err) => warn!(error = %err, "old slug purge failed; will retry"),
         }
+        self.sweep_deleted_organizations().await;
         Wait::Until(interval)
     }
 }

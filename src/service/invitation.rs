@@ -269,6 +269,7 @@ impl Roster {
         let org = store::organization::lock(&txn, organization)
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;
+        check_answerable(&org)?;
         let now = now();
         answer(&txn, id, InvitationState::Accepted, now).await?;
         store::user::upsert_profile(&txn, &caller.profile(), now).await?;
@@ -327,6 +328,7 @@ impl Roster {
         let org = store::organization::lock(&txn, invitation.organization_id)
             .await?
             .ok_or(Error::NotFound(Resource::Invitation))?;
+        check_answerable(&org)?;
         let by = &caller.user_id;
         let to = InvitationState::Rejected;
         self.settle(txn, &org, id, by, to, NewEvent::invitation_rejected)
@@ -463,4 +465,14 @@ fn hide_organization(err: Error) -> Error {
         Error::NotFound(Resource::Organization) => Error::NotFound(Resource::Invitation),
         other => other,
     }
+}
+
+/// An invitation of a deleted organization is as missing as one that never
+/// was (it waits for a restore); one of a suspended organization cannot be
+/// answered until the suspension is lifted.
+fn check_answerable(org: &Organization) -> Result<(), Error> {
+    if org.lifecycle.is_deleted() {
+        return Err(Error::NotFound(Resource::Invitation));
+    }
+    org.lifecycle.check_writable()
 }

@@ -20,6 +20,7 @@ use crate::{
         Error,
         event::EventCursor,
         ids::{OrganizationId, UserId},
+        lifecycle::Access,
         model::{Role, UserOrganization},
         page::{Page, PageRequest},
         permission::Permission,
@@ -63,6 +64,8 @@ impl Roster {
             &lookup.permission.holders(),
             caller.organizations.as_deref(),
             None,
+            // A suspended organization grants its reads only.
+            lookup.permission.is_read(),
             &lookup.page,
         )
         .await?;
@@ -92,7 +95,16 @@ impl Roster {
                 .await?
                 .map(|target| target.organization),
         };
-        let Some(organization) = organization.filter(|id| caller.reaches(*id)) else {
+        // A deleted organization has no such users, and a suspended one
+        // none for a permission that is not a read.
+        let organization = match organization.filter(|id| caller.reaches(*id)) {
+            Some(id) => store::organization::find(db, id).await?,
+            None => None,
+        };
+        let Some(organization) = organization
+            .filter(|org| org.lifecycle.access(lookup.permission) == Access::Open)
+            .map(|org| org.id)
+        else {
             let nothing = Page {
                 items: Vec::new(),
                 next_page_token: String::new(),

@@ -16,6 +16,7 @@ pub mod event_feed;
 mod events;
 mod expiry;
 mod invitation;
+mod lifecycle;
 mod lookup;
 mod membership;
 mod organization;
@@ -46,7 +47,7 @@ use write::Write;
 use crate::{
     auth::{
         Caller,
-        policy::{Action, authorize, authorize_scope},
+        policy::{Action, authorize, authorize_scope, writes_organization},
     },
     domain::{
         Error, Resource,
@@ -69,6 +70,8 @@ pub struct Settings {
     pub invitation_ttl: Duration,
     /// How long a renamed organization's old slug keeps resolving to it.
     pub old_slug_ttl: Duration,
+    /// How long a deleted organization can be restored before it is purged.
+    pub deleted_organization_retention: Duration,
     /// Where invitation links point.
     pub invitation_links: InvitationLinks,
     /// Most memberships the permission cache holds.
@@ -186,7 +189,7 @@ impl Roster {
                 return Err(Error::NotFound(Resource::Organization));
             }
             self.cache
-                .organization(db, organization)
+                .organization(db, organization, None)
                 .await?
                 .ok_or(Error::NotFound(Resource::Organization))?;
             return Ok(None);
@@ -221,6 +224,7 @@ impl Roster {
             .await?
             .ok_or(Error::NotFound(Resource::Organization))?;
         if caller.is_service() {
+            check_lifecycle(action, &org)?;
             let actor = Actor::Administrator;
             return Ok(OrganizationWrite { txn, org, actor });
         }
@@ -229,11 +233,26 @@ impl Roster {
         // which a subquery of the locking statement would not.
         let role = store::membership::role_of(&txn, organization, &caller.user_id).await?;
         let actor = Actor::Member(authorize(action, role)?);
+        // After the role: an outsider learns nothing of a suspension.
+        check_lifecycle(action, &org)?;
         Ok(OrganizationWrite { txn, org, actor })
     }
 }
 
 /// A write transaction holding an organization's lock, with who acts.
+/// Whether `action` may go on in `org` as its lifecycle stands: a write to
+/// a suspended organization is refused, and a deleted organization is as
+/// missing as one that never was.
+fn check_lifecycle(action: Action, org: &Organization) -> Result<(), Error> {
+    if writes_organization(action) {
+        org.lifecycle.check_writable()
+    } else if org.lifecycle.is_deleted() {
+        Err(Error::NotFound(Resource::Organization))
+    } else {
+        Ok(())
+    }
+}
+
 struct OrganizationWrite {
     txn: Write,
     org: Organization,

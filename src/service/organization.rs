@@ -21,6 +21,7 @@ use crate::{
         identity::{Identity, IdentityState},
         ids::{DeveloperId, OrganizationId, UserId},
         input::{OrganizationName, OrganizationSearch, Slug, SlugProblem},
+        lifecycle::Lifecycle,
         logo::{LogoImage, MAX_PAGE_SIZE_WITH_LOGOS, NewLogo},
         model::{LimitOverrides, Organization, Role, UserProfile},
         page::{Page, PageRequest},
@@ -160,6 +161,7 @@ impl Roster {
             updated_at: now,
             identity: Identity::new(identity),
             limits: LimitOverrides::default(),
+            lifecycle: Lifecycle::default(),
         };
         // `created_by` is the owner it was made for: the retry check and
         // the ownership limit are theirs, whoever asked.
@@ -321,7 +323,7 @@ impl Roster {
             .await?;
         let organization = self
             .cache
-            .organization(db, id)
+            .organization(db, id, None)
             .await?
             .ok_or(Error::NotFound(Resource::Organization))?;
         let shown = may_see_limits(caller, role);
@@ -388,6 +390,9 @@ impl Roster {
                     Role::VARIANTS,
                     only,
                     search.as_ref(),
+                    // Suspended organizations are listed (they can be
+                    // read); deleted ones are not.
+                    true,
                     &page,
                 )
                 .await?;
@@ -462,29 +467,12 @@ impl Roster {
         Ok((updated, revision))
     }
 
-    /// Deletes the organization with its memberships and invitations.
-    #[instrument(skip_all, fields(user_id = %caller.user_id, org_id = %id))]
-    pub async fn delete_organization(
-        &self,
-        caller: &Caller,
-        id: OrganizationId,
-        etag: Option<String>,
-    ) -> Result<EventCursor, Error> {
-        let OrganizationWrite { txn, org, .. } = self
-            .begin_organization_write(caller, Action::DeleteOrganization, id)
-            .await?;
-        check_etag(&org, etag.as_deref())?;
-        let revision = self.delete_locked(&txn, &org, &caller.user_id).await?;
-        self.commit(txn).await?;
-        self.wake_identity_delivery();
-        Ok(revision)
-    }
-
-    /// Deletes `org`, which `txn` holds locked, with its memberships and
-    /// invitations, and records `organization.deleted` by `by`; its
-    /// developer identity is to be deleted too. The one way an
-    /// organization is deleted: `DeleteOrganization`, and `EraseUser` for
-    /// an organization whose only member it erases. After the commit, call
+    /// Deletes `org` for good, which `txn` holds locked, with its
+    /// memberships and invitations, and records `organization.deleted` by
+    /// `by` followed at once by `organization.purged`; its developer
+    /// identity is to be deleted too. Only `EraseUser` does this, for an
+    /// organization whose only member it erases: nobody is left to restore
+    /// it. (`DeleteOrganization` is the soft delete in `lifecycle`.) After the commit, call
     /// [`Roster::wake_identity_delivery`].
     pub(super) async fn delete_locked(
         &self,
@@ -503,7 +491,8 @@ impl Roster {
         } else {
             None
         };
-        txn.record(NewEvent::organization_deleted(org, by, identity))
+        txn.record(NewEvent::organization_deleted(org, by)).await?;
+        txn.record(NewEvent::organization_purged(org, identity))
             .await
     }
 
@@ -604,7 +593,7 @@ impl Owner {
 }
 
 /// An etag, when given, must be the organization's current one.
-fn check_etag(org: &Organization, etag: Option<&str>) -> Result<(), Error> {
+pub(super) fn check_etag(org: &Organization, etag: Option<&str>) -> Result<(), Error> {
     match etag {
         Some(etag) if etag != org.etag() => Err(Error::Aborted(Reason::EtagMismatch)),
         _ => Ok(()),

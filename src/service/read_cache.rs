@@ -249,13 +249,16 @@ impl ReadCache {
             .await
     }
 
-    /// The organization, if it exists.
+    /// The organization, if it exists and is not deleted, reflecting at
+    /// least `at_least` if given (its lifecycle decides checks, so a check
+    /// that names a suspension's revision must see the suspension).
     pub async fn organization(
         &self,
         conn: &impl ConnectionTrait,
         id: OrganizationId,
+        at_least: Option<EventCursor>,
     ) -> Result<Option<Organization>, Error> {
-        if !self.is_fresh() {
+        if !self.is_fresh() || at_least.is_some_and(|revision| revision > self.applied()) {
             return store::organization::find(conn, id).await;
         }
         self.organizations
@@ -377,8 +380,20 @@ impl ReadCache {
             | EventType::IdentityProvisioned
             | EventType::IdentityDeprovisioned
             | EventType::IdentityChanged => self.invalidate_organization(organization),
-            // An import writes an organization with all its members at once.
-            EventType::OrganizationDeleted | EventType::OrganizationImported => {
+            // Suspension changes what the organization's checks answer,
+            // not who is a member: the organization (its lifecycle) is
+            // what the checks read again.
+            EventType::OrganizationSuspended | EventType::OrganizationResumed => {
+                self.invalidate_organization(organization);
+            }
+            // An import writes an organization with all its members at
+            // once. A deletion hides every membership (roles read as none
+            // while deleted) and a restore brings them back; a purge
+            // removes them for good.
+            EventType::OrganizationDeleted
+            | EventType::OrganizationRestored
+            | EventType::OrganizationPurged
+            | EventType::OrganizationImported => {
                 self.forget_organization(organization);
             }
             // The cache holds no invitations: they are read from the database.
@@ -522,6 +537,7 @@ mod tests {
             updated_at: now(),
             identity: Identity::new(crate::domain::identity::IdentityState::Local),
             limits: Default::default(),
+            lifecycle: crate::domain::lifecycle::Lifecycle::default(),
         }
     }
 

@@ -152,6 +152,7 @@ pub async fn find(
 ) -> Result<Option<Invitation>, Error> {
     invitations::Entity::find_by_id(id.0)
         .find_also_related(organizations::Entity)
+        .filter(organizations::Column::DeletedAt.is_null())
         .one(conn)
         .await?
         .map(|(row, org)| invitation(row, org))
@@ -171,6 +172,7 @@ pub async fn find_by_request(
         .filter(invitations::Column::OrganizationId.eq(organization.0))
         .filter(invitations::Column::InviterId.eq(inviter.as_str()))
         .filter(invitations::Column::CreateRequestId.eq(request_id))
+        .filter(organizations::Column::DeletedAt.is_null())
         .one(conn)
         .await?
         .map(|(row, org)| invitation(row, org))
@@ -195,7 +197,9 @@ pub async fn list(
     page: &PageRequest,
     now: DateTime<Utc>,
 ) -> Result<Vec<Invitation>, Error> {
-    let mut query = invitations::Entity::find().find_also_related(organizations::Entity);
+    let mut query = invitations::Entity::find()
+        .find_also_related(organizations::Entity)
+        .filter(organizations::Column::DeletedAt.is_null());
     query = match addressee {
         Addressee::Organization(id) => query.filter(invitations::Column::OrganizationId.eq(id.0)),
         Addressee::Email(email_lower) => {

@@ -49,9 +49,33 @@ fn member(row: memberships::Model, user: Option<users::Model>) -> Result<Member,
     })
 }
 
-/// The user's role in the organization, or `None` if they are not a member.
+/// The user's role in the organization, or `None` if they are not a member
+/// or the organization is deleted (its memberships wait for a restore, and
+/// grant nothing meanwhile). One statement, so a check can never see the
+/// membership without seeing the deletion.
 #[instrument(skip(conn))]
 pub async fn role_of(
+    conn: &impl ConnectionTrait,
+    organization: OrganizationId,
+    user: &UserId,
+) -> Result<Option<Role>, Error> {
+    let role: Option<String> = memberships::Entity::find()
+        .select_only()
+        .column(memberships::Column::Role)
+        .inner_join(organizations::Entity)
+        .filter(memberships::Column::OrganizationId.eq(organization.0))
+        .filter(memberships::Column::UserId.eq(user.as_str()))
+        .filter(organizations::Column::DeletedAt.is_null())
+        .into_tuple()
+        .one(conn)
+        .await?;
+    role.as_deref().map(role_from_db).transpose()
+}
+
+/// The user's role in the organization whether or not it is deleted: only
+/// a restore asks, since the owners of a deleted organization may bring it back.
+#[instrument(skip(conn))]
+pub async fn role_in_any(
     conn: &impl ConnectionTrait,
     organization: OrganizationId,
     user: &UserId,
@@ -85,7 +109,8 @@ pub async fn find(
 
 /// A page of `user`'s organizations in which they hold one of `roles`,
 /// in the order they joined them; with `only`, of those among them; with
-/// `search`, of those whose name or slug contains it.
+/// `search`, of those whose name or slug contains it. Deleted organizations
+/// are left out, and suspended ones too unless `with_suspended`.
 #[instrument(skip(conn, page))]
 pub async fn list_for_user(
     conn: &impl ConnectionTrait,
@@ -93,11 +118,16 @@ pub async fn list_for_user(
     roles: &[Role],
     only: Option<&[OrganizationId]>,
     search: Option<&OrganizationSearch>,
+    with_suspended: bool,
     page: &PageRequest,
 ) -> Result<Vec<(MembershipId, UserOrganization)>, Error> {
     let mut query = memberships::Entity::find()
         .find_also_related(organizations::Entity)
-        .filter(memberships::Column::UserId.eq(user.as_str()));
+        .filter(memberships::Column::UserId.eq(user.as_str()))
+        .filter(organizations::Column::DeletedAt.is_null());
+    if !with_suspended {
+        query = query.filter(organizations::Column::SuspendedAt.is_null());
+    }
     if let Some(search) = search {
         query = query.filter(super::organization::matching(search));
     }

@@ -20,6 +20,7 @@ use crate::domain::{
     identity::{Identity, IdentityState},
     ids::{DeveloperId, OrganizationId, UserId},
     input::OrganizationSearch,
+    lifecycle::{Deletion, Lifecycle, Suspension},
     logo::{ImageFormat, Logo, LogoImage, NewLogo},
     model::{InvitationState, LimitOverrides, Organization, Role},
     page::PageRequest,
@@ -49,6 +50,17 @@ impl From<organizations::Model> for Organization {
                     .max_pending_invitations
                     .and_then(|n| u64::try_from(n).ok()),
             },
+            lifecycle: Lifecycle {
+                suspension: row.suspended_at.map(|at| Suspension {
+                    at,
+                    reason: row.suspend_reason.unwrap_or_default(),
+                }),
+                // The schema's CHECK sets both or neither.
+                deletion: row
+                    .deleted_at
+                    .zip(row.purge_at)
+                    .map(|(at, purge_at)| Deletion { at, purge_at }),
+            },
         }
     }
 }
@@ -73,8 +85,8 @@ pub(super) fn matching(search: &OrganizationSearch) -> Condition {
 }
 
 /// A page of every organization, in the order they were created (their
-/// UUIDv7 ids); with `only`, of those among them; with `search`, of those
-/// whose name or slug contains it.
+/// UUIDv7 ids), suspended ones included, deleted ones not; with `only`, of
+/// those among them; with `search`, of those whose name or slug contains it.
 #[instrument(skip(conn, page))]
 pub async fn list_all(
     conn: &impl ConnectionTrait,
@@ -82,7 +94,8 @@ pub async fn list_all(
     search: Option<&OrganizationSearch>,
     page: &PageRequest,
 ) -> Result<Vec<Organization>, Error> {
-    let mut query = organizations::Entity::find();
+    // Deleted organizations are hidden from every list.
+    let mut query = organizations::Entity::find().filter(not_deleted());
     if let Some(only) = only {
         query = query.filter(organizations::Column::Id.is_in(only.iter().map(|id| id.0)));
     }
@@ -128,6 +141,12 @@ pub async fn set_limits(
         .exec(conn)
         .await?;
     Ok(())
+}
+
+/// Organizations that are not deleted: everything but a restore and the
+/// purge sees only these.
+fn not_deleted() -> sea_orm::Condition {
+    sea_orm::Condition::all().add(organizations::Column::DeletedAt.is_null())
 }
 
 /// The logo a row describes. The schema's CHECKs admit only a known
@@ -184,6 +203,10 @@ pub async fn insert(
         identity_last_error: Set(organization.identity.last_error.clone()),
         max_members: Set(None),
         max_pending_invitations: Set(None),
+        suspended_at: Set(None),
+        suspend_reason: Set(None),
+        deleted_at: Set(None),
+        purge_at: Set(None),
     }
     .insert(conn)
     .await
@@ -236,18 +259,22 @@ pub async fn logo_image(
     Ok(row.map(|row| LogoImage::from_trusted(format, row.image)))
 }
 
+/// The organization, unless it is deleted (deleted ones do not exist for
+/// reads).
 #[instrument(skip(conn))]
 pub async fn find(
     conn: &impl ConnectionTrait,
     id: OrganizationId,
 ) -> Result<Option<Organization>, Error> {
     Ok(organizations::Entity::find_by_id(id.0)
+        .filter(not_deleted())
         .one(conn)
         .await?
         .map(Organization::from))
 }
 
-/// The organization whose developer identity is `developer`, if any.
+/// The organization whose developer identity is `developer`, if any and
+/// not deleted.
 #[instrument(skip(conn))]
 pub async fn find_by_developer(
     conn: &impl ConnectionTrait,
@@ -255,6 +282,7 @@ pub async fn find_by_developer(
 ) -> Result<Option<Organization>, Error> {
     Ok(organizations::Entity::find()
         .filter(organizations::Column::DeveloperId.eq(developer.as_str()))
+        .filter(not_deleted())
         .one(conn)
         .await?
         .map(Organization::from))
@@ -279,7 +307,9 @@ pub async fn find_by_request(
 /// (`FOR UPDATE` on PostgreSQL; on SQLite the write transaction already
 /// holds the database's only write lock). Every change to an organization's
 /// memberships or invitations takes this lock first, so decisions such as
-/// "is this the last owner?" cannot interleave.
+/// "is this the last owner?" cannot interleave. A deleted organization is
+/// locked and returned too (with its lifecycle): the caller decides, since
+/// a restore, the purge and the identity worker act on deleted ones.
 #[instrument(skip(conn))]
 pub async fn lock(
     conn: &impl ConnectionTrait,
@@ -383,20 +413,134 @@ pub async fn update(
     find(conn, id).await
 }
 
-/// Deletes the organization; its memberships and invitations go with it
-/// (`ON DELETE CASCADE`), and it stops being anyone's active organization
-/// (`ON DELETE SET NULL`).
+/// Sets (or with `None` lifts) the organization's suspension, and bumps its
+/// version (its etag changes: what was read before no longer holds). The
+/// organization as it now stands.
+#[instrument(skip(conn))]
+pub async fn set_suspension(
+    conn: &impl ConnectionTrait,
+    id: OrganizationId,
+    suspension: Option<&Suspension>,
+    now: DateTime<Utc>,
+) -> Result<Option<Organization>, Error> {
+    organizations::Entity::update_many()
+        .col_expr(
+            organizations::Column::Version,
+            Expr::col(organizations::Column::Version).add(1),
+        )
+        .col_expr(organizations::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            organizations::Column::SuspendedAt,
+            Expr::value(suspension.map(|s| s.at)),
+        )
+        .col_expr(
+            organizations::Column::SuspendReason,
+            Expr::value(suspension.map(|s| s.reason.clone())),
+        )
+        .filter(organizations::Column::Id.eq(id.0))
+        .exec(conn)
+        .await?;
+    find_any(conn, id).await
+}
+
+/// Marks the organization deleted (or with `None` restores it), bumping
+/// its version. Its rows stay: memberships, invitations and slugs wait for
+/// a restore or the purge. The organization as it now stands.
+#[instrument(skip(conn))]
+pub async fn set_deletion(
+    conn: &impl ConnectionTrait,
+    id: OrganizationId,
+    deletion: Option<Deletion>,
+    now: DateTime<Utc>,
+) -> Result<Option<Organization>, Error> {
+    organizations::Entity::update_many()
+        .col_expr(
+            organizations::Column::Version,
+            Expr::col(organizations::Column::Version).add(1),
+        )
+        .col_expr(organizations::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            organizations::Column::DeletedAt,
+            Expr::value(deletion.map(|d| d.at)),
+        )
+        .col_expr(
+            organizations::Column::PurgeAt,
+            Expr::value(deletion.map(|d| d.purge_at)),
+        )
+        .filter(organizations::Column::Id.eq(id.0))
+        .exec(conn)
+        .await?;
+    find_any(conn, id).await
+}
+
+/// Deletes the organization at once, for good (erasure of its only
+/// member); its memberships and invitations go with it (`ON DELETE
+/// CASCADE`), and it stops being anyone's active organization.
 #[instrument(skip(conn))]
 pub async fn delete(conn: &impl ConnectionTrait, id: OrganizationId) -> Result<bool, Error> {
     let result = organizations::Entity::delete_by_id(id.0).exec(conn).await?;
     Ok(result.rows_affected > 0)
 }
 
+/// The organization whatever its lifecycle, deleted ones included.
+#[instrument(skip(conn))]
+pub async fn find_any(
+    conn: &impl ConnectionTrait,
+    id: OrganizationId,
+) -> Result<Option<Organization>, Error> {
+    Ok(organizations::Entity::find_by_id(id.0)
+        .one(conn)
+        .await?
+        .map(Organization::from))
+}
+
+/// Up to `limit` deleted organizations whose purge time has come, soonest first.
+#[instrument(skip(conn))]
+pub async fn list_due_for_purge(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<OrganizationId>, Error> {
+    let ids: Vec<Uuid> = organizations::Entity::find()
+        .select_only()
+        .column(organizations::Column::Id)
+        .filter(organizations::Column::PurgeAt.lte(now))
+        .order_by_asc(organizations::Column::PurgeAt)
+        .limit(limit)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(ids.into_iter().map(OrganizationId).collect())
+}
+
+/// Removes a deleted organization whose purge time has come, for good: its
+/// memberships, invitations, slugs and logo go with it (`ON DELETE
+/// CASCADE`), and it stops being anyone's active organization (`ON DELETE
+/// SET NULL`). The statement re-checks both, so a restore that committed
+/// first, or a purge time moved on, wins. Whether it removed the row.
+#[instrument(skip(conn))]
+pub async fn purge(
+    conn: &impl ConnectionTrait,
+    id: OrganizationId,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    let result = organizations::Entity::delete_many()
+        .filter(organizations::Column::Id.eq(id.0))
+        .filter(organizations::Column::DeletedAt.is_not_null())
+        .filter(organizations::Column::PurgeAt.lte(now))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
 /// How many organizations `user` owns (the organization limit counts these,
-/// not every membership).
+/// not every membership); deleted ones do not count, so that deleting one
+/// makes room at once, as it did before deletions could be taken back.
 #[instrument(skip(conn))]
 pub async fn count_owned_by(conn: &impl ConnectionTrait, user: &UserId) -> Result<u64, Error> {
     Ok(memberships::Entity::find()
+        .inner_join(organizations::Entity)
+        .filter(organizations::Column::DeletedAt.is_null())
         .filter(memberships::Column::UserId.eq(user.as_str()))
         .filter(memberships::Column::Role.eq(Role::Owner.as_str()))
         .count(conn)

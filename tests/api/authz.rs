@@ -110,10 +110,10 @@ impl Caller {
             Caller::Checker => &["authz.check"],
             Caller::Follower => &["events.read"],
             Caller::Reader => &["organizations.read"],
+            Caller::Administrator => &["organizations.admin"],
             Caller::Inside | Caller::Outside => {
                 &["authz.check", "events.read", "organizations.read"]
             }
-            Caller::Administrator => &["organizations.admin"],
             Caller::Owner
             | Caller::Admin
             | Caller::Member
@@ -189,6 +189,13 @@ fn expected(action: Action) -> [Code; 11] {
         Action::LookupOrganizations => [OK, OK, OK, OK, OK, OK, PD, PD, OK, OK, PD],
         // Who may act in an organization: services only.
         Action::LookupUsers => [PD, PD, PD, PD, PD, OK, PD, PD, OK, OK, PD],
+        // The lifecycle: suspending and resuming are for administrators
+        // alone (the fixture is suspended first for a resume).
+        Action::SuspendOrganization => admin_only,
+        Action::ResumeOrganization => admin_only,
+        // The fixture is deleted first: its owners and administrators may
+        // restore it, and to its other members it is gone (NOT_FOUND).
+        Action::RestoreOrganization => [OK, NF, NF, NF, NF, PD, PD, PD, PD, PD, OK],
     }
 }
 
@@ -482,6 +489,30 @@ async fn call(
             })
             .await
             .map(drop),
+        Action::SuspendOrganization => orgs
+            .suspend_organization(pb::SuspendOrganizationRequest {
+                id: org_id,
+                reason: "matrix".into(),
+            })
+            .await
+            .map(drop),
+        Action::ResumeOrganization => {
+            // Set up only where the call gets past authentication.
+            if !matches!(caller, Caller::Anonymous) {
+                crate::lifecycle::suspend(app, &org_id, "matrix").await;
+            }
+            orgs.resume_organization(pb::ResumeOrganizationRequest { id: org_id })
+                .await
+                .map(drop)
+        }
+        Action::RestoreOrganization => {
+            if !matches!(caller, Caller::Anonymous) {
+                crate::lifecycle::delete(app, "owner", &org_id).await;
+            }
+            orgs.restore_organization(pb::RestoreOrganizationRequest { id: org_id })
+                .await
+                .map(drop)
+        }
     }
 }
 

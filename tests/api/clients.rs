@@ -335,7 +335,7 @@ backend_tests!(
     a_python_client_learns_the_api_by_reflection_and_runs_the_invitation_flow,
 );
 
-/// The README's create → active → delete walk-through, against a roster
+/// The README's create → active → delete → restore walk-through, against a roster
 /// connected to the fake Provider Portal.
 async fn the_readme_provider_portal_walk_through_runs_with_grpcurl(backend: Backend) {
     let tools = grpcurl_and_jq();
@@ -370,15 +370,18 @@ async fn the_readme_provider_portal_walk_through_runs_with_grpcurl(backend: Back
         stdout.contains("DEVELOPER_IDENTITY_STATE_ACTIVE"),
         "{outcome}"
     );
+    // Deleted and restored: the developer stayed in the portal throughout
+    // (it goes only when a deleted organization is purged).
     for line in [
         "organization.identity_provisioned\tprovisioning -> active",
-        "organization.deleted\tactive -> deprovisioning",
-        "organization.identity_deprovisioned\tdeprovisioning -> ",
-        "in sync: 0",
+        "organization.deleted\tactive -> active",
+        "ORGANIZATION_STATE_ACTIVE",
+        "organization.restored\tactive -> active",
+        "in sync: 1",
     ] {
         assert!(stdout.contains(line), "missing {line:?}:\n{outcome}");
     }
-    assert!(fake.developer_ids().is_empty(), "deleted in the portal too");
+    assert_eq!(fake.developer_ids().len(), 1, "kept in the portal");
     assert_eq!(fake.creates().len(), 1, "created there once");
 }
 

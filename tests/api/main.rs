@@ -22,6 +22,7 @@ mod import;
 mod invitation;
 mod invitation_links;
 mod jwks_url;
+mod lifecycle;
 mod logos;
 mod lookups;
 mod membership;

@@ -186,7 +186,14 @@ async fn get_organization_finds_by_id_and_by_slug_with_the_callers_role(backend:
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(reply.organization.as_ref(), Some(&org));
+        // A member sees everything the owner saw but the limits, which
+        // only owners, admins and administrators are shown.
+        let seen_by_a_member = pb::Organization {
+            limits: None,
+            ..org.clone()
+        };
+        assert!(org.limits.is_some());
+        assert_eq!(reply.organization.as_ref(), Some(&seen_by_a_member));
         assert_eq!(reply.role(), pb::Role::Member);
     }
 }
@@ -424,7 +431,12 @@ async fn members_cannot_update_and_admins_cannot_delete(backend: Backend) {
 }
 
 async fn deleting_an_organization_takes_its_members_and_invitations_with_it(backend: Backend) {
-    let app = TestApp::spawn(&backend).await;
+    let app = TestApp::spawn_with(&backend, |c| {
+        // Deleted organizations are purged at once here.
+        c.deleted_organization_retention = std::time::Duration::from_millis(1);
+        c.expiry_sweep_interval = std::time::Duration::from_millis(50);
+    })
+    .await;
     let org = app.create_org("alice", "acme").await;
     app.add_member("alice", &org.id, "bob", pb::Role::Member)
         .await;
@@ -445,6 +457,11 @@ async fn deleting_an_organization_takes_its_members_and_invitations_with_it(back
         })
         .await
         .unwrap();
+    app.wait_for_count(
+        "SELECT COUNT(*) AS n FROM organizations WHERE deleted_at IS NOT NULL",
+        0,
+    )
+    .await;
 
     let gone = app
         .orgs("alice")

@@ -23,6 +23,10 @@ pub fn use_portal(config: &mut Config, fake: &FakePortal) {
     p.provider_portal_max_backoff = Duration::from_millis(800);
     p.provider_portal_create_wait = Duration::from_secs(3);
     p.provider_portal_reconcile_interval = Duration::from_secs(3600);
+    // A deleted organization's developer goes when it is purged: these
+    // tests purge at once (the lifecycle tests say what happens before).
+    config.deleted_organization_retention = Duration::from_millis(1);
+    config.expiry_sweep_interval = Duration::from_millis(50);
 }
 
 async fn query_strings(database_url: &str, sql: &str) -> Vec<String> {
@@ -126,6 +130,8 @@ async fn wait_for_state(
     }
 }
 
+/// Deletes the organization and waits for the purge (at once, with
+/// [`use_portal`]'s retention), which is when its developer goes.
 async fn delete(app: &TestApp, user: &str, id: &str) {
     app.orgs(user)
         .delete_organization(pb::DeleteOrganizationRequest {
@@ -134,6 +140,11 @@ async fn delete(app: &TestApp, user: &str, id: &str) {
         })
         .await
         .unwrap();
+    app.wait_for_count(
+        "SELECT COUNT(*) AS n FROM organizations WHERE deleted_at IS NOT NULL",
+        0,
+    )
+    .await;
 }
 
 type Changes = Vec<(String, String, String)>;
@@ -244,6 +255,7 @@ async fn creating_an_organization_creates_its_developer_and_deleting_deletes_it(
             "member.added",
             "organization.identity_provisioned",
             "organization.deleted",
+            "organization.purged",
             "organization.identity_deprovisioned"
         ]
     );
@@ -271,8 +283,13 @@ async fn creating_an_organization_creates_its_developer_and_deleting_deletes_it(
             "active".into()
         )
     );
+    // Deleted: the identity stays (a fact); purged: it goes.
     assert_eq!(
         change(3),
+        ("identity_state".into(), "active".into(), "active".into())
+    );
+    assert_eq!(
+        change(4),
         (
             "identity_state".into(),
             "active".into(),
@@ -280,7 +297,7 @@ async fn creating_an_organization_creates_its_developer_and_deleting_deletes_it(
         )
     );
     assert_eq!(
-        change(4),
+        change(5),
         (
             "identity_state".into(),
             "deprovisioning".into(),
@@ -290,7 +307,11 @@ async fn creating_an_organization_creates_its_developer_and_deleting_deletes_it(
 }
 
 async fn without_a_provider_portal_identities_exist_only_in_roster(backend: Backend) {
-    let app = TestApp::spawn(&backend).await;
+    let app = TestApp::spawn_with(&backend, |c| {
+        c.deleted_organization_retention = Duration::from_millis(1);
+        c.expiry_sweep_interval = Duration::from_millis(50);
+    })
+    .await;
     let org = app.create_org("alice", "acme").await;
     assert_eq!(state(&org), pb::DeveloperIdentityState::Local);
     assert_eq!(

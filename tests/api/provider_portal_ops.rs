@@ -36,6 +36,9 @@ fn roster(database_url: &str, fake: &FakePortal) -> Command {
         .env("ROSTER_PROVIDER_PORTAL_POLL_INTERVAL", "100ms")
         .env("ROSTER_PROVIDER_PORTAL_MAX_BACKOFF", "1s")
         .env("ROSTER_PROVIDER_PORTAL_CREATE_WAIT", "0s")
+        // Deleted organizations are purged (and their developers deleted) at once.
+        .env("ROSTER_DELETED_ORGANIZATION_RETENTION", "1ms")
+        .env("ROSTER_EXPIRY_SWEEP_INTERVAL", "100ms")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null());

@@ -333,7 +333,12 @@ async fn the_old_slug_is_released_after_its_retention(backend: Backend) {
 }
 
 async fn deleting_an_organization_frees_its_old_slugs(backend: Backend) {
-    let app = TestApp::spawn(&backend).await;
+    let app = TestApp::spawn_with(&backend, |c| {
+        // Deleted organizations are purged at once here.
+        c.deleted_organization_retention = std::time::Duration::from_millis(1);
+        c.expiry_sweep_interval = std::time::Duration::from_millis(50);
+    })
+    .await;
     let org = app.create_org("alice", "acme").await;
     rename(&app, "alice", &org.id, "acme-labs").await.unwrap();
     let mut service = app.authz_service();
@@ -347,6 +352,11 @@ async fn deleting_an_organization_frees_its_old_slugs(backend: Backend) {
         .await
         .unwrap()
         .into_inner();
+    app.wait_for_count(
+        "SELECT COUNT(*) AS n FROM organizations WHERE deleted_at IS NOT NULL",
+        0,
+    )
+    .await;
     assert_eq!(
         app.count("SELECT COUNT(*) AS n FROM organization_slugs")
             .await,

@@ -24,6 +24,10 @@ pub struct Model {
     pub logo_image_sha256: Option<String>,
     pub max_members: Option<i32>,
     pub max_pending_invitations: Option<i32>,
+    pub suspended_at: Option<DateTimeUtc>,
+    pub suspend_reason: Option<String>,
+    pub deleted_at: Option<DateTimeUtc>,
+    pub purge_at: Option<DateTimeUtc>,
     #[sea_orm(has_many)]
     pub memberships: HasMany<super::memberships::Entity>,
     #[sea_orm(has_many)]

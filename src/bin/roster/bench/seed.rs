@@ -128,6 +128,10 @@ pub async fn seed(store: &Store, shape: Shape) -> Result<Seeded, Error> {
                 logo_image_sha256: Set(None),
                 max_members: Set(None),
                 max_pending_invitations: Set(None),
+                suspended_at: Set(None),
+                suspend_reason: Set(None),
+                deleted_at: Set(None),
+                purge_at: Set(None),
             }
         });
         organizations::Entity::insert_many(rows)

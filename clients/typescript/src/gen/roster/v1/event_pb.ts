@@ -83,6 +83,13 @@ export type Event = Message<"roster.v1.Event"> & {
    * and failing ones carry "identity_attempts" and "identity_last_error") |
    * organization.imported (brought over by `roster import better-auth`, with
    * its members and invitations; actor "import:better-auth") |
+   * organization.suspended | organization.resumed (by a platform
+   * administrator; fields "state" and "suspend_reason") |
+   * organization.restored (a deleted organization is back; "state" from
+   * "deleted") | organization.purged (a deleted organization's retention
+   * ended and it is gone for good; actor "system"). organization.deleted is
+   * a soft delete: its fact "purge_time" says when it is purged unless
+   * restored |
    * user.erased (an administrator erased the person `subject_user_id` on
    * request: the member and invitation events of the erasure come before
    * it, and every earlier event's email addresses and names of theirs now

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file roster/v1/organization.proto.
  */
 export const file_roster_v1_organization: GenFile = /*@__PURE__*/
-  fileDesc("Chxyb3N0ZXIvdjEvb3JnYW5pemF0aW9uLnByb3RvEglyb3N0ZXIudjEivwIKDE9yZ2FuaXphdGlvbhIKCgJpZBgBIAEoCRIMCgRzbHVnGAIgASgJEgwKBG5hbWUYAyABKAkSEAoIbG9nb191cmwYBCABKAkSFAoMZGV2ZWxvcGVyX2lkGAUgASgJEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEZXRhZxgIIAEoCRIuCghpZGVudGl0eRgJIAEoCzIcLnJvc3Rlci52MS5EZXZlbG9wZXJJZGVudGl0eRIQCghoYXNfbG9nbxgKIAEoCBItCgZsaW1pdHMYCyABKAsyHS5yb3N0ZXIudjEuT3JnYW5pemF0aW9uTGltaXRzIpYBChJPcmdhbml6YXRpb25MaW1pdHMSEwoLbWF4X21lbWJlcnMYASABKAUSHgoWbWF4X21lbWJlcnNfb3ZlcnJpZGRlbhgCIAEoCBIfChdtYXhfcGVuZGluZ19pbnZpdGF0aW9ucxgDIAEoBRIqCiJtYXhfcGVuZGluZ19pbnZpdGF0aW9uc19vdmVycmlkZGVuGAQgASgIImsKEURldmVsb3BlcklkZW50aXR5EjAKBXN0YXRlGAEgASgOMiEucm9zdGVyLnYxLkRldmVsb3BlcklkZW50aXR5U3RhdGUSEAoIYXR0ZW1wdHMYAiABKAUSEgoKbGFzdF9lcnJvchgDIAEoCSKKAQoZQ3JlYXRlT3JnYW5pemF0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBHNsdWcYAiABKAkSEAoIbG9nb191cmwYAyABKAkSEgoKcmVxdWVzdF9pZBgEIAEoCRIrCgVvd25lchgFIAEoCzIcLnJvc3Rlci52MS5Pcmdhbml6YXRpb25Pd25lciJJChFPcmdhbml6YXRpb25Pd25lchIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCSJdChpDcmVhdGVPcmdhbml6YXRpb25SZXNwb25zZRItCgxvcmdhbml6YXRpb24YASABKAsyFy5yb3N0ZXIudjEuT3JnYW5pemF0aW9uEhAKCHJldmlzaW9uGAIgASgJIlUKFkdldE9yZ2FuaXphdGlvblJlcXVlc3QSDAoCaWQYASABKAlIABIOCgRzbHVnGAIgASgJSAASFgoMZGV2ZWxvcGVyX2lkGAMgASgJSABCBQoDa2V5ImcKF0dldE9yZ2FuaXphdGlvblJlc3BvbnNlEi0KDG9yZ2FuaXphdGlvbhgBIAEoCzIXLnJvc3Rlci52MS5Pcmdhbml6YXRpb24SHQoEcm9sZRgCIAEoDjIPLnJvc3Rlci52MS5Sb2xlIngKGExpc3RPcmdhbml6YXRpb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIVCg1pbmNsdWRlX2xvZ29zGAMgASgIEg8KB3VzZXJfaWQYBCABKAkSDQoFcXVlcnkYBSABKAkijwEKEFVzZXJPcmdhbml6YXRpb24SLQoMb3JnYW5pemF0aW9uGAEgASgLMhcucm9zdGVyLnYxLk9yZ2FuaXphdGlvbhIdCgRyb2xlGAIgASgOMg8ucm9zdGVyLnYxLlJvbGUSLQoJam9pbl90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJoChlMaXN0T3JnYW5pemF0aW9uc1Jlc3BvbnNlEjIKDW9yZ2FuaXphdGlvbnMYASADKAsyGy5yb3N0ZXIudjEuVXNlck9yZ2FuaXphdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiewoZVXBkYXRlT3JnYW5pemF0aW9uUmVxdWVzdBItCgxvcmdhbml6YXRpb24YASABKAsyFy5yb3N0ZXIudjEuT3JnYW5pemF0aW9uEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJdChpVcGRhdGVPcmdhbml6YXRpb25SZXNwb25zZRItCgxvcmdhbml6YXRpb24YASABKAsyFy5yb3N0ZXIudjEuT3JnYW5pemF0aW9uEhAKCHJldmlzaW9uGAIgASgJIjUKGURlbGV0ZU9yZ2FuaXphdGlvblJlcXVlc3QSCgoCaWQYASABKAkSDAoEZXRhZxgCIAEoCSIuChpEZWxldGVPcmdhbml6YXRpb25SZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoCSIgChBDaGVja1NsdWdSZXF1ZXN0EgwKBHNsdWcYASABKAkiYAoRQ2hlY2tTbHVnUmVzcG9uc2USEQoJYXZhaWxhYmxlGAEgASgIEg4KBnJlYXNvbhgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEhcKD25vcm1hbGl6ZWRfc2x1ZxgEIAEoCSI3ChxTZXRBY3RpdmVPcmdhbml6YXRpb25SZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCSJtCh1TZXRBY3RpdmVPcmdhbml6YXRpb25SZXNwb25zZRItCgxvcmdhbml6YXRpb24YASABKAsyFy5yb3N0ZXIudjEuT3JnYW5pemF0aW9uEh0KBHJvbGUYAiABKA4yDy5yb3N0ZXIudjEuUm9sZSIeChxHZXRBY3RpdmVPcmdhbml6YXRpb25SZXF1ZXN0Im0KHUdldEFjdGl2ZU9yZ2FuaXphdGlvblJlc3BvbnNlEi0KDG9yZ2FuaXphdGlvbhgBIAEoCzIXLnJvc3Rlci52MS5Pcmdhbml6YXRpb24SHQoEcm9sZRgCIAEoDjIPLnJvc3Rlci52MS5Sb2xlIqMBChxTZXRPcmdhbml6YXRpb25MaW1pdHNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIYCgttYXhfbWVtYmVycxgCIAEoBUgAiAEBEiQKF21heF9wZW5kaW5nX2ludml0YXRpb25zGAMgASgFSAGIAQFCDgoMX21heF9tZW1iZXJzQhoKGF9tYXhfcGVuZGluZ19pbnZpdGF0aW9ucyJgCh1TZXRPcmdhbml6YXRpb25MaW1pdHNSZXNwb25zZRItCgxvcmdhbml6YXRpb24YASABKAsyFy5yb3N0ZXIudjEuT3JnYW5pemF0aW9uEhAKCHJldmlzaW9uGAIgASgJKrgCChZEZXZlbG9wZXJJZGVudGl0eVN0YXRlEigKJERFVkVMT1BFUl9JREVOVElUWV9TVEFURV9VTlNQRUNJRklFRBAAEiIKHkRFVkVMT1BFUl9JREVOVElUWV9TVEFURV9MT0NBTBABEikKJURFVkVMT1BFUl9JREVOVElUWV9TVEFURV9QUk9WSVNJT05JTkcQAhIjCh9ERVZFTE9QRVJfSURFTlRJVFlfU1RBVEVfQUNUSVZFEAMSLQopREVWRUxPUEVSX0lERU5USVRZX1NUQVRFX1BFTkRJTkdfQVBQUk9WQUwQBBIrCidERVZFTE9QRVJfSURFTlRJVFlfU1RBVEVfREVQUk9WSVNJT05JTkcQBRIkCiBERVZFTE9QRVJfSURFTlRJVFlfU1RBVEVfRkFJTElORxAGMoQHChNPcmdhbml6YXRpb25TZXJ2aWNlEmEKEkNyZWF0ZU9yZ2FuaXphdGlvbhIkLnJvc3Rlci52MS5DcmVhdGVPcmdhbml6YXRpb25SZXF1ZXN0GiUucm9zdGVyLnYxLkNyZWF0ZU9yZ2FuaXphdGlvblJlc3BvbnNlElgKD0dldE9yZ2FuaXphdGlvbhIhLnJvc3Rlci52MS5HZXRPcmdhbml6YXRpb25SZXF1ZXN0GiIucm9zdGVyLnYxLkdldE9yZ2FuaXphdGlvblJlc3BvbnNlEl4KEUxpc3RPcmdhbml6YXRpb25zEiMucm9zdGVyLnYxLkxpc3RPcmdhbml6YXRpb25zUmVxdWVzdBokLnJvc3Rlci52MS5MaXN0T3JnYW5pemF0aW9uc1Jlc3BvbnNlEmEKElVwZGF0ZU9yZ2FuaXphdGlvbhIkLnJvc3Rlci52MS5VcGRhdGVPcmdhbml6YXRpb25SZXF1ZXN0GiUucm9zdGVyLnYxLlVwZGF0ZU9yZ2FuaXphdGlvblJlc3BvbnNlEmEKEkRlbGV0ZU9yZ2FuaXphdGlvbhIkLnJvc3Rlci52MS5EZWxldGVPcmdhbml6YXRpb25SZXF1ZXN0GiUucm9zdGVyLnYxLkRlbGV0ZU9yZ2FuaXphdGlvblJlc3BvbnNlEkYKCUNoZWNrU2x1ZxIbLnJvc3Rlci52MS5DaGVja1NsdWdSZXF1ZXN0Ghwucm9zdGVyLnYxLkNoZWNrU2x1Z1Jlc3BvbnNlEmoKFVNldEFjdGl2ZU9yZ2FuaXphdGlvbhInLnJvc3Rlci52MS5TZXRBY3RpdmVPcmdhbml6YXRpb25SZXF1ZXN0Gigucm9zdGVyLnYxLlNldEFjdGl2ZU9yZ2FuaXphdGlvblJlc3BvbnNlEmoKFUdldEFjdGl2ZU9yZ2FuaXphdGlvbhInLnJvc3Rlci52MS5HZXRBY3RpdmVPcmdhbml6YXRpb25SZXF1ZXN0Gigucm9zdGVyLnYxLkdldEFjdGl2ZU9yZ2FuaXphdGlvblJlc3BvbnNlEmoKFVNldE9yZ2FuaXphdGlvbkxpbWl0cxInLnJvc3Rlci52MS5TZXRPcmdhbml6YXRpb25MaW1pdHNSZXF1ZXN0Gigucm9zdGVyLnYxLlNldE9yZ2FuaXphdGlvbkxpbWl0c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_roster_v1_common]);
+  fileDesc("Chxyb3N0ZXIvdjEvb3JnYW5pemF0aW9uLnByb3RvEglyb3N0ZXIudjEilwQKDE9yZ2FuaXphdGlvbhIKCgJpZBgBIAEoCRIMCgRzbHVnGAIgASgJEgwKBG5hbWUYAyABKAkSEAoIbG9nb191cmwYBCABKAkSFAoMZGV2ZWxvcGVyX2lkGAUgASgJEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEZXRhZxgIIAEoCRIuCghpZGVudGl0eRgJIAEoCzIcLnJvc3Rlci52MS5EZXZlbG9wZXJJZGVudGl0eRIQCghoYXNfbG9nbxgKIAEoCBItCgZsaW1pdHMYCyABKAsyHS5yb3N0ZXIudjEuT3JnYW5pemF0aW9uTGltaXRzEisKBXN0YXRlGAwgASgOMhwucm9zdGVyLnYxLk9yZ2FuaXphdGlvblN0YXRlEjAKDHN1c3BlbmRfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOc3VzcGVuZF9yZWFzb24YDiABKAkSLwoLZGVsZXRlX3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnB1cmdlX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpYBChJPcmdhbml6YXRpb25MaW1pdHMSEwoLbWF4X21lbWJlcnMYASABKAUSHgoWbWF4X21lbWJlcnNfb3ZlcnJpZGRlbhgCIAEoCBIfChdtYXhfcGVuZGluZ19pbnZpdGF0aW9ucxgDIAEoBRIqCiJtYXhfcGVuZGluZ19pbnZpdGF0aW9uc19vdmVycmlkZGVuGAQgASgIImsKEURldmVsb3BlcklkZW50aXR5EjAKBXN0YXRlGAEgASgOMiEucm9zdGVyLnYxLkRldmVsb3BlcklkZW50aXR5U3RhdGUSEAoIYXR0ZW1wdHMYAiABKAUSEgoKbGFzdF9lcnJvchgDIAEoCSKKAQoZQ3JlYXRlT3JnYW5pemF0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBHNsdWcYAiABKAkSEAoIbG9nb191cmwYAyABKAkSEgoKcmVxdWVzdF9pZBgEIAEoCRIrCgVvd25lchgFIAEoCzIcLnJvc3Rlci52MS5Pcmdhbml6YXRpb25Pd25lciJJChFPcmdhbml6YXRpb25Pd25lchIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCSJdChpDcmVhdGVPcmdhbml6YXRpb25SZXNwb25zZRItCgxvcmdhbml6YXRpb24YASABKAsyFy5yb3N0ZXIudjEuT3JnYW5pemF0aW9uEhAKCHJldmlzaW9uGAIgASgJIlUKFkdldE9yZ2FuaXphdGlvblJlcXVlc3QSDAoCaWQYASABKAlIABIOCgRzbHVnGAIgASgJSAASFgoMZGV2ZWxvcGVyX2lkGAMgASgJSABCBQoDa2V5ImcKF0dldE9yZ2FuaXphdGlvblJlc3BvbnNlEi0KDG9yZ2FuaXphdGlvbhgBIAEoCzIXLnJvc3Rlci52MS5Pcmdhbml6YXRpb24SHQoEcm9sZRgCIAEoDjIPLnJvc3Rlci52MS5Sb2xlIngKGExpc3RPcmdhbml6YXRpb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIVCg1pbmNsdWRlX2xvZ29zGAMgASgIEg8KB3VzZXJfaWQYBCABKAkSDQoFcXVlcnkYBSABKAkijwEKEFVzZXJPcmdhbml6YXRpb24SLQoMb3JnYW5pemF0aW9uGAEgASgLMhcucm9zdGVyLnYxLk9yZ2FuaXphdGlvbhIdCgRyb2xlGAIgASgOMg8ucm9zdGVyLnYxLlJvbGUSLQoJam9pbl90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJoChlMaXN0T3JnYW5pemF0aW9uc1Jlc3BvbnNlEjIKDW9yZ2FuaXphdGlvbnMYASADKAsyGy5yb3N0ZXIudjEuVXNlck9yZ2FuaXphdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiewoZVXBkYXRlT3JnYW5pemF0aW9uUmVxdWVzdBItCgxvcmdhbml6YXRpb24YASABKAsyFy5yb3N0ZXIudjEuT3JnYW5pemF0aW9uEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJdChpVcGRhdGVPcmdhbml6YXRpb25SZXNwb25zZRItCgxvcmdhbml6YXRpb24YASABKAsyFy5yb3N0ZXIudjEuT3JnYW5pemF0aW9uEhAKCHJldmlzaW9uGAIgASgJIjUKGURlbGV0ZU9yZ2FuaXphdGlvblJlcXVlc3QSCgoCaWQYASABKAkSDAoEZXRhZxgCIAEoCSJeChpEZWxldGVPcmdhbml6YXRpb25SZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoCRIuCgpwdXJnZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIgChBDaGVja1NsdWdSZXF1ZXN0EgwKBHNsdWcYASABKAkiYAoRQ2hlY2tTbHVnUmVzcG9uc2USEQoJYXZhaWxhYmxlGAEgASgIEg4KBnJlYXNvbhgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEhcKD25vcm1hbGl6ZWRfc2x1ZxgEIAEoCSI3ChxTZXRBY3RpdmVPcmdhbml6YXRpb25SZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCSJtCh1TZXRBY3RpdmVPcmdhbml6YXRpb25SZXNwb25zZRItCgxvcmdhbml6YXRpb24YASABKAsyFy5yb3N0ZXIudjEuT3JnYW5pemF0aW9uEh0KBHJvbGUYAiABKA4yDy5yb3N0ZXIudjEuUm9sZSIeChxHZXRBY3RpdmVPcmdhbml6YXRpb25SZXF1ZXN0Im0KHUdldEFjdGl2ZU9yZ2FuaXphdGlvblJlc3BvbnNlEi0KDG9yZ2FuaXphdGlvbhgBIAEoCzIXLnJvc3Rlci52MS5Pcmdhbml6YXRpb24SHQoEcm9sZRgCIAEoDjIPLnJvc3Rlci52MS5Sb2xlIqMBChxTZXRPcmdhbml6YXRpb25MaW1pdHNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIYCgttYXhfbWVtYmVycxgCIAEoBUgAiAEBEiQKF21heF9wZW5kaW5nX2ludml0YXRpb25zGAMgASgFSAGIAQFCDgoMX21heF9tZW1iZXJzQhoKGF9tYXhfcGVuZGluZ19pbnZpdGF0aW9ucyJgCh1TZXRPcmdhbml6YXRpb25MaW1pdHNSZXNwb25zZRItCgxvcmdhbml6YXRpb24YASABKAsyFy5yb3N0ZXIudjEuT3JnYW5pemF0aW9uEhAKCHJldmlzaW9uGAIgASgJIjgKGlN1c3BlbmRPcmdhbml6YXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSJeChtTdXNwZW5kT3JnYW5pemF0aW9uUmVzcG9uc2USLQoMb3JnYW5pemF0aW9uGAEgASgLMhcucm9zdGVyLnYxLk9yZ2FuaXphdGlvbhIQCghyZXZpc2lvbhgCIAEoCSInChlSZXN1bWVPcmdhbml6YXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIl0KGlJlc3VtZU9yZ2FuaXphdGlvblJlc3BvbnNlEi0KDG9yZ2FuaXphdGlvbhgBIAEoCzIXLnJvc3Rlci52MS5Pcmdhbml6YXRpb24SEAoIcmV2aXNpb24YAiABKAkiKAoaUmVzdG9yZU9yZ2FuaXphdGlvblJlcXVlc3QSCgoCaWQYASABKAkiXgobUmVzdG9yZU9yZ2FuaXphdGlvblJlc3BvbnNlEi0KDG9yZ2FuaXphdGlvbhgBIAEoCzIXLnJvc3Rlci52MS5Pcmdhbml6YXRpb24SEAoIcmV2aXNpb24YAiABKAkqmAEKEU9yZ2FuaXphdGlvblN0YXRlEiIKHk9SR0FOSVpBVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEh0KGU9SR0FOSVpBVElPTl9TVEFURV9BQ1RJVkUQARIgChxPUkdBTklaQVRJT05fU1RBVEVfU1VTUEVOREVEEAISHgoaT1JHQU5JWkFUSU9OX1NUQVRFX0RFTEVURUQQAyq4AgoWRGV2ZWxvcGVySWRlbnRpdHlTdGF0ZRIoCiRERVZFTE9QRVJfSURFTlRJVFlfU1RBVEVfVU5TUEVDSUZJRUQQABIiCh5ERVZFTE9QRVJfSURFTlRJVFlfU1RBVEVfTE9DQUwQARIpCiVERVZFTE9QRVJfSURFTlRJVFlfU1RBVEVfUFJPVklTSU9OSU5HEAISIwofREVWRUxPUEVSX0lERU5USVRZX1NUQVRFX0FDVElWRRADEi0KKURFVkVMT1BFUl9JREVOVElUWV9TVEFURV9QRU5ESU5HX0FQUFJPVkFMEAQSKwonREVWRUxPUEVSX0lERU5USVRZX1NUQVRFX0RFUFJPVklTSU9OSU5HEAUSJAogREVWRUxPUEVSX0lERU5USVRZX1NUQVRFX0ZBSUxJTkcQBjKzCQoTT3JnYW5pemF0aW9uU2VydmljZRJhChJDcmVhdGVPcmdhbml6YXRpb24SJC5yb3N0ZXIudjEuQ3JlYXRlT3JnYW5pemF0aW9uUmVxdWVzdBolLnJvc3Rlci52MS5DcmVhdGVPcmdhbml6YXRpb25SZXNwb25zZRJYCg9HZXRPcmdhbml6YXRpb24SIS5yb3N0ZXIudjEuR2V0T3JnYW5pemF0aW9uUmVxdWVzdBoiLnJvc3Rlci52MS5HZXRPcmdhbml6YXRpb25SZXNwb25zZRJeChFMaXN0T3JnYW5pemF0aW9ucxIjLnJvc3Rlci52MS5MaXN0T3JnYW5pemF0aW9uc1JlcXVlc3QaJC5yb3N0ZXIudjEuTGlzdE9yZ2FuaXphdGlvbnNSZXNwb25zZRJhChJVcGRhdGVPcmdhbml6YXRpb24SJC5yb3N0ZXIudjEuVXBkYXRlT3JnYW5pemF0aW9uUmVxdWVzdBolLnJvc3Rlci52MS5VcGRhdGVPcmdhbml6YXRpb25SZXNwb25zZRJhChJEZWxldGVPcmdhbml6YXRpb24SJC5yb3N0ZXIudjEuRGVsZXRlT3JnYW5pemF0aW9uUmVxdWVzdBolLnJvc3Rlci52MS5EZWxldGVPcmdhbml6YXRpb25SZXNwb25zZRJGCglDaGVja1NsdWcSGy5yb3N0ZXIudjEuQ2hlY2tTbHVnUmVxdWVzdBocLnJvc3Rlci52MS5DaGVja1NsdWdSZXNwb25zZRJqChVTZXRBY3RpdmVPcmdhbml6YXRpb24SJy5yb3N0ZXIudjEuU2V0QWN0aXZlT3JnYW5pemF0aW9uUmVxdWVzdBooLnJvc3Rlci52MS5TZXRBY3RpdmVPcmdhbml6YXRpb25SZXNwb25zZRJqChVHZXRBY3RpdmVPcmdhbml6YXRpb24SJy5yb3N0ZXIudjEuR2V0QWN0aXZlT3JnYW5pemF0aW9uUmVxdWVzdBooLnJvc3Rlci52MS5HZXRBY3RpdmVPcmdhbml6YXRpb25SZXNwb25zZRJqChVTZXRPcmdhbml6YXRpb25MaW1pdHMSJy5yb3N0ZXIudjEuU2V0T3JnYW5pemF0aW9uTGltaXRzUmVxdWVzdBooLnJvc3Rlci52MS5TZXRPcmdhbml6YXRpb25MaW1pdHNSZXNwb25zZRJkChNTdXNwZW5kT3JnYW5pemF0aW9uEiUucm9zdGVyLnYxLlN1c3BlbmRPcmdhbml6YXRpb25SZXF1ZXN0GiYucm9zdGVyLnYxLlN1c3BlbmRPcmdhbml6YXRpb25SZXNwb25zZRJhChJSZXN1bWVPcmdhbml6YXRpb24SJC5yb3N0ZXIudjEuUmVzdW1lT3JnYW5pemF0aW9uUmVxdWVzdBolLnJvc3Rlci52MS5SZXN1bWVPcmdhbml6YXRpb25SZXNwb25zZRJkChNSZXN0b3JlT3JnYW5pemF0aW9uEiUucm9zdGVyLnYxLlJlc3RvcmVPcmdhbml6YXRpb25SZXF1ZXN0GiYucm9zdGVyLnYxLlJlc3RvcmVPcmdhbml6YXRpb25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_roster_v1_common]);
 
 /**
  * An organization.
@@ -104,6 +104,44 @@ export type Organization = Message<"roster.v1.Organization"> & {
    * @generated from field: roster.v1.OrganizationLimits limits = 11;
    */
   limits?: OrganizationLimits | undefined;
+
+  /**
+   * Active, suspended or deleted. Reads show only active and suspended
+   * organizations; the replies of DeleteOrganization and RestoreOrganization
+   * show the others.
+   *
+   * @generated from field: roster.v1.OrganizationState state = 12;
+   */
+  state: OrganizationState;
+
+  /**
+   * When an administrator suspended it; unset unless suspended.
+   *
+   * @generated from field: google.protobuf.Timestamp suspend_time = 13;
+   */
+  suspendTime?: Timestamp | undefined;
+
+  /**
+   * The administrator's reason for the suspension; empty if none was given.
+   *
+   * @generated from field: string suspend_reason = 14;
+   */
+  suspendReason: string;
+
+  /**
+   * When it was deleted; unset unless deleted.
+   *
+   * @generated from field: google.protobuf.Timestamp delete_time = 15;
+   */
+  deleteTime?: Timestamp | undefined;
+
+  /**
+   * When a deleted organization is purged for good unless restored first;
+   * unset unless deleted.
+   *
+   * @generated from field: google.protobuf.Timestamp purge_time = 16;
+   */
+  purgeTime?: Timestamp | undefined;
 };
 
 /**
@@ -570,6 +608,14 @@ export type DeleteOrganizationResponse = Message<"roster.v1.DeleteOrganizationRe
    * @generated from field: string revision = 1;
    */
   revision: string;
+
+  /**
+   * When the organization is purged for good unless its owners or an
+   * administrator restore it first (RestoreOrganization).
+   *
+   * @generated from field: google.protobuf.Timestamp purge_time = 2;
+   */
+  purgeTime?: Timestamp | undefined;
 };
 
 /**
@@ -779,6 +825,189 @@ export const SetOrganizationLimitsResponseSchema: GenMessage<SetOrganizationLimi
   messageDesc(file_roster_v1_organization, 22);
 
 /**
+ * @generated from message roster.v1.SuspendOrganizationRequest
+ */
+export type SuspendOrganizationRequest = Message<"roster.v1.SuspendOrganizationRequest"> & {
+  /**
+   * The organization's id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Why, for the audit log and the organization's readers; optional, at
+   * most 500 characters after trimming, no control characters but line
+   * breaks and tabs.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message roster.v1.SuspendOrganizationRequest.
+ * Use `create(SuspendOrganizationRequestSchema)` to create a new message.
+ */
+export const SuspendOrganizationRequestSchema: GenMessage<SuspendOrganizationRequest> = /*@__PURE__*/
+  messageDesc(file_roster_v1_organization, 23);
+
+/**
+ * @generated from message roster.v1.SuspendOrganizationResponse
+ */
+export type SuspendOrganizationResponse = Message<"roster.v1.SuspendOrganizationResponse"> & {
+  /**
+   * The organization, now suspended.
+   *
+   * @generated from field: roster.v1.Organization organization = 1;
+   */
+  organization?: Organization | undefined;
+
+  /**
+   * Pass as `at_least_revision` to permission checks that must see this change.
+   *
+   * @generated from field: string revision = 2;
+   */
+  revision: string;
+};
+
+/**
+ * Describes the message roster.v1.SuspendOrganizationResponse.
+ * Use `create(SuspendOrganizationResponseSchema)` to create a new message.
+ */
+export const SuspendOrganizationResponseSchema: GenMessage<SuspendOrganizationResponse> = /*@__PURE__*/
+  messageDesc(file_roster_v1_organization, 24);
+
+/**
+ * @generated from message roster.v1.ResumeOrganizationRequest
+ */
+export type ResumeOrganizationRequest = Message<"roster.v1.ResumeOrganizationRequest"> & {
+  /**
+   * The organization's id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message roster.v1.ResumeOrganizationRequest.
+ * Use `create(ResumeOrganizationRequestSchema)` to create a new message.
+ */
+export const ResumeOrganizationRequestSchema: GenMessage<ResumeOrganizationRequest> = /*@__PURE__*/
+  messageDesc(file_roster_v1_organization, 25);
+
+/**
+ * @generated from message roster.v1.ResumeOrganizationResponse
+ */
+export type ResumeOrganizationResponse = Message<"roster.v1.ResumeOrganizationResponse"> & {
+  /**
+   * The organization, active again.
+   *
+   * @generated from field: roster.v1.Organization organization = 1;
+   */
+  organization?: Organization | undefined;
+
+  /**
+   * Pass as `at_least_revision` to permission checks that must see this change.
+   *
+   * @generated from field: string revision = 2;
+   */
+  revision: string;
+};
+
+/**
+ * Describes the message roster.v1.ResumeOrganizationResponse.
+ * Use `create(ResumeOrganizationResponseSchema)` to create a new message.
+ */
+export const ResumeOrganizationResponseSchema: GenMessage<ResumeOrganizationResponse> = /*@__PURE__*/
+  messageDesc(file_roster_v1_organization, 26);
+
+/**
+ * @generated from message roster.v1.RestoreOrganizationRequest
+ */
+export type RestoreOrganizationRequest = Message<"roster.v1.RestoreOrganizationRequest"> & {
+  /**
+   * The deleted organization's id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message roster.v1.RestoreOrganizationRequest.
+ * Use `create(RestoreOrganizationRequestSchema)` to create a new message.
+ */
+export const RestoreOrganizationRequestSchema: GenMessage<RestoreOrganizationRequest> = /*@__PURE__*/
+  messageDesc(file_roster_v1_organization, 27);
+
+/**
+ * @generated from message roster.v1.RestoreOrganizationResponse
+ */
+export type RestoreOrganizationResponse = Message<"roster.v1.RestoreOrganizationResponse"> & {
+  /**
+   * The organization, back as it was (suspended again, if it was when deleted).
+   *
+   * @generated from field: roster.v1.Organization organization = 1;
+   */
+  organization?: Organization | undefined;
+
+  /**
+   * Pass as `at_least_revision` to permission checks that must see this change.
+   *
+   * @generated from field: string revision = 2;
+   */
+  revision: string;
+};
+
+/**
+ * Describes the message roster.v1.RestoreOrganizationResponse.
+ * Use `create(RestoreOrganizationResponseSchema)` to create a new message.
+ */
+export const RestoreOrganizationResponseSchema: GenMessage<RestoreOrganizationResponse> = /*@__PURE__*/
+  messageDesc(file_roster_v1_organization, 28);
+
+/**
+ * Where an organization stands in its lifecycle.
+ *
+ * @generated from enum roster.v1.OrganizationState
+ */
+export enum OrganizationState {
+  /**
+   * @generated from enum value: ORGANIZATION_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * In use.
+   *
+   * @generated from enum value: ORGANIZATION_STATE_ACTIVE = 1;
+   */
+  ACTIVE = 1,
+
+  /**
+   * Suspended by a platform administrator: readable, not writable.
+   *
+   * @generated from enum value: ORGANIZATION_STATE_SUSPENDED = 2;
+   */
+  SUSPENDED = 2,
+
+  /**
+   * Deleted: hidden from everyone, restorable until `purge_time`.
+   *
+   * @generated from enum value: ORGANIZATION_STATE_DELETED = 3;
+   */
+  DELETED = 3,
+}
+
+/**
+ * Describes the enum roster.v1.OrganizationState.
+ */
+export const OrganizationStateSchema: GenEnum<OrganizationState> = /*@__PURE__*/
+  enumDesc(file_roster_v1_organization, 0);
+
+/**
  * Where an organization's developer identity stands in the Provider Portal.
  *
  * @generated from enum roster.v1.DeveloperIdentityState
@@ -820,7 +1049,8 @@ export enum DeveloperIdentityState {
   PENDING_APPROVAL = 4,
 
   /**
-   * Being deleted from the Provider Portal (the organization was deleted).
+   * Being deleted from the Provider Portal (the deleted organization was
+   * purged).
    *
    * @generated from enum value: DEVELOPER_IDENTITY_STATE_DEPROVISIONING = 5;
    */
@@ -839,7 +1069,7 @@ export enum DeveloperIdentityState {
  * Describes the enum roster.v1.DeveloperIdentityState.
  */
 export const DeveloperIdentityStateSchema: GenEnum<DeveloperIdentityState> = /*@__PURE__*/
-  enumDesc(file_roster_v1_organization, 0);
+  enumDesc(file_roster_v1_organization, 1);
 
 /**
  * Organizations: the portal's unit of multi-tenancy. Every organization is
@@ -895,7 +1125,12 @@ export const OrganizationService: GenService<{
     output: typeof UpdateOrganizationResponseSchema;
   },
   /**
-   * Deletes an organization with its memberships and invitations (owners only).
+   * Deletes an organization (owners only). The deletion is soft: at once the
+   * organization reads NOT_FOUND and every permission check says no, but its
+   * memberships, invitations and slugs are kept until `purge_time` (the
+   * server's retention, 30 days by default), so that RestoreOrganization can
+   * bring it back; then it is purged for good, and its developer identity
+   * deleted from the Provider Portal.
    *
    * @generated from rpc roster.v1.OrganizationService.DeleteOrganization
    */
@@ -945,6 +1180,41 @@ export const OrganizationService: GenService<{
     methodKind: "unary";
     input: typeof SetOrganizationLimitsRequestSchema;
     output: typeof SetOrganizationLimitsResponseSchema;
+  },
+  /**
+   * Suspends an organization (service principals with `organizations.admin`):
+   * it can still be read, but every write to it is refused with
+   * FAILED_PRECONDITION ORGANIZATION_SUSPENDED, and every permission check
+   * but the `*.read` ones answers no with that reason.
+   *
+   * @generated from rpc roster.v1.OrganizationService.SuspendOrganization
+   */
+  suspendOrganization: {
+    methodKind: "unary";
+    input: typeof SuspendOrganizationRequestSchema;
+    output: typeof SuspendOrganizationResponseSchema;
+  },
+  /**
+   * Lifts a suspension (service principals with `organizations.admin`).
+   *
+   * @generated from rpc roster.v1.OrganizationService.ResumeOrganization
+   */
+  resumeOrganization: {
+    methodKind: "unary";
+    input: typeof ResumeOrganizationRequestSchema;
+    output: typeof ResumeOrganizationResponseSchema;
+  },
+  /**
+   * Restores a deleted organization before it is purged: its owners, or
+   * service principals with `organizations.admin`. It comes back with its
+   * members, invitations, slugs and developer identity.
+   *
+   * @generated from rpc roster.v1.OrganizationService.RestoreOrganization
+   */
+  restoreOrganization: {
+    methodKind: "unary";
+    input: typeof RestoreOrganizationRequestSchema;
+    output: typeof RestoreOrganizationResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_roster_v1_organization, 0);
