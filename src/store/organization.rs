@@ -413,6 +413,18 @@ pub async fn update(
     find(conn, id).await
 }
 
+/// An update that bumps the version (the etag changes: what was read
+/// before no longer holds) and the update time of the organizations it
+/// is filtered to.
+fn changed(now: DateTime<Utc>) -> sea_orm::UpdateMany<organizations::Entity> {
+    organizations::Entity::update_many()
+        .col_expr(
+            organizations::Column::Version,
+            Expr::col(organizations::Column::Version).add(1),
+        )
+        .col_expr(organizations::Column::UpdatedAt, Expr::value(now))
+}
+
 /// Sets (or with `None` lifts) the organization's suspension, and bumps its
 /// version (its etag changes: what was read before no longer holds). The
 /// organization as it now stands.
@@ -423,12 +435,7 @@ pub async fn set_suspension(
     suspension: Option<&Suspension>,
     now: DateTime<Utc>,
 ) -> Result<Option<Organization>, Error> {
-    organizations::Entity::update_many()
-        .col_expr(
-            organizations::Column::Version,
-            Expr::col(organizations::Column::Version).add(1),
-        )
-        .col_expr(organizations::Column::UpdatedAt, Expr::value(now))
+    changed(now)
         .col_expr(
             organizations::Column::SuspendedAt,
             Expr::value(suspension.map(|s| s.at)),
@@ -453,12 +460,7 @@ pub async fn set_deletion(
     deletion: Option<Deletion>,
     now: DateTime<Utc>,
 ) -> Result<Option<Organization>, Error> {
-    organizations::Entity::update_many()
-        .col_expr(
-            organizations::Column::Version,
-            Expr::col(organizations::Column::Version).add(1),
-        )
-        .col_expr(organizations::Column::UpdatedAt, Expr::value(now))
+    changed(now)
         .col_expr(
             organizations::Column::DeletedAt,
             Expr::value(deletion.map(|d| d.at)),

@@ -19,13 +19,9 @@ use crate::domain::{
 /// Records the caller's profile (email and display name from their token).
 /// On PostgreSQL the upsert also locks the user's row until the transaction
 /// ends, which serializes a user's concurrent organization creations.
-#[instrument(skip_all, fields(user_id = %profile.id))]
-pub async fn upsert_profile(
-    conn: &impl ConnectionTrait,
-    profile: &UserProfile,
-    now: DateTime<Utc>,
-) -> Result<(), Error> {
-    let row = users::ActiveModel {
+/// The row of a person first seen at `now`, as their profile says.
+fn profile_row(profile: &UserProfile, now: DateTime<Utc>) -> users::ActiveModel {
+    users::ActiveModel {
         id: Set(profile.id.as_str().to_owned()),
         email: Set(profile.email.clone()),
         email_lower: Set(Email::fold(&profile.email)),
@@ -34,7 +30,16 @@ pub async fn upsert_profile(
         active_organization_id: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
-    };
+    }
+}
+
+#[instrument(skip_all, fields(user_id = %profile.id))]
+pub async fn upsert_profile(
+    conn: &impl ConnectionTrait,
+    profile: &UserProfile,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let row = profile_row(profile, now);
     users::Entity::insert(row)
         .on_conflict(
             OnConflict::column(users::Column::Id)
@@ -63,16 +68,7 @@ pub async fn ensure_profile(
     profile: &UserProfile,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    let row = users::ActiveModel {
-        id: Set(profile.id.as_str().to_owned()),
-        email: Set(profile.email.clone()),
-        email_lower: Set(Email::fold(&profile.email)),
-        display_name: Set(profile.display_name.clone()),
-        display_name_lower: Set(profile.display_name.to_lowercase()),
-        active_organization_id: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
+    let row = profile_row(profile, now);
     users::Entity::insert(row)
         .on_conflict(
             OnConflict::column(users::Column::Id)
